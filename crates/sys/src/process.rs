@@ -1,1 +1,162 @@
-//! process syscalls.
+//! Process creation and per-process knobs that nix does not wrap.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// The result of [`fork`], seen from one side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forked {
+    /// We are the new child process.
+    Child,
+    /// We are the parent; this is the child's pid in our pid namespace.
+    Parent(i32),
+}
+
+/// Number of threads in the calling process, from /proc/self/status.
+pub fn thread_count() -> io::Result<usize> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no Threads: in /proc/self/status"))
+}
+
+/// fork(2), refusing to run in a multithreaded process.
+///
+/// After fork only the calling thread exists in the child; any lock another thread held
+/// (the allocator's, stdio's) would stay locked forever. The runtime never starts a thread,
+/// and this check makes that an enforced invariant instead of a hope.
+pub fn fork() -> io::Result<Forked> {
+    let threads = thread_count()?;
+    if threads != 1 {
+        return Err(io::Error::other(format!(
+            "fork: refusing to fork a process with {threads} threads"
+        )));
+    }
+    // SAFETY: the process has exactly one thread (checked above), so the child inherits
+    // no lock held by another thread; fork has no memory-safety preconditions beyond that.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid)),
+    }
+}
+
+/// pidfd_open(2): a stable handle on a process, immune to pid reuse.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes two integers and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// pidfd_send_signal(2): signal the process behind `pidfd`.
+pub fn pidfd_send_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
+    // SAFETY: a valid borrowed fd, a signal number and a null siginfo are all the call reads.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// setdomainname(2) for the calling process's UTS namespace.
+pub fn setdomainname(name: &str) -> io::Result<()> {
+    let c = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: the pointer and length describe a live, NUL-free byte buffer.
+    let rc = unsafe { libc::setdomainname(c.as_ptr(), name.len()) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// ioprio_set(2) for the calling process: `class` is IOPRIO_CLASS_* (1 RT, 2 BE, 3 IDLE).
+pub fn ioprio_set_self(class: u32, level: u32) -> io::Result<()> {
+    const IOPRIO_WHO_PROCESS: i32 = 1;
+    let prio = (class << 13) | (level & 0x1fff);
+    // SAFETY: three integer arguments; 0 means the calling process.
+    let rc = unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, prio) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The kernel's `struct sched_attr` (version 1, 56 bytes with utilization clamps).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SchedAttr {
+    /// Size of this struct.
+    pub size: u32,
+    /// SCHED_* policy.
+    pub policy: u32,
+    /// SCHED_FLAG_* flags.
+    pub flags: u64,
+    /// Nice value for SCHED_OTHER/SCHED_BATCH.
+    pub nice: i32,
+    /// Static priority for SCHED_FIFO/SCHED_RR.
+    pub priority: u32,
+    /// SCHED_DEADLINE runtime, ns.
+    pub runtime: u64,
+    /// SCHED_DEADLINE deadline, ns.
+    pub deadline: u64,
+    /// SCHED_DEADLINE period, ns.
+    pub period: u64,
+    /// Minimum utilization clamp.
+    pub util_min: u32,
+    /// Maximum utilization clamp.
+    pub util_max: u32,
+}
+
+/// sched_setattr(2) for the calling thread.
+pub fn sched_setattr_self(attr: &SchedAttr) -> io::Result<()> {
+    let mut a = *attr;
+    a.size = std::mem::size_of::<SchedAttr>() as u32;
+    // SAFETY: `a` is a properly sized, initialised sched_attr that outlives the call.
+    let rc = unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &a as *const SchedAttr, 0) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Set the calling process's personality(2) domain.
+pub fn personality(persona: u64) -> io::Result<()> {
+    // SAFETY: personality takes one integer and changes only this process's execution domain.
+    let rc = unsafe { libc::personality(persona as libc::c_ulong) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_count_is_positive() {
+        assert!(thread_count().unwrap() >= 1);
+    }
+
+    #[test]
+    fn pidfd_of_self_signals_zero() {
+        let fd = pidfd_open(std::process::id() as i32).unwrap();
+        use std::os::fd::AsFd;
+        pidfd_send_signal(fd.as_fd(), 0).unwrap();
+    }
+}
