@@ -39,13 +39,20 @@ struct MountAttr {
     userns_fd: u64,
 }
 
-/// mount_setattr(2): make the detached mount `tree` idmapped through the user namespace `userns`.
-pub fn set_idmap(tree: BorrowedFd<'_>, userns: BorrowedFd<'_>, recursive: bool) -> io::Result<()> {
+/// mount_setattr(2) on the mount `tree` (an fd from open_tree or open): set and clear
+/// MOUNT_ATTR_* bits, optionally idmapping it through the user namespace `userns`.
+pub fn setattr(
+    tree: BorrowedFd<'_>,
+    set: u64,
+    clear: u64,
+    userns: Option<BorrowedFd<'_>>,
+    recursive: bool,
+) -> io::Result<()> {
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_IDMAP,
-        attr_clr: 0,
+        attr_set: set | if userns.is_some() { MOUNT_ATTR_IDMAP } else { 0 },
+        attr_clr: clear,
         propagation: 0,
-        userns_fd: userns.as_raw_fd() as u64,
+        userns_fd: userns.map(|u| u.as_raw_fd() as u64).unwrap_or(0),
     };
     let empty = c"";
     let flags = libc::AT_EMPTY_PATH as u32 | if recursive { AT_RECURSIVE } else { 0 };

@@ -1,0 +1,44 @@
+//! `run`: create + start; in the foreground, wait for the container and delete it.
+
+use berth_runtime::container::{delete::delete, start::start, wait::forward_until_exit};
+use berth_runtime::state::Root;
+
+use super::create::CreateFlags;
+
+/// `run` flags.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    flags: CreateFlags,
+    /// Detach: return once the container runs.
+    #[arg(short, long)]
+    detach: bool,
+    /// Keep the container's state after it exits (foreground only).
+    #[arg(long)]
+    keep: bool,
+    /// Container id.
+    id: String,
+}
+
+/// Run the container; in the foreground the exit code is the container's.
+pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
+    if !a.detach {
+        // Init is forked by an intermediate that exits; as subreaper we inherit it and can
+        // wait for it and forward signals, as runc does as init's parent.
+        nix::sys::prctl::set_child_subreaper(true)?;
+    }
+    let opts = a.flags.opts(a.id.clone());
+    let rec = berth_runtime::container::create::create(root, &opts)?;
+    if let Err(e) = start(root, &a.id) {
+        let _ = delete(root, &a.id, true);
+        return Err(e.into());
+    }
+    if a.detach {
+        return Ok(0);
+    }
+    let code = forward_until_exit(rec.pid);
+    if !a.keep {
+        delete(root, &a.id, true)?;
+    }
+    Ok(code)
+}

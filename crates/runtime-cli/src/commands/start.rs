@@ -1,0 +1,16 @@
+//! `start`.
+
+use berth_runtime::state::Root;
+
+/// `start` flags.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Container id.
+    id: String,
+}
+
+/// Start the container.
+pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
+    berth_runtime::container::start::start(root, &a.id)?;
+    Ok(0)
+}

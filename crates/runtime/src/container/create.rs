@@ -1,0 +1,244 @@
+//! `create`: set up the container up to the user's program and leave init waiting for start.
+//!
+//! The parent's side of the choreography in process/: claim the id, snapshot the spec,
+//! compile seccomp, fork; put the intermediate in the cgroup, write id maps when asked,
+//! run prestart/createRuntime hooks when asked, forward a seccomp listener, and on Ready
+//! record the state. Any failure undoes everything through [`Cleanup`].
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use nix::sys::stat::Mode;
+use oci_spec::runtime::Spec;
+
+use crate::error::{self, Error, Result};
+use crate::hooks::{self, HookState};
+use crate::namespaces::Plan;
+use crate::process::channel::{Channel, Msg, Sequence};
+use crate::process::{intermediate, Bootstrap};
+use crate::state::{Record, Root};
+
+/// Options of `create` (and `run`).
+#[derive(Debug, Clone, Default)]
+pub struct CreateOpts {
+    /// Container id.
+    pub id: String,
+    /// Bundle directory.
+    pub bundle: PathBuf,
+    /// Write init's pid here.
+    pub pid_file: Option<PathBuf>,
+    /// Send the pty master here (process.terminal).
+    pub console_socket: Option<PathBuf>,
+    /// An already-connected console socket (used by `run -t` in the foreground).
+    pub console_fd: Option<std::sync::Arc<OwnedFd>>,
+    /// MS_MOVE + chroot instead of pivot_root.
+    pub no_pivot: bool,
+    /// Do not give the container its own session keyring.
+    pub no_new_keyring: bool,
+    /// Pass fds 3..3+n to the container.
+    pub preserve_fds: u32,
+}
+
+/// Undo a half-made container: processes, cgroup, state directory.
+struct Cleanup<'a> {
+    root: &'a Root,
+    id: String,
+    pids: Vec<i32>,
+    cgroup: Option<Box<dyn berth_cgroups::Manager>>,
+    armed: bool,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        for &pid in &self.pids {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.kill_all(libc::SIGKILL);
+            let _ = cg.destroy();
+        }
+        let _ = self.root.remove(&self.id);
+    }
+}
+
+/// Create container `opts.id` from `opts.bundle`.
+pub fn create(root: &Root, opts: &CreateOpts) -> Result<Record> {
+    crate::state::validate_id(&opts.id)?;
+    let bundle = std::fs::canonicalize(&opts.bundle).map_err(error::sys("open bundle", opts.bundle.display()))?;
+    let spec = crate::spec::load_bundle(&bundle)?;
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let has_console = opts.console_socket.is_some() || opts.console_fd.is_some();
+    if terminal && !has_console {
+        return Err(Error::Usage { what: "process.terminal", reason: "is true, so --console-socket is required" });
+    }
+    if !terminal && opts.console_socket.is_some() {
+        return Err(Error::Usage { what: "--console-socket", reason: "needs process.terminal set to true" });
+    }
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(s) => crate::seccomp::compile(s)?,
+        None => None,
+    };
+    let dir = root.claim(&opts.id)?;
+    let mut cleanup = Cleanup { root, id: opts.id.clone(), pids: vec![], cgroup: None, armed: true };
+    root.write_json(&opts.id, "config.json", &spec)?;
+    let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    let cg = berth_cgroups::create_manager(cgroups_path.as_deref(), &opts.id)?;
+    let cgroup_path = cg.path();
+    cleanup.cgroup = Some(cg);
+    let plan = Plan::from_spec(&spec).map_err(|source| Error::Child { id: opts.id.clone(), source })?;
+    let fifo = make_fifo(&dir)?;
+    let console = match (&opts.console_fd, &opts.console_socket) {
+        (Some(fd), _) => Some(fd.try_clone().map_err(error::sys("dup", "console socket"))?),
+        (None, Some(p)) => Some(crate::tty::connect(p).map_err(error::sys("connect console socket", p.display()))?),
+        _ => None,
+    };
+    let has_hooks = spec.hooks().as_ref().is_some_and(|h| {
+        h.prestart().as_ref().is_some_and(|v| !v.is_empty()) || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+    });
+    let listener = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).and_then(|s| s.listener_path().clone());
+    let boot = Bootstrap {
+        id: opts.id.clone(),
+        rootfs: spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default(),
+        spec,
+        bundle,
+        plan,
+        seccomp,
+        fifo: Some(fifo),
+        console,
+        preserve_fds: opts.preserve_fds,
+        no_pivot: opts.no_pivot,
+        cgroup_path,
+        runtime_hooks: has_hooks,
+        new_keyring: !opts.no_new_keyring,
+    };
+    let (ours, theirs) = Channel::pair().map_err(error::nix("socketpair", "sync channel"))?;
+    let child = match berth_sys::process::fork().map_err(error::sys("fork", "intermediate"))? {
+        berth_sys::process::Forked::Child => {
+            drop(ours);
+            intermediate::run(&boot, &theirs)
+        }
+        berth_sys::process::Forked::Parent(pid) => pid,
+    };
+    drop(theirs);
+    cleanup.pids.push(child);
+    let init = drive(&boot, &ours, child, &mut cleanup, listener.as_deref())?;
+    let rec = Record {
+        id: opts.id.clone(),
+        pid: init,
+        pid_start: crate::state::process_start_time(init).unwrap_or(0),
+        bundle: boot.bundle.clone(),
+        rootfs: boot.rootfs.clone(),
+        created: crate::state::rfc3339(std::time::SystemTime::now()),
+        owner: "root".into(),
+        cgroup_path: boot.cgroup_path.clone(),
+        cgroups_path_spec: cgroups_path,
+        annotations: boot.spec.annotations().clone().unwrap_or_default(),
+    };
+    root.write_json(&opts.id, "state.json", &rec)?;
+    if let Some(p) = &opts.pid_file {
+        write_pid_file(p, init)?;
+    }
+    cleanup.armed = false;
+    Ok(rec)
+}
+
+fn make_fifo(dir: &Path) -> Result<OwnedFd> {
+    let path = dir.join("exec.fifo");
+    nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o622)).map_err(error::nix("mkfifo", path.display()))?;
+    let fd = nix::fcntl::open(&path, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(error::nix("open", path.display()))?;
+    Ok(fd)
+}
+
+/// Answer the children until init is Ready; returns init's pid.
+fn drive(b: &Bootstrap, chan: &Channel, child: i32, cleanup: &mut Cleanup<'_>, listener: Option<&Path>) -> Result<i32> {
+    let id = &b.id;
+    let chan_err = |source| Error::Channel { id: id.clone(), source };
+    let cg = cleanup.cgroup.as_ref().expect("cgroup set before fork");
+    cg.apply(child)?;
+    if let Some(r) = b.spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        cg.set(r)?;
+    }
+    chan.send(&Msg::Go).map_err(chan_err)?;
+    let mut seq = Sequence::create(b.plan.new_user, b.runtime_hooks, listener.is_some());
+    let mut init = 0;
+    while !seq.done() {
+        let (msg, fd) = chan.recv_fd(seq.expected()).map_err(chan_err)?;
+        seq.accept(&msg).map_err(chan_err)?;
+        match msg {
+            Msg::NeedIdMaps => {
+                write_id_maps(&b.spec, child)?;
+                chan.send(&Msg::Go).map_err(chan_err)?;
+            }
+            Msg::InitPid(pid) => {
+                init = pid;
+                cleanup.pids.insert(0, pid);
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
+            }
+            Msg::RunHooks => {
+                let st = hook_state(b, "creating", init);
+                let h = b.spec.hooks().as_ref();
+                hooks::run_all("prestart", h.and_then(|h| h.prestart().as_deref()).unwrap_or_default(), &st)?;
+                hooks::run_all("createRuntime", h.and_then(|h| h.create_runtime().as_deref()).unwrap_or_default(), &st)?;
+                chan.send(&Msg::Go).map_err(chan_err)?;
+            }
+            Msg::SeccompListener => {
+                if let (Some(path), Some(fd)) = (listener, fd) {
+                    let state = listener_state(b, init);
+                    crate::seccomp::send_listener(path, fd, &state)?;
+                }
+            }
+            Msg::Ready => {}
+            Msg::Failed(source) => return Err(Error::Child { id: id.clone(), source }),
+            Msg::Go => {}
+        }
+    }
+    Ok(init)
+}
+
+fn hook_state<'a>(b: &'a Bootstrap, status: &'a str, pid: i32) -> HookState<'a> {
+    HookState {
+        oci_version: b.spec.version(),
+        id: &b.id,
+        status,
+        pid: Some(pid),
+        bundle: b.bundle.to_str().unwrap_or(""),
+        annotations: b.spec.annotations().as_ref().unwrap_or(&crate::EMPTY_MAP),
+    }
+}
+
+fn listener_state(b: &Bootstrap, pid: i32) -> Vec<u8> {
+    let metadata = b.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).and_then(|s| s.listener_metadata().clone());
+    let st = hook_state(b, "creating", pid);
+    serde_json::to_vec(&serde_json::json!({
+        "ociVersion": b.spec.version(),
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "metadata": metadata.unwrap_or_default(),
+        "state": st,
+    }))
+    .expect("state serializes")
+}
+
+fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    let fmt = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.into_iter().flatten().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect::<String>()
+    };
+    let uid = fmt(linux.and_then(|l| l.uid_mappings().as_ref()));
+    let gid = fmt(linux.and_then(|l| l.gid_mappings().as_ref()));
+    for (file, text) in [("uid_map", uid), ("gid_map", gid)] {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, text.as_bytes()).map_err(error::sys("write", &path))?;
+    }
+    Ok(())
+}
+
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_extension("tmp-berth");
+    std::fs::write(&tmp, pid.to_string()).map_err(error::sys("write", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(error::sys("rename", path.display()))
+}

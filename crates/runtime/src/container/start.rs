@@ -1,0 +1,55 @@
+//! `start`: release init from the exec fifo, then run poststart hooks.
+
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use super::load_in;
+use crate::error::{self, Result};
+use crate::hooks::{self, HookState};
+use crate::state::{Root, StateError, Status};
+
+/// Start created container `id`.
+pub fn start(root: &Root, id: &str) -> Result<()> {
+    let (rec, _) = load_in(root, id, "start", &[Status::Created], "created")?;
+    let path = root.container_dir(id).join("exec.fifo");
+    // Non-blocking open of the read side succeeds at once; init's blocking open for writing
+    // then returns and it writes one byte.
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&path)
+        .map_err(error::sys("open", path.display()))?;
+    loop {
+        let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
+        let n = poll(&mut fds, PollTimeout::from(100u16)).map_err(error::nix("poll", path.display()))?;
+        if n > 0 {
+            let mut b = [0u8; 1];
+            if matches!(f.read(&mut b), Ok(1)) {
+                break;
+            }
+        }
+        if !rec.init_alive() {
+            let _ = std::fs::remove_file(&path);
+            return Err(StateError::WrongStatus { id: id.into(), status: Status::Stopped, command: "start", wanted: "created" }.into());
+        }
+    }
+    std::fs::remove_file(&path).map_err(error::sys("remove", path.display()))?;
+    let spec = root.load_spec(id)?;
+    let list = spec.hooks().as_ref().and_then(|h| h.poststart().clone()).unwrap_or_default();
+    let st = HookState {
+        oci_version: spec.version(),
+        id,
+        status: "running",
+        pid: Some(rec.pid),
+        bundle: rec.bundle.to_str().unwrap_or(""),
+        annotations: &rec.annotations,
+    };
+    if let Err(e) = hooks::run_all("poststart", &list, &st) {
+        // The spec: a failing poststart hook is a warning; the container keeps running.
+        eprintln!("berth-runtime: warning: {e}");
+    }
+    Ok(())
+}

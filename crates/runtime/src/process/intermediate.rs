@@ -1,0 +1,58 @@
+//! The intermediate process: namespaces, then fork init.
+//!
+//! 1. Wait until the parent has put us in the container's cgroup (so init and everything it
+//!    forks are accounted from the first instruction, and a new cgroup namespace is rooted
+//!    there; see youki container_intermediate_process.rs on cgroups before userns).
+//! 2. Join the user namespace or create one and have the parent write our id maps, then
+//!    become its root.
+//! 3. Join the other given namespaces, then unshare the new ones; pid and time namespaces
+//!    apply to children, so init is forked after.
+//! 4. Fork init, report its pid, exit.
+
+use nix::sched::CloneFlags;
+use nix::unistd::{Gid, Uid};
+
+use super::channel::{Channel, ChildError, Msg, Step, StepExt};
+use super::Bootstrap;
+use crate::namespaces::{self, CLONE_NEWTIME};
+
+/// Run the intermediate; never returns.
+pub fn run(b: &Bootstrap, chan: &Channel) -> ! {
+    let code = match steps(b, chan) {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = chan.send(&Msg::Failed(e));
+            1
+        }
+    };
+    std::process::exit(code)
+}
+
+fn steps(b: &Bootstrap, chan: &Channel) -> Result<(), ChildError> {
+    // Non-dumpable until exec: other processes in the container cannot ptrace us or open
+    // our /proc files (and through them host fds) while we still hold them.
+    nix::sys::prctl::set_dumpable(false).step(Step::Fork, "dumpable")?;
+    chan.wait_go().map_err(|_| ChildError::new(Step::Cgroup, &b.cgroup_path, libc::EPIPE))?;
+    b.plan.join_where(|f| f == CloneFlags::CLONE_NEWUSER)?;
+    if b.plan.new_user {
+        nix::sched::unshare(CloneFlags::CLONE_NEWUSER).step(Step::Unshare, "user")?;
+        chan.send(&Msg::NeedIdMaps).map_err(|_| ChildError::new(Step::SetIds, "id maps", libc::EPIPE))?;
+        chan.wait_go().map_err(|_| ChildError::new(Step::SetIds, "id maps", libc::EPIPE))?;
+    }
+    if b.plan.new_user || b.plan.joins_user() {
+        nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).step(Step::SetIds, "gid 0")?;
+        nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).step(Step::SetIds, "uid 0")?;
+    }
+    b.plan.join_where(|f| f != CloneFlags::CLONE_NEWUSER)?;
+    nix::sched::unshare(b.plan.new).step(Step::Unshare, format!("{:?}", b.plan.new))?;
+    if b.plan.new.contains(CLONE_NEWTIME) {
+        namespaces::write_time_offsets(&b.spec)?;
+    }
+    match berth_sys::process::fork().step(Step::Fork, "init")? {
+        berth_sys::process::Forked::Child => super::init::run(b, chan),
+        berth_sys::process::Forked::Parent(pid) => {
+            chan.send(&Msg::InitPid(pid)).map_err(|_| ChildError::new(Step::Fork, pid, libc::EPIPE))?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Resolve mount destinations inside the rootfs without ever following a symlink out of it.
+//!
+//! Every lookup goes through openat2(RESOLVE_IN_ROOT) from an fd of the rootfs, so `..` and
+//! absolute symlinks stay inside it (the CVE-2021-30465 class). Mounts then target
+//! `/proc/self/fd/N` of the resolved O_PATH fd, never a path string that could be swapped.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use berth_sys::fd::{openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS};
+use nix::sys::stat::Mode;
+
+use crate::process::channel::{ChildError, Step, StepExt};
+
+/// What to create at a destination that does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A directory (most mounts).
+    Dir,
+    /// An empty file (bind mounts of files, device nodes bound from the host).
+    File,
+}
+
+/// Open `dest` (absolute, container view) under `root` as O_PATH, creating missing parts.
+pub fn open_or_create(root: BorrowedFd<'_>, dest: &Path, kind: Kind) -> Result<OwnedFd, ChildError> {
+    let rel = relative(dest);
+    if let Ok(fd) = open_path(root, &rel) {
+        return Ok(fd);
+    }
+    let mut cur = PathBuf::new();
+    let comps: Vec<_> = rel.components().collect();
+    for (i, c) in comps.iter().enumerate() {
+        let Component::Normal(name) = c else { continue };
+        let parent = open_path(root, &cur).step(Step::MountTarget, dest.display())?;
+        cur.push(name);
+        let last = i + 1 == comps.len();
+        let made = if last && kind == Kind::File {
+            nix::fcntl::openat(
+                Some(parent.as_raw_fd()),
+                *name,
+                nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,
+                Mode::from_bits_truncate(0o644),
+            )
+            .map(nix::unistd::close)
+            .map(|_| ())
+        } else {
+            nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), *name, Mode::from_bits_truncate(0o755))
+        };
+        match made {
+            Ok(()) | Err(nix::Error::EEXIST) => {}
+            Err(e) => return Err(ChildError::new(Step::MountTarget, dest.display(), e as i32)),
+        }
+    }
+    open_path(root, &rel).step(Step::MountTarget, dest.display())
+}
+
+/// Open an existing `dest` under `root` as O_PATH (following symlinks inside the root).
+pub fn open_path(root: BorrowedFd<'_>, rel: &Path) -> std::io::Result<OwnedFd> {
+    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+    openat2(root, rel, libc::O_PATH, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+}
+
+/// `dest` as a path relative to the root.
+pub fn relative(dest: &Path) -> PathBuf {
+    dest.components().filter(|c| matches!(c, Component::Normal(_) | Component::ParentDir)).collect()
+}
+
+/// The magic-link path through which syscalls that take a path reach `fd`.
+pub fn proc_fd(fd: &impl AsFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlinks_stay_inside() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), d.path().join("escape")).unwrap();
+        let root = std::fs::File::open(d.path()).unwrap();
+        let fd = open_or_create(root.as_fd(), Path::new("/escape/x/y"), Kind::Dir).unwrap();
+        let real = std::fs::read_link(proc_fd(&fd)).unwrap();
+        assert!(real.starts_with(d.path()), "{} escaped", real.display());
+        assert!(!outside.path().join("x").exists());
+        let f = open_or_create(root.as_fd(), Path::new("/../../f"), Kind::File).unwrap();
+        assert!(std::fs::read_link(proc_fd(&f)).unwrap().starts_with(d.path()));
+    }
+}
