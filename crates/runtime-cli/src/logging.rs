@@ -39,11 +39,6 @@ impl Log {
         self.write("error", msg);
     }
 
-    /// A warning line.
-    pub fn warn(&self, msg: &str) {
-        self.write("warning", msg);
-    }
-
     /// A debug line (only with --debug).
     pub fn debug(&self, msg: &str) {
         if self.debug {

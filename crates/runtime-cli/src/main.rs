@@ -29,9 +29,6 @@ pub struct Cli {
     /// Use systemd for cgroups.
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
-    /// Accepted for runc compatibility (rootless is detected, not forced).
-    #[arg(long, global = true, hide = true)]
-    pub rootless: Option<String>,
     /// Accepted for runc compatibility; checkpointing is not supported.
     #[arg(long, global = true, hide = true)]
     pub criu: Option<String>,
@@ -51,7 +48,7 @@ fn main() {
     match commands::run(cli.command, &root, &log) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            log.error(&format!("{e:#}"));
+            log.error(&format!("{e}"));
             std::process::exit(1);
         }
     }

@@ -53,7 +53,7 @@ const ORDER: [CloneFlags; 8] = [
 ];
 
 /// Namespaces to join (fds opened in the parent, before any of them is entered) and to create.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Plan {
     /// Existing namespaces, in join order.
     pub join: Vec<(CloneFlags, OwnedFd)>,
@@ -64,9 +64,13 @@ pub struct Plan {
 }
 
 impl Plan {
+    fn empty() -> Self {
+        Plan { join: Vec::new(), new: CloneFlags::empty(), new_user: false }
+    }
+
     /// Build the plan from the spec, opening every path now.
     pub fn from_spec(spec: &Spec) -> Result<Self, ChildError> {
-        let mut plan = Plan::default();
+        let mut plan = Plan::empty();
         let nss = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
         for f in ORDER {
             let Some(ns) = nss.iter().find(|n| flag(n.typ()) == f) else { continue };
@@ -81,7 +85,7 @@ impl Plan {
 
     /// Plan to join every namespace of process `pid` that differs from ours (for exec).
     pub fn of_process(pid: i32) -> Result<Self, ChildError> {
-        let mut plan = Plan::default();
+        let mut plan = Plan::empty();
         for f in ORDER {
             let name = proc_name(f);
             let theirs = format!("/proc/{pid}/ns/{name}");

@@ -41,9 +41,9 @@ pub fn setup(socket: BorrowedFd<'_>, size: Option<(u16, u16)>, console: bool) ->
     sendmsg::<()>(socket.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
         .step(Step::Console, "console socket")?;
     drop(master);
-    for target in 0..3 {
-        nix::unistd::dup2(slave.as_raw_fd(), target).step(Step::Console, &name)?;
-    }
+    nix::unistd::dup2_stdin(&slave).step(Step::Console, &name)?;
+    nix::unistd::dup2_stdout(&slave).step(Step::Console, &name)?;
+    nix::unistd::dup2_stderr(&slave).step(Step::Console, &name)?;
     berth_sys::fd::set_controlling_tty(slave.as_fd()).step(Step::Console, &name)
 }
 

@@ -140,7 +140,7 @@ fn add_caps(p: &mut Process, names: &[String]) -> anyhow::Result<()> {
         let name = if n.to_ascii_uppercase().starts_with("CAP_") { n.to_ascii_uppercase() } else { format!("CAP_{}", n.to_ascii_uppercase()) };
         let cap: Capability = serde_json::from_value(serde_json::Value::String(name.clone()))
             .map_err(|_| anyhow::anyhow!("exec: --cap {n:?}: unknown capability"))?;
-        let mut add = |s: Option<std::collections::HashSet<Capability>>| {
+        let add = |s: Option<std::collections::HashSet<Capability>>| {
             let mut s = s.unwrap_or_default();
             s.insert(cap);
             Some(s)

@@ -22,6 +22,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
         anyhow::bail!("spec: `{}` already exists; remove it first", path.display());
     }
     let mut spec = Spec::default();
+    spec.set_hostname(Some("berth".into()));
     if a.rootless {
         let (uid, gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
         spec.set_linux(Some(Linux::rootless(uid, gid)));

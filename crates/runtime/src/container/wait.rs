@@ -26,7 +26,7 @@ pub fn forward_until_exit(pid: i32) -> i32 {
         set.remove(s);
     }
     let _ = set.thread_block();
-    let Ok(mut sfd) = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC) else { return 255 };
+    let Ok(sfd) = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC) else { return 255 };
     let target = nix::unistd::Pid::from_raw(pid);
     loop {
         loop {

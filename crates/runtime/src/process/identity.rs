@@ -111,27 +111,33 @@ pub fn drop_privileges(p: &Process, seccomp: Option<&CompiledFilter>) -> Result<
     let bounding = cap_set(c.bounding());
     for cap in caps::all() {
         if !bounding.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
-            caps::drop(None, CapSet::Bounding, cap).step(Step::Capabilities, format!("bounding {cap}"))?;
+            caps::drop(None, CapSet::Bounding, cap).map_err(|e| caps_err(format!("bounding {cap}"), e))?;
         }
     }
     nix::sys::prctl::set_keepcaps(true).step(Step::Capabilities, "keepcaps")?;
     set_ids(p)?;
     nix::sys::prctl::set_keepcaps(false).step(Step::Capabilities, "keepcaps")?;
     let set = |which: CapSet, names: &Option<oci_spec::runtime::Capabilities>, label: &str| {
-        caps::set(None, which, &cap_set(names)).step(Step::Capabilities, label)
+        caps::set(None, which, &cap_set(names)).map_err(|e| caps_err(label, e))
     };
     set(CapSet::Inheritable, c.inheritable(), "inheritable")?;
     set(CapSet::Effective, c.effective(), "effective")?;
     set(CapSet::Permitted, c.permitted(), "permitted")?;
-    caps::clear(None, CapSet::Ambient).step(Step::Capabilities, "ambient")?;
+    caps::clear(None, CapSet::Ambient).map_err(|e| caps_err("ambient", e))?;
     for cap in cap_set(c.ambient()) {
-        caps::raise(None, CapSet::Ambient, cap).step(Step::Capabilities, format!("ambient {cap}"))?;
+        caps::raise(None, CapSet::Ambient, cap).map_err(|e| caps_err(format!("ambient {cap}"), e))?;
     }
     if nnp {
         nix::sys::prctl::set_no_new_privs().step(Step::Capabilities, "no_new_privs")?;
         load_seccomp(seccomp)?;
     }
     Ok(())
+}
+
+/// The caps crate reports errors as text; keep the errno it carries (EPERM almost always).
+fn caps_err(object: impl ToString, e: caps::errors::CapsError) -> ChildError {
+    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EPERM);
+    ChildError { step: Step::Capabilities, object: object.to_string(), errno, detail: Some(e.to_string()) }
 }
 
 fn set_ids(p: &Process) -> Result<(), ChildError> {

@@ -58,7 +58,7 @@ fn make(
     let parent = open_or_create(root, &Path::new("/").join(&parent_rel), Kind::Dir)?;
     let name = rel.file_name().ok_or_else(|| ChildError::new(Step::Device, path.display(), libc::EINVAL))?;
     // A file left by the image (or a previous create) is replaced, as runc does.
-    let _ = nix::unistd::unlinkat(Some(std::os::fd::AsRawFd::as_raw_fd(&parent)), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+    let _ = nix::unistd::unlinkat(&parent, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
     if bind {
         let target = open_or_create(root, path, Kind::File)?;
         mount(Some(path), &proc_fd(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>)
@@ -66,18 +66,17 @@ fn make(
         return Ok(());
     }
     let parent_fd = reopen_dir(&parent).step(Step::Device, path.display())?;
-    mknodat(Some(std::os::fd::AsRawFd::as_raw_fd(&parent_fd)), name, kind, Mode::from_bits_truncate(mode), makedev(major, minor))
+    mknodat(&parent_fd, name, kind, Mode::from_bits_truncate(mode), makedev(major, minor))
         .step(Step::Device, path.display())?;
     let fd = nix::fcntl::openat(
-        Some(std::os::fd::AsRawFd::as_raw_fd(&parent_fd)),
+        &parent_fd,
         name,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
         Mode::empty(),
     )
     .step(Step::Device, path.display())?;
-    let fd = berth_sys::fd::adopt(fd);
     // mknod applies the umask; set the mode the spec asked for exactly.
-    nix::sys::stat::fchmodat(None, &proc_fd(&fd), Mode::from_bits_truncate(mode), nix::sys::stat::FchmodatFlags::FollowSymlink)
+    nix::sys::stat::fchmodat(nix::fcntl::AT_FDCWD, &proc_fd(&fd), Mode::from_bits_truncate(mode), nix::sys::stat::FchmodatFlags::FollowSymlink)
         .step(Step::Device, path.display())?;
     if let Some((uid, gid)) = owner {
         nix::unistd::chown(&proc_fd(&fd), Some(uid.into()), Some(gid.into())).step(Step::Device, path.display())?;
@@ -101,14 +100,14 @@ pub fn create_symlinks(root: BorrowedFd<'_>) -> Result<(), ChildError> {
         ("core", "/proc/kcore"),
     ];
     for (name, to) in links {
-        match nix::unistd::symlinkat(to, Some(std::os::fd::AsRawFd::as_raw_fd(&dev)), name) {
+        match nix::unistd::symlinkat(to, &dev, name) {
             Ok(()) | Err(nix::Error::EEXIST) => {}
             Err(e) => return Err(ChildError::new(Step::Device, format!("/dev/{name}"), e as i32)),
         }
     }
     // /dev/ptmx must be the devpts instance's ptmx so ptys come from the container's pts.
-    let _ = nix::unistd::unlinkat(Some(std::os::fd::AsRawFd::as_raw_fd(&dev)), "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir);
-    nix::unistd::symlinkat("pts/ptmx", Some(std::os::fd::AsRawFd::as_raw_fd(&dev)), "ptmx").step(Step::Device, "/dev/ptmx")
+    let _ = nix::unistd::unlinkat(&dev, "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir);
+    nix::unistd::symlinkat("pts/ptmx", &dev, "ptmx").step(Step::Device, "/dev/ptmx")
 }
 
 /// Devices are bound from the host rather than made with mknod (user namespaces).

@@ -78,7 +78,7 @@ pub fn parse_option(word: &str) -> Option<MountOpt> {
 }
 
 /// All options of one mount, folded.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountOptions {
     /// Flags for the mount(2) call.
     pub flags: MsFlags,
@@ -94,7 +94,7 @@ pub struct MountOptions {
 
 /// Fold a list of option words.
 pub fn parse_options<S: AsRef<str>>(words: &[S]) -> MountOptions {
-    let mut out = MountOptions::default();
+    let mut out = MountOptions { flags: MsFlags::empty(), propagation: vec![], recursive: 0, idmap: None, data: String::new() };
     let mut data = Vec::new();
     for w in words {
         match parse_option(w.as_ref()) {

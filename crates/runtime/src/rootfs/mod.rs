@@ -17,7 +17,7 @@ pub mod flags;
 pub mod mounts;
 pub mod paths;
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -133,9 +133,9 @@ fn make_parent_private(rootfs: &Path) -> Result<(), ChildError> {
 /// it without needing a directory for it inside the container.
 fn pivot(new_root: &OwnedFd) -> Result<(), ChildError> {
     let old_root = std::fs::File::open("/").step(Step::PivotRoot, "/")?;
-    nix::unistd::fchdir(new_root.as_raw_fd()).step(Step::PivotRoot, "rootfs")?;
+    nix::unistd::fchdir(new_root).step(Step::PivotRoot, "rootfs")?;
     nix::unistd::pivot_root(".", ".").step(Step::PivotRoot, "rootfs")?;
-    nix::unistd::fchdir(old_root.as_raw_fd()).step(Step::PivotRoot, "old root")?;
+    nix::unistd::fchdir(&old_root).step(Step::PivotRoot, "old root")?;
     // Slave first: an unmount must not propagate back to the host's mounts.
     mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
         .step(Step::PivotRoot, "old root")?;

@@ -36,7 +36,7 @@ pub fn open_or_create(root: BorrowedFd<'_>, dest: &Path, kind: Kind) -> Result<O
         let last = i + 1 == comps.len();
         let made = if last && kind == Kind::File {
             nix::fcntl::openat(
-                Some(parent.as_raw_fd()),
+                &parent,
                 *name,
                 nix::fcntl::OFlag::O_CREAT | nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,
                 Mode::from_bits_truncate(0o644),
@@ -44,7 +44,7 @@ pub fn open_or_create(root: BorrowedFd<'_>, dest: &Path, kind: Kind) -> Result<O
             .map(nix::unistd::close)
             .map(|_| ())
         } else {
-            nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), *name, Mode::from_bits_truncate(0o755))
+            nix::sys::stat::mkdirat(&parent, *name, Mode::from_bits_truncate(0o755))
         };
         match made {
             Ok(()) | Err(nix::Error::EEXIST) => {}
