@@ -23,13 +23,46 @@ pub fn thread_count() -> io::Result<usize> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no Threads: in /proc/self/status"))
 }
 
+/// A handle on our own /proc/self/task directory, opened while /proc is still the procfs
+/// of our pid namespace. After setns into another mount or pid namespace, /proc/self may
+/// not resolve any more; this fd still counts our threads.
+#[derive(Debug)]
+pub struct ThreadWatch(std::fs::File);
+
+impl ThreadWatch {
+    /// Open /proc/self/task now.
+    pub fn open() -> io::Result<Self> {
+        Ok(Self(std::fs::File::open("/proc/self/task")?))
+    }
+
+    /// How many threads the process has.
+    pub fn count(&self) -> io::Result<usize> {
+        let path = format!("/proc/self/fd/{}", self.0.as_raw_fd());
+        match std::fs::read_dir(&path) {
+            Ok(rd) => Ok(rd.count()),
+            // /proc/self itself may be gone (foreign procfs): list through a dup'd fd instead.
+            Err(_) => {
+                let dir = nix::dir::Dir::from_fd(nix::unistd::dup(&self.0).map_err(io::Error::from)?)
+                    .map_err(io::Error::from)?;
+                let mut dir = dir;
+                Ok(dir.iter().filter_map(|e| e.ok()).filter(|e| !matches!(e.file_name().to_bytes(), b"." | b"..")).count())
+            }
+        }
+    }
+}
+
 /// fork(2), refusing to run in a multithreaded process.
 ///
 /// After fork only the calling thread exists in the child; any lock another thread held
 /// (the allocator's, stdio's) would stay locked forever. The runtime never starts a thread,
 /// and this check makes that an enforced invariant instead of a hope.
 pub fn fork() -> io::Result<Forked> {
-    let threads = thread_count()?;
+    fork_watched(&ThreadWatch::open()?)
+}
+
+/// [`fork`] with the thread count read through `watch` (for use after setns).
+pub fn fork_watched(watch: &ThreadWatch) -> io::Result<Forked> {
+    let threads = watch.count()?;
     if threads != 1 {
         return Err(io::Error::other(format!(
             "fork: refusing to fork a process with {threads} threads"
@@ -163,6 +196,7 @@ mod tests {
     #[test]
     fn thread_count_is_positive() {
         assert!(thread_count().unwrap() >= 1);
+        assert!(ThreadWatch::open().unwrap().count().unwrap() >= 1);
     }
 
     #[test]

@@ -107,9 +107,10 @@ pub fn exec(root: &Root, opts: &ExecOpts) -> Result<i32> {
 fn intermediate(b: &ExecBoot<'_>, chan: &Channel) -> ! {
     let res = (|| -> std::result::Result<(), ChildError> {
         nix::sys::prctl::set_dumpable(false).step(Step::Fork, "dumpable")?;
+        let watch = berth_sys::process::ThreadWatch::open().step(Step::Fork, "/proc/self/task")?;
         chan.wait_go().map_err(|_| ChildError::new(Step::Cgroup, "exec", libc::EPIPE))?;
         b.plan.join_where(|_| true)?;
-        match berth_sys::process::fork().step(Step::Fork, "exec")? {
+        match berth_sys::process::fork_watched(&watch).step(Step::Fork, "exec")? {
             berth_sys::process::Forked::Child => {
                 let e = process(b, chan).err().unwrap_or_else(|| ChildError::new(Step::Exec, "exec", 0));
                 let _ = chan.send(&Msg::Failed(e));

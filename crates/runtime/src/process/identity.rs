@@ -124,7 +124,10 @@ pub fn drop_privileges(p: &Process, seccomp: Option<&CompiledFilter>) -> Result<
     set(CapSet::Effective, c.effective(), "effective")?;
     set(CapSet::Permitted, c.permitted(), "permitted")?;
     caps::clear(None, CapSet::Ambient).map_err(|e| caps_err("ambient", e))?;
-    for cap in cap_set(c.ambient()) {
+    // The kernel allows an ambient capability only if it is also permitted and inheritable;
+    // runc skips the others rather than failing (its default spec has no inheritable set).
+    let allowed: HashSet<Capability> = cap_set(c.permitted()).intersection(&cap_set(c.inheritable())).copied().collect();
+    for cap in cap_set(c.ambient()).intersection(&allowed).copied() {
         caps::raise(None, CapSet::Ambient, cap).map_err(|e| caps_err(format!("ambient {cap}"), e))?;
     }
     if nnp {

@@ -32,6 +32,7 @@ fn steps(b: &Bootstrap, chan: &Channel) -> Result<(), ChildError> {
     // Non-dumpable until exec: other processes in the container cannot ptrace us or open
     // our /proc files (and through them host fds) while we still hold them.
     nix::sys::prctl::set_dumpable(false).step(Step::Fork, "dumpable")?;
+    let watch = berth_sys::process::ThreadWatch::open().step(Step::Fork, "/proc/self/task")?;
     chan.wait_go().map_err(|_| ChildError::new(Step::Cgroup, &b.cgroup_path, libc::EPIPE))?;
     b.plan.join_where(|f| f == CloneFlags::CLONE_NEWUSER)?;
     if b.plan.new_user {
@@ -48,7 +49,7 @@ fn steps(b: &Bootstrap, chan: &Channel) -> Result<(), ChildError> {
     if b.plan.new.contains(CLONE_NEWTIME) {
         namespaces::write_time_offsets(&b.spec)?;
     }
-    match berth_sys::process::fork().step(Step::Fork, "init")? {
+    match berth_sys::process::fork_watched(&watch).step(Step::Fork, "init")? {
         berth_sys::process::Forked::Child => super::init::run(b, chan),
         berth_sys::process::Forked::Parent(pid) => {
             chan.send(&Msg::InitPid(pid)).map_err(|_| ChildError::new(Step::Fork, pid, libc::EPIPE))?;
