@@ -218,18 +218,23 @@ impl Runtime {
     pub fn cmd(&self, args: &[&str]) -> Out {
         let n = self.calls.fetch_add(1, Ordering::Relaxed);
         let base = self.dir.path().join("io").join(n.to_string());
-        self.cmd_to(args, &base.with_extension("out"), &base.with_extension("err"), Stdio::null())
+        self.cmd_to(args, &base.with_extension("out"), &base.with_extension("err"))
     }
 
     /// Runs the runtime with stdout and stderr appended to the given files (which the
     /// container inherits on `create`/`run -d`), then reads them back.
-    pub fn cmd_to(&self, args: &[&str], out: &Path, err: &Path, stdin: Stdio) -> Out {
+    ///
+    /// Stdin is a pipe closed at once (EOF), never the host's /dev/null: with a user
+    /// namespace runtimes chown the container's stdio to the container's root, and
+    /// crun 1.8 does so even for /dev/null, which would hand the host's /dev/null to uid
+    /// 100000.
+    pub fn cmd_to(&self, args: &[&str], out: &Path, err: &Path) -> Out {
         self.note_ids(args);
         let open = |p: &Path| File::options().create(true).append(true).open(p).expect("open output file");
         let skip_out = fs::metadata(out).map(|m| m.len()).unwrap_or(0) as usize;
         let skip_err = fs::metadata(err).map(|m| m.len()).unwrap_or(0) as usize;
         let mut cmd = self.command(args);
-        cmd.stdin(stdin).stdout(open(out)).stderr(open(err));
+        cmd.stdin(Stdio::piped()).stdout(open(out)).stderr(open(err));
         let what = format!("{} {}", self.name(), args.join(" "));
         let status = wait_timeout(&mut cmd, COMMAND_TIMEOUT, &what);
         let read = |p: &Path, skip: usize| {
@@ -265,7 +270,7 @@ impl Runtime {
         let mut args = vec!["create", "--bundle", b];
         args.extend_from_slice(extra);
         args.push(id);
-        self.cmd_to(&args, &bundle.stdout_path(), &bundle.stderr_path(), Stdio::null())
+        self.cmd_to(&args, &bundle.stdout_path(), &bundle.stderr_path())
     }
 
     /// `start ID`.
@@ -283,7 +288,6 @@ impl Runtime {
             &["run", "--bundle", b, id],
             &base.with_extension("out"),
             &base.with_extension("err"),
-            Stdio::null(),
         )
     }
 
@@ -291,7 +295,7 @@ impl Runtime {
     pub fn run_detached(&self, bundle: &Bundle, id: &str) -> Out {
         bundle.write_config(id);
         let b = bundle.path().to_str().expect("utf-8 bundle");
-        self.cmd_to(&["run", "-d", "--bundle", b, id], &bundle.stdout_path(), &bundle.stderr_path(), Stdio::null())
+        self.cmd_to(&["run", "-d", "--bundle", b, id], &bundle.stdout_path(), &bundle.stderr_path())
     }
 
     /// `state ID` parsed; panics if the command fails.
@@ -372,11 +376,29 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// `delete --force ID` that never panics (for Drop, which may run while unwinding).
+    fn quiet_delete(&self, id: &str) {
+        let mut cmd = self.command(&["delete", "--force", id]);
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        let Ok(mut child) = cmd.spawn() else { return };
+        let end = Instant::now() + COMMAND_TIMEOUT;
+        while Instant::now() < end {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 impl Drop for Runtime {
     fn drop(&mut self) {
         let ids = std::mem::take(&mut *self.ids.lock().unwrap_or_else(|e| e.into_inner()));
         for (id, cg) in ids {
-            let _ = self.delete_force(&id);
+            self.quiet_delete(&id);
             if let Some(cg) = cg {
                 remove_cgroup(&cg);
             }
@@ -437,6 +459,7 @@ fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Runs `cmd`, killing it after `timeout` (the test then fails).
 pub fn wait_timeout(cmd: &mut Command, timeout: Duration, what: &str) -> ExitStatus {
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn `{what}`: {e}"));
+    drop(child.stdin.take());
     let end = Instant::now() + timeout;
     loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
