@@ -89,7 +89,7 @@ pub fn create(root: &Root, opts: &CreateOpts) -> Result<Record> {
     let cgroup_path = cg.path();
     cleanup.cgroup = Some(cg);
     let plan = Plan::from_spec(&spec).map_err(|source| Error::Child { id: opts.id.clone(), source })?;
-    let fifo = make_fifo(&dir)?;
+    let fifo = make_fifo(&dir, root_host_ids(&spec))?;
     let console = match (&opts.console_fd, &opts.console_socket) {
         (Some(fd), _) => Some(fd.try_clone().map_err(error::sys("dup", "console socket"))?),
         (None, Some(p)) => Some(crate::tty::connect(p).map_err(error::sys("connect console socket", p.display()))?),
@@ -145,9 +145,21 @@ pub fn create(root: &Root, opts: &CreateOpts) -> Result<Record> {
     Ok(rec)
 }
 
-fn make_fifo(dir: &Path) -> Result<OwnedFd> {
+/// The host uid and gid that the container's root maps to (0, 0 without a user namespace).
+fn root_host_ids(spec: &Spec) -> (u32, u32) {
+    let linux = spec.linux().as_ref();
+    let find = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.into_iter().flatten().find(|m| m.container_id() == 0).map(|m| m.host_id()).unwrap_or(0)
+    };
+    (find(linux.and_then(|l| l.uid_mappings().as_ref())), find(linux.and_then(|l| l.gid_mappings().as_ref())))
+}
+
+/// The fifo init blocks on until `start`; owned by the container's root so that init can
+/// open it for writing from inside a user namespace (mode 0600: nobody else may).
+fn make_fifo(dir: &Path, (uid, gid): (u32, u32)) -> Result<OwnedFd> {
     let path = dir.join("exec.fifo");
-    nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o622)).map_err(error::nix("mkfifo", path.display()))?;
+    nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600)).map_err(error::nix("mkfifo", path.display()))?;
+    nix::unistd::chown(&path, Some(uid.into()), Some(gid.into())).map_err(error::nix("chown", path.display()))?;
     let fd = nix::fcntl::open(&path, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
         .map_err(error::nix("open", path.display()))?;
     Ok(fd)

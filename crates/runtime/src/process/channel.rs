@@ -115,7 +115,7 @@ pub enum Msg {
     Go,
     /// Intermediate to parent: I unshared the user namespace; write my id maps.
     NeedIdMaps,
-    /// Intermediate to parent: init runs as this pid (in the parent's pid namespace).
+    /// Init (or exec's intermediate) to parent: the pid in the parent's pid namespace.
     InitPid(i32),
     /// Init to parent: run prestart and createRuntime hooks now.
     RunHooks,

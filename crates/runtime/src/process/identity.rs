@@ -165,6 +165,15 @@ fn load_seccomp(seccomp: Option<&CompiledFilter>) -> Result<(), ChildError> {
     f.load().map(|_| ()).map_err(|e| ChildError { step: Step::Seccomp, object: "filter".into(), errno: 0, detail: Some(e.to_string()) })
 }
 
+/// The home directory of `uid` in the container's /etc/passwd.
+fn home_of(uid: u32) -> Option<String> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+    })
+}
+
 /// Set the env, mark every fd past stdio and `preserve_fds` close-on-exec, and execve.
 pub fn exec(path: &CString, p: &Process, preserve_fds: u32) -> ChildError {
     let args: Vec<CString> = p
@@ -173,7 +182,12 @@ pub fn exec(path: &CString, p: &Process, preserve_fds: u32) -> ChildError {
         .flatten()
         .filter_map(|a| CString::new(a.as_bytes()).ok())
         .collect();
-    let env: Vec<CString> = p.env().iter().flatten().filter_map(|e| CString::new(e.as_bytes()).ok()).collect();
+    let mut env: Vec<CString> = p.env().iter().flatten().filter_map(|e| CString::new(e.as_bytes()).ok()).collect();
+    if !p.env().iter().flatten().any(|e| e.starts_with("HOME=")) {
+        // As runc: HOME from the container's /etc/passwd for our uid, else "/".
+        let home = home_of(p.user().uid()).unwrap_or_else(|| "/".into());
+        env.extend(CString::new(format!("HOME={home}")).ok());
+    }
     if let Err(e) = berth_sys::fd::cloexec_from(3 + preserve_fds) {
         return ChildError::new(Step::Exec, "close_range", e.raw_os_error().unwrap_or(0));
     }

@@ -20,6 +20,9 @@ use crate::rootfs::{self, RootfsCtx};
 /// Run init; never returns.
 pub fn run(b: &Bootstrap, chan: &Channel) -> ! {
     let host_pid = host_pid();
+    if chan.send(&Msg::InitPid(host_pid)).is_err() {
+        std::process::exit(1);
+    }
     let process = b.spec.process().clone().unwrap_or_default();
     let exe = match before_ready(b, chan, &process, host_pid) {
         Ok(exe) => exe,
@@ -89,8 +92,9 @@ fn before_ready(b: &Bootstrap, chan: &Channel, p: &Process, pid: i32) -> Result<
         hooks::run_all("createContainer", &list, &state(b, "created", pid)).map_err(hook_err)
     };
     rootfs::setup(&ctx, create_container)?;
-    rootfs::finish(&b.spec)?;
+    // Sysctls before finish(): /proc/sys becomes a read-only path there.
     set_names_and_sysctls(b)?;
+    rootfs::finish(&b.spec)?;
     if let Some(sock) = &b.console {
         let size = p.console_size().map(|s| (s.height() as u16, s.width() as u16));
         crate::tty::setup(sock.as_fd(), size, true)?;

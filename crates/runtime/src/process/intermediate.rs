@@ -7,7 +7,7 @@
 //!    become its root.
 //! 3. Join the other given namespaces, then unshare the new ones; pid and time namespaces
 //!    apply to children, so init is forked after.
-//! 4. Fork init, report its pid, exit.
+//! 4. Fork init (which reports its own pid first), exit.
 
 use nix::sched::CloneFlags;
 use nix::unistd::{Gid, Uid};
@@ -51,9 +51,7 @@ fn steps(b: &Bootstrap, chan: &Channel) -> Result<(), ChildError> {
     }
     match berth_sys::process::fork_watched(&watch).step(Step::Fork, "init")? {
         berth_sys::process::Forked::Child => super::init::run(b, chan),
-        berth_sys::process::Forked::Parent(pid) => {
-            chan.send(&Msg::InitPid(pid)).map_err(|_| ChildError::new(Step::Fork, pid, libc::EPIPE))?;
-            Ok(())
-        }
+        // Init reports its own pid, so its messages reach the parent in order.
+        berth_sys::process::Forked::Parent(_) => Ok(()),
     }
 }

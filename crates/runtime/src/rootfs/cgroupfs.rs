@@ -49,7 +49,9 @@ pub fn mount_cgroups(ctx: &MountCtx<'_>, dest: &Path, opts: &MountOptions) -> Re
     let target = open_or_create(ctx.root, dest, Kind::Dir)?;
     mount(Some("tmpfs"), &proc_fd(&target), Some("tmpfs"), base, Some("mode=755"))
         .step(Step::Mount, dest.display())?;
-    for (mp, _sopts, _v2) in &hs {
+    // A hybrid host's cgroup2 mount (here it carries only hugetlb) is left out, as runc does:
+    // the container's limits live in the v1 hierarchies.
+    for (mp, _sopts, _v2) in hs.iter().filter(|h| !h.2) {
         let Some(name) = mp.file_name() else { continue };
         if mp.parent() != Some(Path::new("/sys/fs/cgroup")) {
             continue;
@@ -58,10 +60,7 @@ pub fn mount_cgroups(ctx: &MountCtx<'_>, dest: &Path, opts: &MountOptions) -> Re
         let src = if host.is_dir() { host } else { mp.clone() };
         bind_dir(ctx, &src, &dest.join(name), base | ro)?;
     }
-    if !ro.is_empty() {
-        let top = reopen(ctx.root, dest)?;
-        remount(&top, base | ro, ctx.userns).step(Step::Mount, dest.display())?;
-    }
+    // The tmpfs itself stays writable, as with runc and crun; each hierarchy is read-only.
     Ok(())
 }
 
