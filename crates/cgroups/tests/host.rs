@@ -690,11 +690,16 @@ fn v2_core_freeze_kill_destroy() {
 #[test]
 fn v2_devices_ebpf() {
     let Some(mut f) = Fixture::new() else { return };
-    let Some((m, _)) = v2_manager(&f) else {
+    let Some((m, dir)) = v2_manager(&f) else {
         eprintln!("skipped: no cgroup2 mount");
         return;
     };
     check_device_rules(&mut f, m.as_ref());
+    // Each set replaced the previous program rather than stacking on it.
+    let cg = fs::File::open(&dir).unwrap();
+    let attached = berth_sys::bpf::query_cgroup_device(std::os::fd::AsFd::as_fd(&cg)).unwrap();
+    assert_eq!(attached.len(), 1, "{attached:?}");
+    drop(cg);
     m.destroy().unwrap();
 }
 

@@ -244,6 +244,10 @@ impl Manager for V2Manager {
         if sig == Signal::SIGKILL && cgfs::exists(&self.dir, "cgroup.kill") {
             return cgfs::write(&self.dir, "cgroup.kill", "1");
         }
+        if !cgfs::exists(&self.dir, "cgroup.freeze") {
+            // Before 5.2 there is no freezer on v2: signal as we list.
+            return kill::signal_each(&self.pids()?, sig);
+        }
         freezer::set(&self.dir, true)?;
         let res = self.pids().and_then(|p| kill::signal_each(&p, sig));
         let thaw = freezer::set(&self.dir, false);
