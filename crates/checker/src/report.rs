@@ -93,7 +93,11 @@ pub(crate) fn report(opts: &Options) -> Value {
     );
     r.insert("fds".into(), json!(fds()));
     r.insert("tty".into(), tty());
-    let persona = nix::sys::personality::get().ok().map(|p| p.bits());
+    // /proc/self/personality holds the whole value; nix's Persona drops domain bits such
+    // as PER_LINUX32 (0x0008) that are not flags.
+    let persona = std::fs::read_to_string("/proc/self/personality")
+        .ok()
+        .and_then(|s| i64::from_str_radix(s.trim(), 16).ok());
     r.insert("personality".into(), json!(persona));
     r.insert("sched".into(), sched());
     r.insert("sysctl".into(), sysctls(&opts.sysctls));
