@@ -102,7 +102,22 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
     validate_namespaces(spec)?;
     validate_mounts(spec)?;
     validate_sysctl(spec)?;
+    validate_seccomp_names(spec)?;
     validate_lsm(spec)
+}
+
+/// A seccomp rule none of whose names any architecture knows is refused (it could only be a
+/// typo). Unknown names next to known ones are skipped, as runc and crun do, so profiles
+/// written for newer kernels (statmount, mseal, ...) still load on this libseccomp.
+fn validate_seccomp_names(spec: &Spec) -> Result<(), SpecError> {
+    let Some(s) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else { return Ok(()) };
+    for (i, rule) in s.syscalls().iter().flatten().enumerate() {
+        let names = rule.names();
+        if !names.is_empty() && names.iter().all(|n| libseccomp::ScmpSyscall::from_name(n).is_err()) {
+            return Err(invalid(format!("linux.seccomp.syscalls[{i}].names"), "unknown syscall", &names[0]));
+        }
+    }
+    Ok(())
 }
 
 fn validate_namespaces(spec: &Spec) -> Result<(), SpecError> {
@@ -253,6 +268,8 @@ mod tests {
             (|v| v["linux"]["namespaces"] = serde_json::json!([{"type": "user"}]), Some("needs mappings")),
             (|v| v["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]), Some("need a user namespace")),
             (|v| v["process"]["apparmorProfile"] = "p".into(), Some("AppArmor")),
+            (|v| v["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["nosuchcall"], "action": "SCMP_ACT_ERRNO"}]}), Some("linux.seccomp.syscalls[0].names: unknown syscall \"nosuchcall\"")),
+            (|v| v["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getcwd", "nosuchcall"], "action": "SCMP_ACT_ERRNO"}]}), None),
         ];
         for (i, (edit, want)) in cases.into_iter().enumerate() {
             let mut v = base();
