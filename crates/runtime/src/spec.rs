@@ -253,7 +253,8 @@ mod tests {
 
     #[test]
     fn table() {
-        let cases: Vec<(fn(&mut serde_json::Value), Option<&str>)> = vec![
+        type Case = (fn(&mut serde_json::Value), Option<&'static str>);
+        let cases: Vec<Case> = vec![
             (|_| {}, None),
             (|v| v["linux"]["namespaces"][1]["type"] = "pid".into(), Some("duplicate namespace type \"pid\"")),
             (|v| v["linux"]["namespaces"][1]["type"] = "bogus".into(), Some("linux.namespaces[1].type")),

@@ -74,7 +74,7 @@ pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
         }
         None => root.load_spec(&a.id)?.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default(),
     };
-    let mut mem = r.memory().clone().unwrap_or_default();
+    let mut mem = r.memory().unwrap_or_default();
     if let Some(m) = &a.memory {
         mem.set_limit(Some(parse_bytes("--memory", m)?));
     }
@@ -103,7 +103,7 @@ pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
     }
     r.set_cpu(Some(cpu));
     if let Some(v) = a.pids_limit {
-        let mut p = r.pids().clone().unwrap_or_default();
+        let mut p = r.pids().unwrap_or_default();
         p.set_limit(if v <= 0 { -1 } else { v });
         r.set_pids(Some(p));
     }

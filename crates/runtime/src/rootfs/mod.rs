@@ -79,10 +79,8 @@ pub fn setup(ctx: &RootfsCtx<'_>, before_pivot: impl FnOnce() -> Result<(), Chil
     } else {
         pivot(&root)?;
     }
-    if let Some(p) = propagation.as_deref().and_then(flags::parse_option) {
-        if let flags::MountOpt::Propagation(p) = p {
-            mount(None::<&str>, "/", None::<&str>, p, None::<&str>).step(Step::Propagation, "/")?;
-        }
+    if let Some(flags::MountOpt::Propagation(p)) = propagation.as_deref().and_then(flags::parse_option) {
+        mount(None::<&str>, "/", None::<&str>, p, None::<&str>).step(Step::Propagation, "/")?;
     }
     Ok(())
 }
