@@ -172,7 +172,7 @@ fn drive(b: &Bootstrap, chan: &Channel, child: i32, cleanup: &mut Cleanup<'_>, l
     let cg = cleanup.cgroup.as_ref().expect("cgroup set before fork");
     cg.apply(child)?;
     if let Some(r) = b.spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-        cg.set(&with_spec_devices(&b.spec, r))?;
+        cg.set(r)?;
     }
     chan.send(&Msg::Go).map_err(chan_err)?;
     let mut seq = Sequence::create(b.plan.new_user, b.runtime_hooks, listener.is_some());
@@ -209,29 +209,6 @@ fn drive(b: &Bootstrap, chan: &Channel, child: i32, cleanup: &mut Cleanup<'_>, l
         }
     }
     Ok(init)
-}
-
-/// The spec's `linux.devices` are allowed in the device cgroup implicitly, as with runc.
-fn with_spec_devices(spec: &Spec, r: &berth_cgroups::LinuxResources) -> berth_cgroups::LinuxResources {
-    use oci_spec::runtime::{LinuxDeviceCgroupBuilder, LinuxDeviceType};
-    let Some(rules) = r.devices().clone() else { return r.clone() };
-    let mut rules = rules;
-    for d in spec.linux().as_ref().and_then(|l| l.devices().clone()).unwrap_or_default() {
-        let typ = if d.typ() == LinuxDeviceType::B { LinuxDeviceType::B } else { LinuxDeviceType::C };
-        if let Ok(rule) = LinuxDeviceCgroupBuilder::default()
-            .allow(true)
-            .typ(typ)
-            .major(d.major())
-            .minor(d.minor())
-            .access("rwm")
-            .build()
-        {
-            rules.push(rule);
-        }
-    }
-    let mut out = r.clone();
-    out.set_devices(Some(rules));
-    out
 }
 
 fn hook_state<'a>(b: &'a Bootstrap, status: &'a str, pid: i32) -> HookState<'a> {
