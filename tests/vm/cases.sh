@@ -180,4 +180,5 @@ fi
 pid=$($R state $ID 2>/dev/null | tr -d ' \n' | sed -n 's/.*"pid":\([0-9]*\).*/\1/p')
 gone $ID && ok "delete --force of a running container removes its cgroup" || bad "cgroup left: $(ls $(cgdir $ID) 2>&1 | head -3)"
 [ -n "$pid" ] && [ -d /proc/$pid ] && bad "process $pid survived delete --force"
-[ -z "$(ls $CG/berth 2>/dev/null)" ] && ok "nothing left under /berth" || bad "left under /berth: $(ls $CG/berth)"
+left=$(find $CG/berth -mindepth 1 -type d 2>/dev/null)
+[ -z "$left" ] && ok "no container cgroup left under /berth" || bad "left under /berth: $left"

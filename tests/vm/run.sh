@@ -29,7 +29,18 @@ REL=$ROOT/target/$TARGET/release
 pkgs=(-p berth-check)
 [ $MODE = full ] && pkgs+=(-p berth-runtime-cli)
 echo "run.sh: building static ${pkgs[*]}"
-(cd "$ROOT" && RUSTFLAGS='-C target-feature=+crt-static' cargo build -q --release --target $TARGET "${pkgs[@]}")
+# libseccomp must be linked from its .a (libseccomp-dev ships one): a crt-static binary
+# that still NEEDs a .so is broken and segfaults at start.
+(cd "$ROOT" && RUSTFLAGS='-C target-feature=+crt-static' LIBSECCOMP_LINK_TYPE=static \
+   LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu cargo build -q --release --target $TARGET "${pkgs[@]}")
+bins=(berth-check)
+[ $MODE = full ] && bins+=(berth-runtime)
+for b in "${bins[@]}"; do
+  if LC_ALL=C readelf -d "$REL/$b" 2>/dev/null | grep -q NEEDED; then
+    echo "run.sh: $REL/$b is not static: $(LC_ALL=C readelf -d "$REL/$b" | grep NEEDED | tr -s ' ')" >&2
+    exit 1
+  fi
+done
 
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
