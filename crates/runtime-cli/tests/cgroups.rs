@@ -29,37 +29,57 @@ fn host_file(id: &str, ctl: &str, file: &str) -> PathBuf {
 
 fn read_host(id: &str, ctl: &str, file: &str) -> String {
     let p = host_file(id, ctl, file);
-    fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display())).trim().to_string()
+    fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
+        .trim()
+        .to_string()
 }
 
 /// The limit the container reads: the v1 file on a v1 host, the v2 file otherwise.
 #[track_caller]
 fn limit<'a>(r: &'a Value, v1: &str, v2: &str) -> &'a str {
     let key = if r["cgroup"]["version"] == 2 { v2 } else { v1 };
-    r["cgroup"]["limits"][key].as_str().unwrap_or_else(|| panic!("{key} not readable in the container: {}", r["cgroup"]))
+    r["cgroup"]["limits"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} not readable in the container: {}", r["cgroup"]))
 }
 
 #[test]
 fn memory_limits_visible_inside() {
     let rt = Runtime::under_test();
     let mut b = Bundle::new();
-    b.set("/linux/resources/memory", json!({"limit": 64 * MIB, "reservation": 32 * MIB}));
+    b.set(
+        "/linux/resources/memory",
+        json!({"limit": 64 * MIB, "reservation": 32 * MIB}),
+    );
     let r = rt.report(&mut b, &[]);
-    assert_eq!(limit(&r, "memory.limit_in_bytes", "memory.max"), (64 * MIB).to_string());
-    assert_eq!(limit(&r, "memory.soft_limit_in_bytes", "memory.low"), (32 * MIB).to_string());
+    assert_eq!(
+        limit(&r, "memory.limit_in_bytes", "memory.max"),
+        (64 * MIB).to_string()
+    );
+    assert_eq!(
+        limit(&r, "memory.soft_limit_in_bytes", "memory.low"),
+        (32 * MIB).to_string()
+    );
 }
 
 #[test]
 fn memory_swap_limit() {
     let rt = Runtime::under_test();
     let mut b = Bundle::new();
-    b.set("/linux/resources/memory", json!({"limit": 64 * MIB, "swap": 96 * MIB}));
+    b.set(
+        "/linux/resources/memory",
+        json!({"limit": 64 * MIB, "swap": 96 * MIB}),
+    );
     let r = rt.report(&mut b, &[]);
     if r["cgroup"]["version"] == 2 {
         // OCI swap is memory+swap; cgroup v2 swap.max is swap alone.
         assert_eq!(limit(&r, "", "memory.swap.max"), (32 * MIB).to_string());
     } else if r["cgroup"]["limits"]["memory.memsw.limit_in_bytes"].is_string() {
-        assert_eq!(limit(&r, "memory.memsw.limit_in_bytes", ""), (96 * MIB).to_string());
+        assert_eq!(
+            limit(&r, "memory.memsw.limit_in_bytes", ""),
+            (96 * MIB).to_string()
+        );
     }
 }
 
@@ -71,15 +91,25 @@ fn pids_limit_visible_and_enforced() {
     let r = rt.report(&mut b, &[]);
     assert_eq!(limit(&r, "pids.max", "pids.max"), "5");
     let out = rt.run_check(&mut b, &["spawn", "10"]);
-    assert_eq!(out.code(), Some(1), "10 children cannot fit under pids.max=5: {out}");
-    assert!(out.stdout.starts_with("spawned 4 EAGAIN"), "init + 4 children = 5: {out}");
+    assert_eq!(
+        out.code(),
+        Some(1),
+        "10 children cannot fit under pids.max=5: {out}"
+    );
+    assert!(
+        out.stdout.starts_with("spawned 4 EAGAIN"),
+        "init + 4 children = 5: {out}"
+    );
 }
 
 #[test]
 fn cpu_limits_visible_inside() {
     let rt = Runtime::under_test();
     let mut b = Bundle::new();
-    b.set("/linux/resources/cpu", json!({"quota": 50000, "period": 100000, "shares": 512, "cpus": "0", "mems": "0"}));
+    b.set(
+        "/linux/resources/cpu",
+        json!({"quota": 50000, "period": 100000, "shares": 512, "cpus": "0", "mems": "0"}),
+    );
     let r = rt.report(&mut b, &[]);
     if r["cgroup"]["version"] == 2 {
         assert_eq!(limit(&r, "", "cpu.max"), "50000 100000");
@@ -91,7 +121,10 @@ fn cpu_limits_visible_inside() {
         assert_eq!(limit(&r, "cpu.shares", ""), "512");
     }
     assert_eq!(limit(&r, "cpuset.cpus", "cpuset.cpus"), "0");
-    assert_eq!(r["cpus_allowed"], "0", "the cpuset restricts the task's affinity");
+    assert_eq!(
+        r["cpus_allowed"], "0",
+        "the cpuset restricts the task's affinity"
+    );
 }
 
 #[test]
@@ -104,10 +137,16 @@ fn host_cgroup_dir_lives_with_the_container() {
     let id = unique("cg");
     rt.create(&b, &id).ok();
     let pid = rt.state(&id)["pid"].as_i64().unwrap();
-    assert_eq!(read_host(&id, "memory", "memory.limit_in_bytes").replace("max", ""), (48 * MIB).to_string());
+    assert_eq!(
+        read_host(&id, "memory", "memory.limit_in_bytes").replace("max", ""),
+        (48 * MIB).to_string()
+    );
     assert_eq!(read_host(&id, "pids", "pids.max"), "50");
     let procs = read_host(&id, "pids", "cgroup.procs");
-    assert!(procs.lines().any(|p| p == pid.to_string()), "init {pid} is in the cgroup before start: {procs}");
+    assert!(
+        procs.lines().any(|p| p == pid.to_string()),
+        "init {pid} is in the cgroup before start: {procs}"
+    );
     rt.delete_force(&id).ok();
     common::assert_no_leftovers(&rt, &id, &b);
 }
@@ -125,16 +164,26 @@ fn update_changes_limits() {
     wait_for_text(&b.stdout_path(), "ready", T);
 
     let mem = (128 * MIB).to_string();
-    rt.cmd(&["update", "--memory", &mem, "--pids-limit", "20", &id]).ok();
+    rt.cmd(&["update", "--memory", &mem, "--pids-limit", "20", &id])
+        .ok();
     let r = rt.exec(&id, &["/bin/berth-check", "report"]).ok().json();
     assert_eq!(limit(&r, "memory.limit_in_bytes", "memory.max"), mem);
     assert_eq!(limit(&r, "pids.max", "pids.max"), "20");
 
     let res = b.path().join("resources.json");
-    fs::write(&res, json!({"memory": {"limit": 96 * MIB}, "cpu": {"quota": 20000, "period": 100000}}).to_string()).unwrap();
-    rt.cmd(&["update", "--resources", res.to_str().unwrap(), &id]).ok();
+    fs::write(
+        &res,
+        json!({"memory": {"limit": 96 * MIB}, "cpu": {"quota": 20000, "period": 100000}})
+            .to_string(),
+    )
+    .unwrap();
+    rt.cmd(&["update", "--resources", res.to_str().unwrap(), &id])
+        .ok();
     let r = rt.exec(&id, &["/bin/berth-check", "report"]).ok().json();
-    assert_eq!(limit(&r, "memory.limit_in_bytes", "memory.max"), (96 * MIB).to_string());
+    assert_eq!(
+        limit(&r, "memory.limit_in_bytes", "memory.max"),
+        (96 * MIB).to_string()
+    );
     if r["cgroup"]["version"] == 2 {
         assert_eq!(limit(&r, "", "cpu.max"), "20000 100000");
     } else {
@@ -148,10 +197,17 @@ fn memory_limit_ooms_the_container() {
     let rt = Runtime::under_test();
     let mut b = Bundle::new();
     // memory+swap equal to memory: no swap to escape to.
-    b.set("/linux/resources/memory", json!({"limit": 16 * MIB, "swap": 16 * MIB}));
+    b.set(
+        "/linux/resources/memory",
+        json!({"limit": 16 * MIB, "swap": 16 * MIB}),
+    );
     b.check(&["alloc", "64"]);
     let out = rt.run(&b, &unique("cg"));
-    assert_eq!(out.code(), Some(137), "killed by SIGKILL from the OOM killer: {out}");
+    assert_eq!(
+        out.code(),
+        Some(137),
+        "killed by SIGKILL from the OOM killer: {out}"
+    );
     assert!(!out.stdout.contains("allocated"), "{out}");
 }
 
@@ -180,9 +236,20 @@ fn device_cgroup_allows_listed_devices() {
     let mut b = Bundle::new();
     let (major, minor) = UNUSED_DEVICE;
     b.push("/linux/devices", json!({"path": "/dev/berth-dev", "type": "c", "major": major, "minor": minor, "fileMode": 0o666}));
-    b.push("/linux/resources/devices", json!({"allow": true, "type": "c", "major": major, "minor": minor, "access": "r"}));
+    b.push(
+        "/linux/resources/devices",
+        json!({"allow": true, "type": "c", "major": major, "minor": minor, "access": "r"}),
+    );
     let out = rt.run_check(&mut b, &["try", "open", "/dev/berth-dev", "r"]);
-    assert_eq!(out.stdout.trim(), "ENXIO", "read access passes the cgroup, then finds no driver: {out}");
+    assert_eq!(
+        out.stdout.trim(),
+        "ENXIO",
+        "read access passes the cgroup, then finds no driver: {out}"
+    );
     let out = rt.run_check(&mut b, &["try", "open", "/dev/berth-dev", "w"]);
-    assert_eq!(out.stdout.trim(), "EPERM", "only read access was allowed: {out}");
+    assert_eq!(
+        out.stdout.trim(),
+        "EPERM",
+        "only read access was allowed: {out}"
+    );
 }

@@ -15,10 +15,25 @@ use serde_json::{json, Map, Value};
 const MIB: u64 = 1 << 20;
 
 /// Paths whose masking is compared (they exist on most kernels).
-const PROBED_PATHS: [&str; 8] =
-    ["/proc/keys", "/proc/timer_list", "/proc/kcore", "/sys/firmware", "/proc/acpi", "/proc/scsi", "/etc/secret", "/mnt/hidden"];
+const PROBED_PATHS: [&str; 8] = [
+    "/proc/keys",
+    "/proc/timer_list",
+    "/proc/kcore",
+    "/sys/firmware",
+    "/proc/acpi",
+    "/proc/scsi",
+    "/etc/secret",
+    "/mnt/hidden",
+];
 /// Default devices, bind-mounted from the host when a user namespace forbids mknod.
-const DEVICES: [&str; 6] = ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"];
+const DEVICES: [&str; 6] = [
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+];
 const SYSCTLS: [&str; 2] = ["net.ipv4.ip_forward", "kernel.msgmax"];
 
 /// The comparable view of a report. `joined` names namespace files the container was
@@ -59,25 +74,62 @@ fn normalize(r: &Value, joined: &[(&str, String)], masked: &[String]) -> Value {
             if DEVICES.contains(&target) {
                 return format!("{target} <device>");
             }
-            let opts: Vec<&str> =
-                m["options"].as_array().unwrap().iter().filter_map(|o| o.as_str()).filter(|o| flags.contains(o)).collect();
-            format!("{target} {} {}", m["fstype"].as_str().unwrap(), opts.join(","))
+            let opts: Vec<&str> = m["options"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|o| o.as_str())
+                .filter(|o| flags.contains(o))
+                .collect();
+            format!(
+                "{target} {} {}",
+                m["fstype"].as_str().unwrap(),
+                opts.join(",")
+            )
         })
         .collect();
     mounts.sort();
     n.insert("mounts".into(), json!(mounts));
 
     for k in [
-        "uid", "gid", "euid", "egid", "status_uid", "status_gid", "umask", "cwd", "hostname", "capabilities", "no_new_privs",
-        "seccomp", "rlimits", "oom_score_adj", "uid_map", "gid_map", "sysctl", "tty", "personality", "cpus_allowed",
+        "uid",
+        "gid",
+        "euid",
+        "egid",
+        "status_uid",
+        "status_gid",
+        "umask",
+        "cwd",
+        "hostname",
+        "capabilities",
+        "no_new_privs",
+        "seccomp",
+        "rlimits",
+        "oom_score_adj",
+        "uid_map",
+        "gid_map",
+        "sysctl",
+        "tty",
+        "personality",
+        "cpus_allowed",
     ] {
         n.insert(k.into(), r[k].clone());
     }
-    let mut groups: Vec<u64> = r["groups"].as_array().unwrap().iter().filter_map(Value::as_u64).collect();
+    let mut groups: Vec<u64> = r["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
     groups.sort();
     groups.dedup();
     n.insert("groups".into(), json!(groups));
-    let mut env: Vec<String> = r["env"].as_array().unwrap().iter().filter_map(|e| e.as_str().map(String::from)).collect();
+    let mut env: Vec<String> = r["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_str().map(String::from))
+        .collect();
     env.sort();
     n.insert("env".into(), json!(env));
     n.insert("pid_is_1".into(), json!(r["pid"] == 1));
@@ -89,14 +141,28 @@ fn normalize(r: &Value, joined: &[(&str, String)], masked: &[String]) -> Value {
         .as_object()
         .unwrap()
         .iter()
-        .map(|(k, v)| (k.clone(), if v == "/" { "/".into() } else { "<container>".into() }))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                if v == "/" {
+                    "/".into()
+                } else {
+                    "<container>".into()
+                },
+            )
+        })
         .collect();
     n.insert("cgroup_paths".into(), json!(paths));
     let paths: Map<String, Value> = r["paths"]
         .as_object()
         .unwrap()
         .iter()
-        .map(|(p, v)| (p.clone(), json!({"exists": v["exists"], "type": v["type"], "read": v["read"]})))
+        .map(|(p, v)| {
+            (
+                p.clone(),
+                json!({"exists": v["exists"], "type": v["type"], "read": v["read"]}),
+            )
+        })
         .collect();
     n.insert("paths".into(), Value::Object(paths));
     Value::Object(n)
@@ -108,13 +174,22 @@ fn diff(a: &Value, b: &Value, path: &str, out: &mut Vec<String>) {
         (Value::Object(x), Value::Object(y)) => {
             let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
             for k in keys {
-                diff(x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null), &format!("{path}.{k}"), out);
+                diff(
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    &format!("{path}.{k}"),
+                    out,
+                );
             }
         }
-        (Value::Array(x), Value::Array(y)) if x.iter().all(Value::is_string) && y.iter().all(Value::is_string) && x != y => {
+        (Value::Array(x), Value::Array(y))
+            if x.iter().all(Value::is_string) && y.iter().all(Value::is_string) && x != y =>
+        {
             let only_a: Vec<&Value> = x.iter().filter(|v| !y.contains(v)).collect();
             let only_b: Vec<&Value> = y.iter().filter(|v| !x.contains(v)).collect();
-            out.push(format!("{path}: only in first {only_a:?}, only in second {only_b:?}"));
+            out.push(format!(
+                "{path}: only in first {only_a:?}, only in second {only_b:?}"
+            ));
         }
         _ if a != b => out.push(format!("{path}: {a} vs {b}")),
         _ => {}
@@ -131,8 +206,14 @@ fn compare(b: &mut Bundle, joined: &[(&str, String)]) {
     for s in SYSCTLS {
         args.extend(["--sysctl", s]);
     }
-    let masked: Vec<String> =
-        b.spec["linux"]["maskedPaths"].as_array().map(|a| a.iter().filter_map(|p| p.as_str().map(String::from)).collect()).unwrap_or_default();
+    let masked: Vec<String> = b.spec["linux"]["maskedPaths"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
     let runtimes = Runtime::differential();
     let reports: Vec<(&str, Value)> = runtimes
         .iter()
@@ -149,7 +230,11 @@ fn compare(b: &mut Bundle, joined: &[(&str, String)]) {
         diff(base, r, "", &mut d);
         problems.extend(d.into_iter().map(|x| format!("{base_name} vs {name}: {x}")));
     }
-    assert!(problems.is_empty(), "reports differ:\n  {}", problems.join("\n  "));
+    assert!(
+        problems.is_empty(),
+        "reports differ:\n  {}",
+        problems.join("\n  ")
+    );
 }
 
 #[test]
@@ -164,7 +249,13 @@ fn rich_spec() {
     std::fs::write(b.rootfs().join("etc/secret"), "x").unwrap();
     std::fs::create_dir_all(b.rootfs().join("mnt/hidden")).unwrap();
     let shared = b.host_dir("shared");
-    let caps = json!(["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETUID", "CAP_SETGID"]);
+    let caps = json!([
+        "CAP_CHOWN",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_SETUID",
+        "CAP_SETGID"
+    ]);
     b.set("/process/user", json!({"uid": 1000, "gid": 1000, "additionalGids": [2000, 3000], "umask": 0o027}))
         .set("/process/cwd", json!("/tmp"))
         .set("/process/env", json!(["PATH=/bin", "A=1", "HOME=/home/berth"]))
@@ -188,8 +279,18 @@ fn rich_spec() {
     let mut ro = b.spec["linux"]["readonlyPaths"].as_array().unwrap().clone();
     ro.push(json!("/home"));
     b.set("/linux/readonlyPaths", json!(ro));
-    b.mount("/scratch", "tmpfs", "tmpfs", &["nosuid", "nodev", "size=2m"]);
-    b.mount("/data", "bind", shared.to_str().unwrap(), &["rbind", "ro", "nosuid", "nodev", "noexec"]);
+    b.mount(
+        "/scratch",
+        "tmpfs",
+        "tmpfs",
+        &["nosuid", "nodev", "size=2m"],
+    );
+    b.mount(
+        "/data",
+        "bind",
+        shared.to_str().unwrap(),
+        &["rbind", "ro", "nosuid", "nodev", "noexec"],
+    );
     compare(&mut b, &[]);
 }
 
@@ -209,17 +310,35 @@ fn joined_namespaces() {
         ]),
     );
     b.spec.as_object_mut().unwrap().remove("hostname");
-    compare(&mut b, &[("net", netns.path()), ("uts", holder.ns_path("uts")), ("ipc", holder.ns_path("ipc"))]);
+    compare(
+        &mut b,
+        &[
+            ("net", netns.path()),
+            ("uts", holder.ns_path("uts")),
+            ("ipc", holder.ns_path("ipc")),
+        ],
+    );
 }
 
 #[test]
 fn user_namespace() {
     let mut b = Bundle::new();
     b.namespaces(&["pid", "network", "ipc", "uts", "mount", "user"]);
-    b.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
-    b.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
-    let mounts: Vec<Value> =
-        b.spec["mounts"].as_array().unwrap().iter().filter(|m| m["destination"] != "/sys/fs/cgroup").cloned().collect();
+    b.set(
+        "/linux/uidMappings",
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+    );
+    b.set(
+        "/linux/gidMappings",
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+    );
+    let mounts: Vec<Value> = b.spec["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["destination"] != "/sys/fs/cgroup")
+        .cloned()
+        .collect();
     b.set("/mounts", json!(mounts));
     compare(&mut b, &[]);
 }

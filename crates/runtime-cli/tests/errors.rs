@@ -42,7 +42,11 @@ fn missing_config() {
     let b = Bundle::new();
     let id = unique("err");
     let out = rt
-        .cmd_to(&["create", "--bundle", b.path().to_str().unwrap(), &id], &b.stdout_path(), &b.stderr_path())
+        .cmd_to(
+            &["create", "--bundle", b.path().to_str().unwrap(), &id],
+            &b.stdout_path(),
+            &b.stderr_path(),
+        )
         .failed();
     out.one_error_line();
     assert_no_leftovers(&rt, &id, &b);
@@ -65,7 +69,10 @@ fn duplicate_namespace_type() {
 #[test]
 fn namespace_path_is_not_a_namespace() {
     refused(|b| {
-        b.set("/linux/namespaces", json!([{"type": "mount"}, {"type": "network", "path": "/etc/hostname"}]));
+        b.set(
+            "/linux/namespaces",
+            json!([{"type": "mount"}, {"type": "network", "path": "/etc/hostname"}]),
+        );
     });
 }
 
@@ -92,7 +99,10 @@ fn unknown_capability() {
 fn unknown_syscall_in_seccomp() {
     let rt = Runtime::under_test();
     if rt.kind() != Kind::Berth {
-        eprintln!("skip: {} ignores syscall names libseccomp does not know", rt.name());
+        eprintln!(
+            "skip: {} ignores syscall names libseccomp does not know",
+            rt.name()
+        );
         return;
     }
     refused(|b| {
@@ -113,7 +123,10 @@ fn unknown_seccomp_action() {
 #[test]
 fn unknown_rlimit() {
     refused(|b| {
-        b.push("/process/rlimits", json!({"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}));
+        b.push(
+            "/process/rlimits",
+            json!({"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}),
+        );
     });
 }
 
@@ -171,14 +184,28 @@ fn invalid_ids() {
     for id in ["../x", "a/b", "..", "has space", ""] {
         b.write_config("invalid");
         let bundle = b.path().to_str().unwrap();
-        let out = rt.cmd_to(&["create", "--bundle", bundle, id], &b.stdout_path(), &b.stderr_path());
+        let out = rt.cmd_to(
+            &["create", "--bundle", bundle, id],
+            &b.stdout_path(),
+            &b.stderr_path(),
+        );
         assert!(!out.success(), "id {id:?} must be refused: {out}");
         assert!(!out.stderr.trim().is_empty(), "id {id:?}: no error message");
         let _ = std::fs::remove_file(b.stderr_path());
     }
-    assert!(!b.path().parent().unwrap().join("x").exists(), "`../x` escaped --root");
-    let entries: Vec<_> = std::fs::read_dir(rt.root()).unwrap().flatten().map(|e| e.file_name()).collect();
-    assert!(entries.is_empty(), "nothing may be created under --root: {entries:?}");
+    assert!(
+        !b.path().parent().unwrap().join("x").exists(),
+        "`../x` escaped --root"
+    );
+    let entries: Vec<_> = std::fs::read_dir(rt.root())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        entries.is_empty(),
+        "nothing may be created under --root: {entries:?}"
+    );
     assert!(common::processes_in(&b).is_empty());
 }
 
@@ -194,7 +221,10 @@ fn duplicate_id() {
     let out = rt.create(&b2, &id).failed();
     out.one_error_line();
     let st = rt.state(&id);
-    assert_eq!(st["status"], "created", "the first container is untouched: {st}");
+    assert_eq!(
+        st["status"], "created",
+        "the first container is untouched: {st}"
+    );
     assert_eq!(st["pid"], pid);
     assert!(common::processes_in(&b2).is_empty());
 }

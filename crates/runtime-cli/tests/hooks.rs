@@ -24,12 +24,18 @@ fn recorder(sh: &str, dir: &str, name: &str) -> Value {
 }
 
 fn state(dir: &Path, name: &str) -> Value {
-    let text = fs::read_to_string(dir.join(format!("{name}.json"))).unwrap_or_else(|e| panic!("{name} hook did not run: {e}"));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} hook got no JSON state on stdin ({e}): {text:?}"))
+    let text = fs::read_to_string(dir.join(format!("{name}.json")))
+        .unwrap_or_else(|e| panic!("{name} hook did not run: {e}"));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{name} hook got no JSON state on stdin ({e}): {text:?}"))
 }
 
 fn order(dir: &Path) -> Vec<String> {
-    fs::read_to_string(dir.join("order")).unwrap_or_default().lines().map(String::from).collect()
+    fs::read_to_string(dir.join("order"))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
 }
 
 #[test]
@@ -58,7 +64,11 @@ fn hooks_run_in_order_with_state() {
         // runc 1.1 runs poststart hooks at create (fixed in runc 1.2).
         after_create.retain(|h| h != "poststart");
     }
-    assert_eq!(after_create, ["createRuntime", "createContainer"], "after create");
+    assert_eq!(
+        after_create,
+        ["createRuntime", "createContainer"],
+        "after create"
+    );
     let pid = rt.state(&id)["pid"].clone();
     let bundle = fs::canonicalize(b.path()).unwrap();
     for name in ["createRuntime", "createContainer"] {
@@ -71,12 +81,19 @@ fn hooks_run_in_order_with_state() {
         assert_eq!(s["bundle"], bundle.to_str().unwrap(), "{name}: {s}");
         assert!(s["ociVersion"].is_string(), "{name}: {s}");
         let env = fs::read_to_string(dir.join(format!("{name}.env"))).unwrap();
-        assert!(env.lines().any(|l| l == format!("BERTH_HOOK={name}")), "{name} env: {env}");
+        assert!(
+            env.lines().any(|l| l == format!("BERTH_HOOK={name}")),
+            "{name} env: {env}"
+        );
     }
 
     rt.start(&id).ok();
     wait_for_text(&b.stdout_path(), "ready", T);
-    assert!(common::wait_until(T, || order(&dir).len() == 4), "{:?}", order(&dir));
+    assert!(
+        common::wait_until(T, || order(&dir).len() == 4),
+        "{:?}",
+        order(&dir)
+    );
     if rt.kind() == Kind::Runc {
         assert_eq!(order(&dir)[2..], ["poststart", "startContainer"]);
     } else {
@@ -115,7 +132,10 @@ fn hooks_with_run() {
 fn failing_create_runtime_hook_aborts_create() {
     let rt = Runtime::under_test();
     let mut b = Bundle::new();
-    b.set("/hooks/createRuntime", json!([{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]));
+    b.set(
+        "/hooks/createRuntime",
+        json!([{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]),
+    );
     b.check(&["sleep", "30"]);
     let id = unique("hook");
     let out = rt.create(&b, &id).failed();
@@ -128,12 +148,19 @@ fn failing_create_runtime_hook_aborts_create() {
 fn hook_timeout_aborts_create() {
     let rt = Runtime::under_test();
     let mut b = Bundle::new();
-    b.set("/hooks/createRuntime", json!([{"path": "/bin/sh", "args": ["sh", "-c", "exec sleep 30"], "timeout": 1}]));
+    b.set(
+        "/hooks/createRuntime",
+        json!([{"path": "/bin/sh", "args": ["sh", "-c", "exec sleep 30"], "timeout": 1}]),
+    );
     b.check(&["sleep", "30"]);
     let id = unique("hook");
     let t0 = Instant::now();
     rt.create(&b, &id).failed();
-    assert!(t0.elapsed() < Duration::from_secs(10), "a 1 s hook timeout took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "a 1 s hook timeout took {:?}",
+        t0.elapsed()
+    );
     assert_no_leftovers(&rt, &id, &b);
 }
 
@@ -141,7 +168,10 @@ fn hook_timeout_aborts_create() {
 fn failing_poststop_hook_does_not_stop_delete() {
     let rt = Runtime::under_test();
     let mut b = Bundle::new();
-    b.set("/hooks/poststop", json!([{"path": "/bin/sh", "args": ["sh", "-c", "exit 1"]}]));
+    b.set(
+        "/hooks/poststop",
+        json!([{"path": "/bin/sh", "args": ["sh", "-c", "exit 1"]}]),
+    );
     b.check(&["sleep", "30"]);
     let id = unique("hook");
     rt.create(&b, &id).ok();

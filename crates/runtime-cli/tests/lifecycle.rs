@@ -40,7 +40,11 @@ fn created_running_stopped() {
     rt.start(&id).ok();
     wait_for_text(&b.stdout_path(), "ready", T);
     assert_eq!(rt.status(&id), "running");
-    assert_eq!(rt.state(&id)["pid"].as_i64(), Some(pid), "start keeps the init pid");
+    assert_eq!(
+        rt.state(&id)["pid"].as_i64(),
+        Some(pid),
+        "start keeps the init pid"
+    );
 
     rt.kill(&id, "KILL").ok();
     rt.wait_status(&id, "stopped", T);
@@ -62,11 +66,23 @@ fn state_json_fields() {
     let st = rt.state(&id);
     assert_eq!(st["id"], id.as_str(), "{st}");
     assert_eq!(st["status"], "created", "{st}");
-    assert!(st["ociVersion"].as_str().is_some_and(|v| v.starts_with("1.")), "ociVersion: {st}");
+    assert!(
+        st["ociVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("1.")),
+        "ociVersion: {st}"
+    );
     let bundle = fs::canonicalize(b.path()).unwrap();
-    assert_eq!(st["bundle"], bundle.to_str().unwrap(), "bundle must be the absolute path: {st}");
+    assert_eq!(
+        st["bundle"],
+        bundle.to_str().unwrap(),
+        "bundle must be the absolute path: {st}"
+    );
     assert!(st["pid"].as_i64().is_some_and(|p| p > 0), "{st}");
-    assert_eq!(st["annotations"]["org.berth.test"], "yes", "annotations from config.json: {st}");
+    assert_eq!(
+        st["annotations"]["org.berth.test"], "yes",
+        "annotations from config.json: {st}"
+    );
 }
 
 #[test]
@@ -76,15 +92,25 @@ fn pid_file_matches_state() {
     b.check(&["sleep", "30"]);
     let id = unique("life");
     let pid_file = b.path().join("init.pid");
-    rt.create_with(&b, &id, &["--pid-file", pid_file.to_str().unwrap()]).ok();
-    let written: i64 = fs::read_to_string(&pid_file).expect("pid file written").trim().parse().expect("pid file is a number");
+    rt.create_with(&b, &id, &["--pid-file", pid_file.to_str().unwrap()])
+        .ok();
+    let written: i64 = fs::read_to_string(&pid_file)
+        .expect("pid file written")
+        .trim()
+        .parse()
+        .expect("pid file is a number");
     assert_eq!(Some(written), rt.state(&id)["pid"].as_i64());
 }
 
 #[test]
 fn kill_by_name_and_number() {
     let rt = Runtime::under_test();
-    for (sig, want) in [("USR1", "SIGUSR1"), ("SIGUSR2", "SIGUSR2"), ("10", "SIGUSR1"), ("HUP", "SIGHUP")] {
+    for (sig, want) in [
+        ("USR1", "SIGUSR1"),
+        ("SIGUSR2", "SIGUSR2"),
+        ("10", "SIGUSR1"),
+        ("HUP", "SIGHUP"),
+    ] {
         let mut b = Bundle::new();
         let id = running(&rt, &mut b);
         rt.kill(&id, sig).ok();
@@ -128,7 +154,10 @@ fn delete_force_running() {
     let pid = rt.state(&id)["pid"].as_i64().unwrap();
     rt.delete_force(&id).ok();
     rt.cmd(&["state", &id]).failed();
-    assert!(common::wait_until(T, || !alive(pid)), "init {pid} survived delete --force");
+    assert!(
+        common::wait_until(T, || !alive(pid)),
+        "init {pid} survived delete --force"
+    );
     assert_no_leftovers(&rt, &id, &b);
 }
 
@@ -139,7 +168,11 @@ fn delete_running_without_force_fails() {
     let id = running(&rt, &mut b);
     let out = rt.delete(&id).failed();
     out.one_error_line();
-    assert_eq!(rt.status(&id), "running", "a refused delete must leave the container alone");
+    assert_eq!(
+        rt.status(&id),
+        "running",
+        "a refused delete must leave the container alone"
+    );
 }
 
 #[test]
@@ -152,7 +185,10 @@ fn delete_created_container() {
     rt.create(&b, &id).ok();
     let pid = rt.state(&id)["pid"].as_i64().unwrap();
     rt.delete(&id).ok();
-    assert!(common::wait_until(T, || !alive(pid)), "init {pid} survived delete");
+    assert!(
+        common::wait_until(T, || !alive(pid)),
+        "init {pid} survived delete"
+    );
     assert_no_leftovers(&rt, &id, &b);
 }
 
@@ -169,7 +205,12 @@ fn list_shows_containers() {
     rt.start(&id2).ok();
 
     let quiet = rt.cmd(&["list", "-q"]).ok();
-    let mut ids: Vec<&str> = quiet.stdout.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let mut ids: Vec<&str> = quiet
+        .stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     ids.sort();
     let mut want = vec![id1.as_str(), id2.as_str()];
     want.sort();
@@ -178,7 +219,11 @@ fn list_shows_containers() {
     let list = rt.cmd(&["list", "--format", "json"]).ok().json();
     let arr = list.as_array().expect("list --format json is an array");
     assert_eq!(arr.len(), 2, "{list}");
-    let find = |id: &str| arr.iter().find(|c| c["id"] == id).unwrap_or_else(|| panic!("{id} missing in {list}"));
+    let find = |id: &str| {
+        arr.iter()
+            .find(|c| c["id"] == id)
+            .unwrap_or_else(|| panic!("{id} missing in {list}"))
+    };
     assert_eq!(find(&id1)["status"], "created");
     assert_eq!(find(&id2)["status"], "running");
     assert!(find(&id2)["pid"].as_i64().is_some_and(|p| p > 0));
@@ -191,7 +236,10 @@ fn list_empty_root() {
     let rt = Runtime::under_test();
     let out = rt.cmd(&["list", "--format", "json"]).ok();
     let v = out.json();
-    assert!(v.is_null() || v.as_array().is_some_and(|a| a.is_empty()), "empty list: {out}");
+    assert!(
+        v.is_null() || v.as_array().is_some_and(|a| a.is_empty()),
+        "empty list: {out}"
+    );
     assert_eq!(rt.cmd(&["list", "-q"]).ok().stdout.trim(), "");
 }
 
@@ -202,7 +250,11 @@ fn run_foreground_returns_exit_code_and_cleans_up() {
     b.check(&["exit", "7"]);
     let id = unique("life");
     let out = rt.run(&b, &id);
-    assert_eq!(out.code(), Some(7), "run exits with the container's status: {out}");
+    assert_eq!(
+        out.code(),
+        Some(7),
+        "run exits with the container's status: {out}"
+    );
     rt.cmd(&["state", &id]).failed();
     assert_no_leftovers(&rt, &id, &b);
 }
@@ -240,13 +292,22 @@ fn exec_joins_the_container() {
     let r = rt.exec(&id, &["/bin/berth-check", "report"]).ok().json();
     for ns in ["pid", "net", "ipc", "uts", "mnt"] {
         let init = common::ns_inode(&format!("/proc/{pid}/ns/{ns}"));
-        assert_eq!(r["namespaces"][ns], init, "exec must join the init's {ns} namespace");
+        assert_eq!(
+            r["namespaces"][ns], init,
+            "exec must join the init's {ns} namespace"
+        );
     }
     assert_eq!(r["hostname"], "exec-host");
     assert_eq!(r["cwd"], "/");
     assert_ne!(r["pid"], 1, "exec'd process is not the init");
-    assert_eq!(r["no_new_privs"], 1, "exec inherits process.noNewPrivileges from config");
-    assert_eq!(r["capabilities"]["effective"], json!(["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"]));
+    assert_eq!(
+        r["no_new_privs"], 1,
+        "exec inherits process.noNewPrivileges from config"
+    );
+    assert_eq!(
+        r["capabilities"]["effective"],
+        json!(["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"])
+    );
 }
 
 #[test]
@@ -254,15 +315,33 @@ fn exec_exit_code_and_options() {
     let rt = Runtime::under_test();
     let mut b = Bundle::new();
     let id = running(&rt, &mut b);
-    assert_eq!(rt.exec(&id, &["/bin/berth-check", "exit", "3"]).code(), Some(3));
+    assert_eq!(
+        rt.exec(&id, &["/bin/berth-check", "exit", "3"]).code(),
+        Some(3)
+    );
     let r = rt
-        .cmd(&["exec", "--cwd", "/tmp", "--env", "BERTH_X=1", "--user", "1000:1000", &id, "/bin/berth-check", "report"])
+        .cmd(&[
+            "exec",
+            "--cwd",
+            "/tmp",
+            "--env",
+            "BERTH_X=1",
+            "--user",
+            "1000:1000",
+            &id,
+            "/bin/berth-check",
+            "report",
+        ])
         .ok()
         .json();
     assert_eq!(r["cwd"], "/tmp");
     assert_eq!(r["uid"], 1000);
     assert_eq!(r["gid"], 1000);
-    assert!(r["env"].as_array().unwrap().contains(&json!("BERTH_X=1")), "{}", r["env"]);
+    assert!(
+        r["env"].as_array().unwrap().contains(&json!("BERTH_X=1")),
+        "{}",
+        r["env"]
+    );
 }
 
 #[test]
@@ -279,13 +358,33 @@ fn exec_process_file() {
     });
     let f = b.path().join("process.json");
     fs::write(&f, process.to_string()).unwrap();
-    let r = rt.cmd(&["exec", "--process", f.to_str().unwrap(), &id]).ok().json();
+    let r = rt
+        .cmd(&["exec", "--process", f.to_str().unwrap(), &id])
+        .ok()
+        .json();
     assert_eq!(r["cwd"], "/mnt");
     // Runtimes add HOME from /etc/passwd when the process has none (runc, crun do).
-    let env: Vec<&str> = r["env"].as_array().unwrap().iter().filter_map(|e| e.as_str()).collect();
-    let own: Vec<&str> = env.iter().copied().filter(|e| !e.starts_with("HOME=")).collect();
-    assert_eq!(own, ["PATH=/bin", "FROM_PROCESS_JSON=yes"], "process.json env replaces the config's");
-    assert!(env.iter().all(|e| !e.starts_with("HOME=") || *e == "HOME=/root"), "{env:?}");
+    let env: Vec<&str> = r["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
+    let own: Vec<&str> = env
+        .iter()
+        .copied()
+        .filter(|e| !e.starts_with("HOME="))
+        .collect();
+    assert_eq!(
+        own,
+        ["PATH=/bin", "FROM_PROCESS_JSON=yes"],
+        "process.json env replaces the config's"
+    );
+    assert!(
+        env.iter()
+            .all(|e| !e.starts_with("HOME=") || *e == "HOME=/root"),
+        "{env:?}"
+    );
 }
 
 #[test]
@@ -312,11 +411,17 @@ fn pause_and_resume() {
     assert_eq!(rt.status(&id), "paused");
     let stat = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let state = stat.lines().find(|l| l.starts_with("State:")).unwrap_or("");
-    assert!(state.contains('D') || state.contains("frozen") || state.contains('S'), "{state}");
+    assert!(
+        state.contains('D') || state.contains("frozen") || state.contains('S'),
+        "{state}"
+    );
     // A paused process receives no signal until resumed.
     rt.kill(&id, "USR1").ok();
     std::thread::sleep(Duration::from_millis(200));
-    assert!(!b.stdout().contains("signal"), "paused container handled a signal");
+    assert!(
+        !b.stdout().contains("signal"),
+        "paused container handled a signal"
+    );
     rt.cmd(&["resume", &id]).ok();
     wait_for_text(&b.stdout_path(), "signal SIGUSR1", T);
     rt.wait_status(&id, "stopped", T);
@@ -341,46 +446,97 @@ fn events_stats_once() {
     let v = out.json();
     assert_eq!(v["type"], "stats", "{out}");
     assert_eq!(v["id"], id.as_str(), "{out}");
-    assert!(v["data"]["memory"]["usage"]["usage"].as_u64().is_some_and(|u| u > 0), "memory usage: {out}");
-    assert!(v["data"]["pids"]["current"].as_u64().is_some_and(|n| n >= 1), "pids.current: {out}");
+    assert!(
+        v["data"]["memory"]["usage"]["usage"]
+            .as_u64()
+            .is_some_and(|u| u > 0),
+        "memory usage: {out}"
+    );
+    assert!(
+        v["data"]["pids"]["current"]
+            .as_u64()
+            .is_some_and(|n| n >= 1),
+        "pids.current: {out}"
+    );
 }
 
 #[test]
 fn features_json() {
     let rt = Runtime::under_test();
     let v = rt.cmd(&["features"]).ok().json();
-    assert!(v["ociVersionMin"].as_str().is_some_and(|s| s.starts_with("1.0")), "{v}");
-    assert!(v["ociVersionMax"].as_str().is_some_and(|s| s.starts_with("1.")), "{v}");
-    let ns = v["linux"]["namespaces"].as_array().expect("linux.namespaces");
+    assert!(
+        v["ociVersionMin"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("1.0")),
+        "{v}"
+    );
+    assert!(
+        v["ociVersionMax"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("1.")),
+        "{v}"
+    );
+    let ns = v["linux"]["namespaces"]
+        .as_array()
+        .expect("linux.namespaces");
     for want in ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"] {
         assert!(ns.contains(&json!(want)), "namespace {want} missing in {v}");
     }
-    let caps = v["linux"]["capabilities"].as_array().expect("linux.capabilities");
+    let caps = v["linux"]["capabilities"]
+        .as_array()
+        .expect("linux.capabilities");
     assert!(caps.contains(&json!("CAP_SYS_ADMIN")));
     assert!(v["linux"]["seccomp"]["enabled"].as_bool().is_some(), "{v}");
-    assert!(v["hooks"].as_array().is_some_and(|h| h.contains(&json!("createRuntime"))), "{v}");
-    assert!(v["mountOptions"].as_array().is_some_and(|m| m.contains(&json!("rbind"))), "{v}");
+    assert!(
+        v["hooks"]
+            .as_array()
+            .is_some_and(|h| h.contains(&json!("createRuntime"))),
+        "{v}"
+    );
+    assert!(
+        v["mountOptions"]
+            .as_array()
+            .is_some_and(|m| m.contains(&json!("rbind"))),
+        "{v}"
+    );
 }
 
 #[test]
 fn spec_writes_a_usable_config() {
     let rt = Runtime::under_test();
     let dir = tempfile::tempdir().unwrap();
-    rt.cmd(&["spec", "--bundle", dir.path().to_str().unwrap()]).ok();
-    let spec: serde_json::Value = serde_json::from_slice(&fs::read(dir.path().join("config.json")).unwrap()).unwrap();
-    assert!(spec["ociVersion"].as_str().is_some_and(|v| v.starts_with("1.")));
+    rt.cmd(&["spec", "--bundle", dir.path().to_str().unwrap()])
+        .ok();
+    let spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+    assert!(spec["ociVersion"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("1.")));
     assert_eq!(spec["root"]["path"], "rootfs");
-    assert!(spec["process"]["args"].as_array().is_some_and(|a| !a.is_empty()));
-    let ns: Vec<&str> = spec["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap()).collect();
+    assert!(spec["process"]["args"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty()));
+    let ns: Vec<&str> = spec["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap())
+        .collect();
     for want in ["pid", "network", "ipc", "uts", "mount"] {
         assert!(ns.contains(&want), "default spec lacks {want} namespace");
     }
-    let dests: Vec<&str> = spec["mounts"].as_array().unwrap().iter().map(|m| m["destination"].as_str().unwrap()).collect();
+    let dests: Vec<&str> = spec["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["destination"].as_str().unwrap())
+        .collect();
     for want in ["/proc", "/dev", "/dev/pts", "/dev/shm", "/sys"] {
         assert!(dests.contains(&want), "default spec lacks mount {want}");
     }
     // A second `spec` must not clobber the existing file.
-    rt.cmd(&["spec", "--bundle", dir.path().to_str().unwrap()]).failed();
+    rt.cmd(&["spec", "--bundle", dir.path().to_str().unwrap()])
+        .failed();
 
     // The generated spec runs once given a rootfs (terminal off: no console here).
     let mut b = Bundle::new();
@@ -394,11 +550,24 @@ fn spec_writes_a_usable_config() {
 fn spec_rootless_has_user_namespace() {
     let rt = Runtime::under_test();
     let dir = tempfile::tempdir().unwrap();
-    rt.cmd(&["spec", "--rootless", "--bundle", dir.path().to_str().unwrap()]).ok();
-    let spec: serde_json::Value = serde_json::from_slice(&fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+    rt.cmd(&[
+        "spec",
+        "--rootless",
+        "--bundle",
+        dir.path().to_str().unwrap(),
+    ])
+    .ok();
+    let spec: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.path().join("config.json")).unwrap()).unwrap();
     let ns = spec["linux"]["namespaces"].as_array().unwrap();
-    assert!(ns.iter().any(|n| n["type"] == "user"), "rootless spec needs a user namespace");
-    assert!(!ns.iter().any(|n| n["type"] == "network"), "rootless spec keeps the host network");
+    assert!(
+        ns.iter().any(|n| n["type"] == "user"),
+        "rootless spec needs a user namespace"
+    );
+    assert!(
+        !ns.iter().any(|n| n["type"] == "network"),
+        "rootless spec keeps the host network"
+    );
     assert_eq!(spec["linux"]["uidMappings"][0]["containerID"], 0);
     assert_eq!(spec["linux"]["gidMappings"][0]["containerID"], 0);
 }

@@ -20,7 +20,13 @@ fn mount<'a>(r: &'a Value, target: &str) -> &'a Value {
 }
 
 fn targets(r: &Value) -> String {
-    r["mounts"].as_array().unwrap().iter().map(|m| m["target"].as_str().unwrap_or("?")).collect::<Vec<_>>().join(" ")
+    r["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["target"].as_str().unwrap_or("?"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn has(list: &Value, opt: &str) -> bool {
@@ -31,10 +37,18 @@ fn has(list: &Value, opt: &str) -> bool {
 fn assert_opts(r: &Value, target: &str, per_mount: &[&str], super_opts: &[&str]) {
     let m = mount(r, target);
     for o in per_mount {
-        assert!(has(&m["options"], o), "{target}: want mount option {o} in {}", m["options"]);
+        assert!(
+            has(&m["options"], o),
+            "{target}: want mount option {o} in {}",
+            m["options"]
+        );
     }
     for o in super_opts {
-        assert!(has(&m["super_options"], o), "{target}: want superblock option {o} in {}", m["super_options"]);
+        assert!(
+            has(&m["super_options"], o),
+            "{target}: want superblock option {o} in {}",
+            m["super_options"]
+        );
     }
 }
 
@@ -43,7 +57,11 @@ fn readonly_rootfs() {
     let rt = Runtime::under_test();
     let mut b = Bundle::new();
     let r = rt.report(&mut b, &[]);
-    assert!(has(&mount(&r, "/")["options"], "ro"), "root.readonly: {}", mount(&r, "/"));
+    assert!(
+        has(&mount(&r, "/")["options"], "ro"),
+        "root.readonly: {}",
+        mount(&r, "/")
+    );
     let out = rt.run_check(&mut b, &["try", "write", "/newfile", "x"]);
     assert_eq!(out.stdout.trim(), "EROFS", "{out}");
     assert!(!b.rootfs().join("newfile").exists());
@@ -56,8 +74,12 @@ fn writable_rootfs() {
     b.set("/root/readonly", json!(false));
     let r = rt.report(&mut b, &[]);
     assert!(has(&mount(&r, "/")["options"], "rw"));
-    rt.run_check(&mut b, &["try", "write", "/newfile", "from-container"]).ok();
-    assert_eq!(fs::read_to_string(b.rootfs().join("newfile")).unwrap(), "from-container");
+    rt.run_check(&mut b, &["try", "write", "/newfile", "from-container"])
+        .ok();
+    assert_eq!(
+        fs::read_to_string(b.rootfs().join("newfile")).unwrap(),
+        "from-container"
+    );
 }
 
 #[test]
@@ -73,13 +95,26 @@ fn default_mount_set_and_flags() {
     assert_eq!(fstype("/dev/mqueue"), "mqueue");
     assert_eq!(fstype("/sys"), "sysfs");
     assert_opts(&r, "/dev", &["nosuid"], &["mode=755", "size=65536k"]);
-    assert_opts(&r, "/dev/pts", &["nosuid", "noexec"], &["mode=620", "ptmxmode=666", "gid=5"]);
-    assert_opts(&r, "/dev/shm", &["nosuid", "noexec", "nodev"], &["size=65536k"]);
+    assert_opts(
+        &r,
+        "/dev/pts",
+        &["nosuid", "noexec"],
+        &["mode=620", "ptmxmode=666", "gid=5"],
+    );
+    assert_opts(
+        &r,
+        "/dev/shm",
+        &["nosuid", "noexec", "nodev"],
+        &["size=65536k"],
+    );
     assert_opts(&r, "/dev/mqueue", &["nosuid", "noexec", "nodev"], &[]);
     assert_opts(&r, "/sys", &["ro", "nosuid", "noexec", "nodev"], &[]);
     // Mounts made in the container stay out of the host's mount table.
     let host = fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!host.contains(b.rootfs().join("proc").to_str().unwrap()), "container mounts leaked to the host");
+    assert!(
+        !host.contains(b.rootfs().join("proc").to_str().unwrap()),
+        "container mounts leaked to the host"
+    );
 }
 
 #[test]
@@ -90,12 +125,21 @@ fn bind_mounts_rw_and_ro() {
     fs::write(shared.join("hello"), "from host").unwrap();
     let src = shared.to_str().unwrap().to_string();
     b.mount("/data", "bind", &src, &["rbind", "rw"]);
-    b.mount("/data-ro", "bind", &src, &["rbind", "ro", "nosuid", "nodev"]);
+    b.mount(
+        "/data-ro",
+        "bind",
+        &src,
+        &["rbind", "ro", "nosuid", "nodev"],
+    );
     b.check(&["cat", "/data/hello"]);
     assert_eq!(rt.run(&b, &unique("mnt")).ok().stdout, "from host");
 
-    rt.run_check(&mut b, &["try", "write", "/data/back", "from container"]).ok();
-    assert_eq!(fs::read_to_string(shared.join("back")).unwrap(), "from container");
+    rt.run_check(&mut b, &["try", "write", "/data/back", "from container"])
+        .ok();
+    assert_eq!(
+        fs::read_to_string(shared.join("back")).unwrap(),
+        "from container"
+    );
     let out = rt.run_check(&mut b, &["try", "write", "/data-ro/no", "x"]);
     assert_eq!(out.stdout.trim(), "EROFS", "{out}");
 
@@ -112,7 +156,12 @@ fn bind_mount_creates_missing_destination() {
     let shared = b.host_dir("shared");
     fs::write(shared.join("f"), "file bind").unwrap();
     b.mount("/new/dir/deep", "bind", shared.to_str().unwrap(), &["bind"]);
-    b.mount("/new/file", "bind", shared.join("f").to_str().unwrap(), &["bind", "ro"]);
+    b.mount(
+        "/new/file",
+        "bind",
+        shared.join("f").to_str().unwrap(),
+        &["bind", "ro"],
+    );
     b.check(&["cat", "/new/file"]);
     assert_eq!(rt.run(&b, &unique("mnt")).ok().stdout, "file bind");
     let r = rt.report(&mut b, &[]);
@@ -123,10 +172,20 @@ fn bind_mount_creates_missing_destination() {
 fn tmpfs_with_options() {
     let rt = Runtime::under_test();
     let mut b = Bundle::new();
-    b.mount("/scratch", "tmpfs", "tmpfs", &["nosuid", "nodev", "noexec", "size=1m", "mode=700"]);
+    b.mount(
+        "/scratch",
+        "tmpfs",
+        "tmpfs",
+        &["nosuid", "nodev", "noexec", "size=1m", "mode=700"],
+    );
     let r = rt.report(&mut b, &["--path", "/scratch"]);
     assert_eq!(mount(&r, "/scratch")["fstype"], "tmpfs");
-    assert_opts(&r, "/scratch", &["nosuid", "nodev", "noexec", "rw"], &["size=1024k", "mode=700"]);
+    assert_opts(
+        &r,
+        "/scratch",
+        &["nosuid", "nodev", "noexec", "rw"],
+        &["size=1024k", "mode=700"],
+    );
     assert_eq!(r["paths"]["/scratch"]["mode"], "700");
     let out = rt.run_check(&mut b, &["try", "write", "/scratch/f", "x"]);
     assert_eq!(out.stdout.trim(), "ok", "{out}");
@@ -152,22 +211,56 @@ fn masked_paths() {
     fs::write(b.rootfs().join("mnt/secret/key"), "s3cret").unwrap();
     fs::write(b.rootfs().join("etc/token"), "t0ken").unwrap();
     let mut masked = b.spec["linux"]["maskedPaths"].as_array().unwrap().clone();
-    masked.extend([json!("/mnt/secret"), json!("/etc/token"), json!("/does/not/exist")]);
+    masked.extend([
+        json!("/mnt/secret"),
+        json!("/etc/token"),
+        json!("/does/not/exist"),
+    ]);
     b.set("/linux/maskedPaths", json!(masked));
-    let r = rt.report(&mut b, &["--path", "/proc/keys", "--path", "/proc/timer_list", "--path", "/sys/firmware",
-        "--path", "/mnt/secret", "--path", "/etc/token", "--path", "/proc/kcore"]);
+    let r = rt.report(
+        &mut b,
+        &[
+            "--path",
+            "/proc/keys",
+            "--path",
+            "/proc/timer_list",
+            "--path",
+            "/sys/firmware",
+            "--path",
+            "/mnt/secret",
+            "--path",
+            "/etc/token",
+            "--path",
+            "/proc/kcore",
+        ],
+    );
     let p = &r["paths"];
     for file in ["/proc/keys", "/proc/timer_list", "/etc/token"] {
         if file.starts_with("/proc") && fs::metadata(file).is_err() {
             continue; // this kernel has no such file
         }
-        assert_eq!(p[file]["type"], "char", "{file} is masked with /dev/null: {}", p[file]);
-        assert_eq!(p[file]["read"]["bytes"], 0, "{file} reads empty: {}", p[file]);
+        assert_eq!(
+            p[file]["type"], "char",
+            "{file} is masked with /dev/null: {}",
+            p[file]
+        );
+        assert_eq!(
+            p[file]["read"]["bytes"], 0,
+            "{file} reads empty: {}",
+            p[file]
+        );
     }
     for dir in ["/sys/firmware", "/mnt/secret"] {
         assert_eq!(p[dir]["type"], "dir", "{dir}: {}", p[dir]);
-        assert_eq!(p[dir]["read"]["entries"], 0, "{dir} is masked with an empty read-only tmpfs: {}", p[dir]);
-        assert!(has(&mount(&r, dir)["options"], "ro"), "{dir} mask is read-only");
+        assert_eq!(
+            p[dir]["read"]["entries"], 0,
+            "{dir} is masked with an empty read-only tmpfs: {}",
+            p[dir]
+        );
+        assert!(
+            has(&mount(&r, dir)["options"], "ro"),
+            "{dir} mask is read-only"
+        );
     }
     if fs::metadata("/proc/kcore").is_ok() {
         assert_eq!(p["/proc/kcore"]["type"], "char");
@@ -182,14 +275,21 @@ fn readonly_paths() {
     let mut ro = b.spec["linux"]["readonlyPaths"].as_array().unwrap().clone();
     ro.extend([json!("/home"), json!("/does/not/exist")]);
     b.set("/linux/readonlyPaths", json!(ro));
-    for (path, want) in [("/home/berth/f", "EROFS"), ("/proc/sys/kernel/domainname", "EROFS"), ("/tmp/f", "ok")] {
+    for (path, want) in [
+        ("/home/berth/f", "EROFS"),
+        ("/proc/sys/kernel/domainname", "EROFS"),
+        ("/tmp/f", "ok"),
+    ] {
         let out = rt.run_check(&mut b, &["try", "write", path, "x"]);
         assert_eq!(out.stdout.trim(), want, "write {path}: {out}");
     }
     let r = rt.report(&mut b, &[]);
     for path in ["/home", "/proc/sys", "/proc/bus", "/proc/fs", "/proc/irq"] {
         if path == "/home" || fs::metadata(path).is_ok() {
-            assert!(has(&mount(&r, path)["options"], "ro"), "{path} must be a read-only mount");
+            assert!(
+                has(&mount(&r, path)["options"], "ro"),
+                "{path} must be a read-only mount"
+            );
         }
     }
 }
@@ -198,8 +298,26 @@ fn readonly_paths() {
 fn dev_has_the_default_devices() {
     let rt = Runtime::under_test();
     let mut b = Bundle::new();
-    let devs = [("/dev/null", 1, 3), ("/dev/zero", 1, 5), ("/dev/full", 1, 7), ("/dev/random", 1, 8), ("/dev/urandom", 1, 9), ("/dev/tty", 5, 0)];
-    let mut args = vec!["--path", "/dev/ptmx", "--path", "/dev/fd", "--path", "/dev/stdin", "--path", "/dev/stdout", "--path", "/dev/stderr"];
+    let devs = [
+        ("/dev/null", 1, 3),
+        ("/dev/zero", 1, 5),
+        ("/dev/full", 1, 7),
+        ("/dev/random", 1, 8),
+        ("/dev/urandom", 1, 9),
+        ("/dev/tty", 5, 0),
+    ];
+    let mut args = vec![
+        "--path",
+        "/dev/ptmx",
+        "--path",
+        "/dev/fd",
+        "--path",
+        "/dev/stdin",
+        "--path",
+        "/dev/stdout",
+        "--path",
+        "/dev/stderr",
+    ];
     for (d, _, _) in &devs {
         args.extend(["--path", d]);
     }
@@ -207,9 +325,19 @@ fn dev_has_the_default_devices() {
     let p = &r["paths"];
     for (d, major, minor) in devs {
         assert_eq!(p[d]["type"], "char", "{d}: {}", p[d]);
-        assert_eq!(p[d]["rdev"], nix::sys::stat::makedev(major, minor), "{d} device number");
+        assert_eq!(
+            p[d]["rdev"],
+            nix::sys::stat::makedev(major, minor),
+            "{d} device number"
+        );
     }
-    for link in ["/dev/ptmx", "/dev/fd", "/dev/stdin", "/dev/stdout", "/dev/stderr"] {
+    for link in [
+        "/dev/ptmx",
+        "/dev/fd",
+        "/dev/stdin",
+        "/dev/stdout",
+        "/dev/stderr",
+    ] {
         assert_eq!(p[link]["type"], "symlink", "{link}: {}", p[link]);
     }
     for d in ["/dev/null", "/dev/zero", "/dev/urandom"] {
@@ -223,7 +351,10 @@ fn extra_device_node() {
     let rt = Runtime::under_test();
     let mut b = Bundle::new();
     b.push("/linux/devices", json!({"path": "/dev/berth-null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o640, "uid": 1000, "gid": 1000}));
-    b.push("/linux/resources/devices", json!({"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}));
+    b.push(
+        "/linux/resources/devices",
+        json!({"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"}),
+    );
     let r = rt.report(&mut b, &["--path", "/dev/berth-null"]);
     let d = &r["paths"]["/dev/berth-null"];
     assert_eq!(d["type"], "char", "{d}");

@@ -12,8 +12,14 @@ use serde_json::{json, Value};
 const T: Duration = Duration::from_secs(5);
 
 /// OCI namespace type → /proc/self/ns name.
-const NS: [(&str, &str); 6] =
-    [("pid", "pid"), ("network", "net"), ("ipc", "ipc"), ("uts", "uts"), ("mount", "mnt"), ("cgroup", "cgroup")];
+const NS: [(&str, &str); 6] = [
+    ("pid", "pid"),
+    ("network", "net"),
+    ("ipc", "ipc"),
+    ("uts", "uts"),
+    ("mount", "mnt"),
+    ("cgroup", "cgroup"),
+];
 
 #[test]
 fn all_namespaces_new() {
@@ -22,9 +28,18 @@ fn all_namespaces_new() {
     b.namespaces(&["pid", "network", "ipc", "uts", "mount", "cgroup"]);
     let r = rt.report(&mut b, &[]);
     for (_, ns) in NS {
-        assert_ne!(r["namespaces"][ns], host_ns(ns), "{ns} namespace must be new: {}", r["namespaces"]);
+        assert_ne!(
+            r["namespaces"][ns],
+            host_ns(ns),
+            "{ns} namespace must be new: {}",
+            r["namespaces"]
+        );
     }
-    assert_eq!(r["namespaces"]["user"], host_ns("user"), "no user namespace was asked for");
+    assert_eq!(
+        r["namespaces"]["user"],
+        host_ns("user"),
+        "no user namespace was asked for"
+    );
     assert_eq!(r["pid"], 1, "init of a new pid namespace is pid 1");
     assert_eq!(r["ppid"], 0);
 }
@@ -64,23 +79,45 @@ fn join_namespaces_by_path() {
     // The holder's uts namespace keeps its own hostname; do not set one.
     b.spec.as_object_mut().unwrap().remove("hostname");
     let r = rt.report(&mut b, &[]);
-    assert_eq!(r["namespaces"]["net"], ns_inode(&netns.path()), "joined netns");
+    assert_eq!(
+        r["namespaces"]["net"],
+        ns_inode(&netns.path()),
+        "joined netns"
+    );
     for ns in ["pid", "uts", "ipc", "cgroup"] {
-        assert_eq!(r["namespaces"][ns], ns_inode(&holder.ns_path(ns)), "joined {ns}");
+        assert_eq!(
+            r["namespaces"][ns],
+            ns_inode(&holder.ns_path(ns)),
+            "joined {ns}"
+        );
     }
-    assert_ne!(r["pid"], 1, "the holder is pid 1 of the joined pid namespace");
+    assert_ne!(
+        r["pid"], 1,
+        "the holder is pid 1 of the joined pid namespace"
+    );
     assert_ne!(r["namespaces"]["mnt"], host_ns("mnt"));
 }
 
 fn userns_bundle() -> Bundle {
     let mut b = Bundle::new();
     b.namespaces(&["pid", "network", "ipc", "uts", "mount", "user"]);
-    b.set("/linux/uidMappings", json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
-    b.set("/linux/gidMappings", json!([{"containerID": 0, "hostID": 200000, "size": 65536}]));
+    b.set(
+        "/linux/uidMappings",
+        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
+    );
+    b.set(
+        "/linux/gidMappings",
+        json!([{"containerID": 0, "hostID": 200000, "size": 65536}]),
+    );
     // A cgroup v1 hierarchy cannot be mounted from a user namespace that does not own
     // the cgroup namespace; runc and crun then bind it; keep the test about ids.
-    let mounts: Vec<Value> =
-        b.spec["mounts"].as_array().unwrap().iter().filter(|m| m["destination"] != "/sys/fs/cgroup").cloned().collect();
+    let mounts: Vec<Value> = b.spec["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["destination"] != "/sys/fs/cgroup")
+        .cloned()
+        .collect();
     b.set("/mounts", json!(mounts));
     b
 }
@@ -95,7 +132,10 @@ fn user_namespace_mappings() {
     assert_eq!(r["gid_map"], json!([[0, 200000, 65536]]));
     assert_eq!(r["uid"], 0);
     assert_eq!(r["gid"], 0);
-    assert_eq!(r["capabilities"]["effective"], json!(["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"]));
+    assert_eq!(
+        r["capabilities"]["effective"],
+        json!(["CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"])
+    );
 }
 
 #[test]
@@ -110,9 +150,26 @@ fn user_namespace_ids_seen_from_host() {
     wait_for_text(&b.stdout_path(), "ready", T);
     let pid = rt.state(&id)["pid"].as_i64().unwrap();
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |k: &str| status.lines().find(|l| l.starts_with(k)).unwrap_or("").split_whitespace().nth(1).unwrap_or("").to_string();
-    assert_eq!(field("Uid:"), "101000", "container uid 1000 is host uid 100000+1000");
-    assert_eq!(field("Gid:"), "201000", "container gid 1000 is host gid 200000+1000");
+    let field = |k: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(k))
+            .unwrap_or("")
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(
+        field("Uid:"),
+        "101000",
+        "container uid 1000 is host uid 100000+1000"
+    );
+    assert_eq!(
+        field("Gid:"),
+        "201000",
+        "container gid 1000 is host gid 200000+1000"
+    );
     rt.kill(&id, "KILL").ok();
 }
 
@@ -129,8 +186,17 @@ fn time_namespace_offsets() {
     b.set("/linux/timeOffsets", json!({"monotonic": {"secs": year, "nanosecs": 0}, "boottime": {"secs": year, "nanosecs": 0}}));
     b.check(&["cat", "/proc/uptime"]);
     let out = rt.run(&b, &unique("ns")).ok();
-    let uptime: f64 = out.stdout.split_whitespace().next().unwrap().parse().unwrap();
-    assert!(uptime > year as f64, "boottime offset must show in /proc/uptime: {uptime}");
+    let uptime: f64 = out
+        .stdout
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        uptime > year as f64,
+        "boottime offset must show in /proc/uptime: {uptime}"
+    );
     let r = rt.report(&mut b, &[]);
     assert_ne!(r["namespaces"]["time"], host_ns("time"));
 }
@@ -142,12 +208,18 @@ fn cgroup_namespace_hides_the_path() {
     b.namespaces(&["pid", "network", "ipc", "uts", "mount", "cgroup"]);
     let r = rt.report(&mut b, &[]);
     for (ctl, path) in r["cgroup"]["paths"].as_object().unwrap() {
-        assert_eq!(path, "/", "controller {ctl:?} path inside a cgroup namespace");
+        assert_eq!(
+            path, "/",
+            "controller {ctl:?} path inside a cgroup namespace"
+        );
     }
     let mut b = Bundle::new();
     let r = rt.report(&mut b, &[]);
     let mem = r["cgroup"]["paths"]["memory"].as_str().unwrap();
-    assert!(mem.starts_with("/chk-"), "without a cgroup namespace the host path shows: {mem}");
+    assert!(
+        mem.starts_with("/chk-"),
+        "without a cgroup namespace the host path shows: {mem}"
+    );
 }
 
 #[test]
@@ -164,7 +236,11 @@ fn hostname_and_domainname() {
         assert_eq!(r["domainname"], "berth.example");
     }
     let host = nix::unistd::gethostname().unwrap();
-    assert_ne!(host.to_str(), Some("berth-host"), "the host's hostname must not change");
+    assert_ne!(
+        host.to_str(),
+        Some("berth-host"),
+        "the host's hostname must not change"
+    );
 }
 
 #[test]
@@ -172,10 +248,24 @@ fn sysctl_applied_in_container() {
     let rt = Runtime::under_test();
     let mut b = Bundle::new();
     b.set("/linux/sysctl", json!({"net.ipv4.ip_forward": "1", "kernel.msgmax": "12345", "net.ipv4.ping_group_range": "0 0"}));
-    let r = rt.report(&mut b, &["--sysctl", "net.ipv4.ip_forward", "--sysctl", "kernel.msgmax", "--sysctl", "net.ipv4.ping_group_range"]);
+    let r = rt.report(
+        &mut b,
+        &[
+            "--sysctl",
+            "net.ipv4.ip_forward",
+            "--sysctl",
+            "kernel.msgmax",
+            "--sysctl",
+            "net.ipv4.ping_group_range",
+        ],
+    );
     assert_eq!(r["sysctl"]["net.ipv4.ip_forward"], "1");
     assert_eq!(r["sysctl"]["kernel.msgmax"], "12345");
     assert_eq!(r["sysctl"]["net.ipv4.ping_group_range"], "0\t0");
     let host = fs::read_to_string("/proc/sys/kernel/msgmax").unwrap();
-    assert_ne!(host.trim(), "12345", "ipc sysctl must stay in the container's ipc namespace");
+    assert_ne!(
+        host.trim(),
+        "12345",
+        "ipc sysctl must stay in the container's ipc namespace"
+    );
 }

@@ -11,8 +11,12 @@ use serde_json::{json, Value};
 
 #[track_caller]
 fn caps(r: &Value, set: &str) -> Vec<String> {
-    let mut v: Vec<String> =
-        r["capabilities"][set].as_array().unwrap_or_else(|| panic!("no {set} in {r}")).iter().map(|c| c.as_str().unwrap().to_string()).collect();
+    let mut v: Vec<String> = r["capabilities"][set]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {set} in {r}"))
+        .iter()
+        .map(|c| c.as_str().unwrap().to_string())
+        .collect();
     v.sort();
     v
 }
@@ -27,7 +31,10 @@ fn sorted(list: &[&str]) -> Vec<String> {
 fn user_group_and_additional_gids() {
     let rt = Runtime::under_test();
     let mut b = Bundle::new();
-    b.set("/process/user", json!({"uid": 1000, "gid": 1000, "additionalGids": [2000, 3000]}));
+    b.set(
+        "/process/user",
+        json!({"uid": 1000, "gid": 1000, "additionalGids": [2000, 3000]}),
+    );
     let r = rt.report(&mut b, &[]);
     for k in ["uid", "euid"] {
         assert_eq!(r[k], 1000, "{k}");
@@ -35,12 +42,26 @@ fn user_group_and_additional_gids() {
     for k in ["gid", "egid"] {
         assert_eq!(r[k], 1000, "{k}");
     }
-    assert_eq!(r["status_uid"], json!([1000, 1000, 1000, 1000]), "real, effective, saved, fs uid");
-    let mut groups: Vec<u64> = r["groups"].as_array().unwrap().iter().map(|g| g.as_u64().unwrap()).collect();
+    assert_eq!(
+        r["status_uid"],
+        json!([1000, 1000, 1000, 1000]),
+        "real, effective, saved, fs uid"
+    );
+    let mut groups: Vec<u64> = r["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_u64().unwrap())
+        .collect();
     groups.sort();
     groups.dedup();
     groups.retain(|g| *g != 1000);
-    assert_eq!(groups, [2000, 3000], "additionalGids are the supplementary groups: {}", r["groups"]);
+    assert_eq!(
+        groups,
+        [2000, 3000],
+        "additionalGids are the supplementary groups: {}",
+        r["groups"]
+    );
 }
 
 #[test]
@@ -50,7 +71,10 @@ fn root_user_has_no_stray_groups() {
     let r = rt.report(&mut b, &[]);
     assert_eq!(r["uid"], 0);
     let groups = r["groups"].as_array().unwrap();
-    assert!(groups.iter().all(|g| g == 0), "root with no additionalGids: {groups:?}");
+    assert!(
+        groups.iter().all(|g| g == 0),
+        "root with no additionalGids: {groups:?}"
+    );
 }
 
 #[test]
@@ -59,7 +83,14 @@ fn home_from_passwd() {
     let mut b = Bundle::new();
     b.set("/process/user", json!({"uid": 1000, "gid": 1000}));
     let r = rt.report(&mut b, &[]);
-    assert!(r["env"].as_array().unwrap().contains(&json!("HOME=/home/berth")), "HOME from /etc/passwd: {}", r["env"]);
+    assert!(
+        r["env"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("HOME=/home/berth")),
+        "HOME from /etc/passwd: {}",
+        r["env"]
+    );
 }
 
 #[test]
@@ -128,7 +159,16 @@ fn capability_sets_for_root() {
         }),
     );
     let r = rt.report(&mut b, &[]);
-    assert_eq!(caps(&r, "bounding"), sorted(&["CAP_CHOWN", "CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_SYS_ADMIN"]));
+    assert_eq!(
+        caps(&r, "bounding"),
+        sorted(&[
+            "CAP_CHOWN",
+            "CAP_SETUID",
+            "CAP_SETGID",
+            "CAP_KILL",
+            "CAP_SYS_ADMIN"
+        ])
+    );
     assert_eq!(caps(&r, "effective"), sorted(&["CAP_CHOWN", "CAP_KILL"]));
     // execve as root with no_new_privs keeps permitted as set (it cannot grow to the
     // bounding set) and makes effective equal to it.
@@ -139,7 +179,11 @@ fn capability_sets_for_root() {
     let out = rt.run_check(&mut b, &["try", "sethostname", "x"]);
     assert_eq!(out.stdout.trim(), "EPERM", "{out}");
     let out = rt.run_check(&mut b, &["try", "chown", "/tmp", "1:1"]);
-    assert_eq!(out.stdout.trim(), "EROFS", "CAP_CHOWN passes the permission check, the ro rootfs stops it: {out}");
+    assert_eq!(
+        out.stdout.trim(),
+        "EROFS",
+        "CAP_CHOWN passes the permission check, the ro rootfs stops it: {out}"
+    );
 }
 
 #[test]
@@ -151,7 +195,13 @@ fn ambient_capabilities_for_non_root() {
     b.set("/process/capabilities", json!({"bounding": set, "effective": set, "permitted": set, "inheritable": set, "ambient": set}));
     let r = rt.report(&mut b, &[]);
     let want = sorted(&["CAP_NET_BIND_SERVICE", "CAP_KILL"]);
-    for s in ["ambient", "effective", "permitted", "inheritable", "bounding"] {
+    for s in [
+        "ambient",
+        "effective",
+        "permitted",
+        "inheritable",
+        "bounding",
+    ] {
         assert_eq!(caps(&r, s), want, "{s} for uid 1000 with ambient caps");
     }
 }
@@ -162,12 +212,18 @@ fn non_root_without_ambient_has_no_effective_caps() {
     let mut b = Bundle::new();
     b.set("/process/user", json!({"uid": 1000, "gid": 1000}));
     let set = json!(["CAP_NET_BIND_SERVICE", "CAP_KILL"]);
-    b.set("/process/capabilities", json!({"bounding": set, "effective": set, "permitted": set}));
+    b.set(
+        "/process/capabilities",
+        json!({"bounding": set, "effective": set, "permitted": set}),
+    );
     let r = rt.report(&mut b, &[]);
     // execve(2) as non-root clears permitted and effective unless the caps are ambient.
     assert_eq!(caps(&r, "effective"), Vec::<String>::new());
     assert_eq!(caps(&r, "permitted"), Vec::<String>::new());
-    assert_eq!(caps(&r, "bounding"), sorted(&["CAP_NET_BIND_SERVICE", "CAP_KILL"]));
+    assert_eq!(
+        caps(&r, "bounding"),
+        sorted(&["CAP_NET_BIND_SERVICE", "CAP_KILL"])
+    );
 }
 
 #[test]
@@ -175,12 +231,22 @@ fn cwd_env_and_args() {
     let rt = Runtime::under_test();
     let mut b = Bundle::new();
     b.set("/process/cwd", json!("/home/berth"));
-    b.set("/process/env", json!(["PATH=/bin", "A=1", "B=two words", "HOME=/nowhere"]));
+    b.set(
+        "/process/env",
+        json!(["PATH=/bin", "A=1", "B=two words", "HOME=/nowhere"]),
+    );
     b.check(&["report", "--path", "/"]);
     let r = rt.run(&b, &unique("proc")).ok().json();
     assert_eq!(r["cwd"], "/home/berth");
-    assert_eq!(r["env"], json!(["PATH=/bin", "A=1", "B=two words", "HOME=/nowhere"]), "env exactly as configured");
-    assert_eq!(r["args"], json!(["/bin/berth-check", "report", "--path", "/"]));
+    assert_eq!(
+        r["env"],
+        json!(["PATH=/bin", "A=1", "B=two words", "HOME=/nowhere"]),
+        "env exactly as configured"
+    );
+    assert_eq!(
+        r["args"],
+        json!(["/bin/berth-check", "report", "--path", "/"])
+    );
 }
 
 #[test]
@@ -196,8 +262,18 @@ fn only_stdio_fds_are_inherited() {
     let rt = Runtime::under_test();
     let mut b = Bundle::new();
     let r = rt.report(&mut b, &[]);
-    let fds: Vec<i64> = r["fds"].as_array().unwrap().iter().map(|f| f[0].as_i64().unwrap()).collect();
-    assert_eq!(fds, [0, 1, 2], "runtime fds leaked into the container: {}", r["fds"]);
+    let fds: Vec<i64> = r["fds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f[0].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        fds,
+        [0, 1, 2],
+        "runtime fds leaked into the container: {}",
+        r["fds"]
+    );
 }
 
 #[test]
@@ -208,16 +284,32 @@ fn terminal_over_console_socket() {
     b.check(&["report"]);
     let sock = ConsoleSocket::new(b.path());
     let id = unique("tty");
-    rt.create_with(&b, &id, &["--console-socket", sock.path().to_str().unwrap()]).ok();
+    rt.create_with(
+        &b,
+        &id,
+        &["--console-socket", sock.path().to_str().unwrap()],
+    )
+    .ok();
     rt.start(&id).ok();
     let console = sock.wait(Duration::from_secs(10));
-    assert!(console.target.ends_with("ptmx"), "the fd passed is a pty master: {}", console.target);
+    assert!(
+        console.target.ends_with("ptmx"),
+        "the fd passed is a pty master: {}",
+        console.target
+    );
     let text = console.output.replace("\r\n", "\n");
-    let r: Value = serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("report over the tty ({e}): {text:?}"));
+    let r: Value = serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("report over the tty ({e}): {text:?}"));
     assert_eq!(r["tty"]["stdin"], true);
     assert_eq!(r["tty"]["stdout"], true);
     assert_eq!(r["tty"]["stderr"], true);
-    assert!(r["tty"]["stdin_name"].as_str().is_some_and(|n| n.starts_with("/dev/pts/")), "{}", r["tty"]);
+    assert!(
+        r["tty"]["stdin_name"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("/dev/pts/")),
+        "{}",
+        r["tty"]
+    );
     rt.wait_status(&id, "stopped", Duration::from_secs(5));
 }
 
@@ -253,7 +345,10 @@ fn scheduler_policy() {
         return;
     }
     let mut b = Bundle::new();
-    b.set("/process/scheduler", json!({"policy": "SCHED_BATCH", "nice": 5}));
+    b.set(
+        "/process/scheduler",
+        json!({"policy": "SCHED_BATCH", "nice": 5}),
+    );
     let r = rt.report(&mut b, &[]);
     assert_eq!(r["sched"]["policy"], "SCHED_BATCH");
     assert_eq!(r["sched"]["nice"], 5);

@@ -17,7 +17,10 @@ fn probe(rt: &Runtime, b: &mut Bundle, args: &[&str]) -> String {
     let mut a = vec!["try"];
     a.extend_from_slice(args);
     let out = rt.run_check(b, &a);
-    assert!(matches!(out.code(), Some(0 | 1)), "probe {args:?} did not run: {out}");
+    assert!(
+        matches!(out.code(), Some(0 | 1)),
+        "probe {args:?} did not run: {out}"
+    );
     out.stdout.trim().to_string()
 }
 
@@ -32,19 +35,29 @@ fn no_seccomp_by_default() {
 fn seccomp_errno_ret() {
     let rt = Runtime::under_test();
     let mut b = Bundle::new();
-    b.set("/linux/seccomp", seccomp(json!([{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": EXDEV}])));
+    b.set(
+        "/linux/seccomp",
+        seccomp(json!([{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": EXDEV}])),
+    );
     let r = rt.report(&mut b, &[]);
     assert_eq!(r["seccomp"], 2, "filter mode");
     assert!(r["cwd"].is_null(), "getcwd must fail in the report too");
     assert_eq!(probe(&rt, &mut b, &["syscall", "getcwd"]), "EXDEV");
-    assert_eq!(probe(&rt, &mut b, &["syscall", "uname"]), "ok", "other syscalls are allowed");
+    assert_eq!(
+        probe(&rt, &mut b, &["syscall", "uname"]),
+        "ok",
+        "other syscalls are allowed"
+    );
 }
 
 #[test]
 fn seccomp_errno_defaults_to_eperm() {
     let rt = Runtime::under_test();
     let mut b = Bundle::new();
-    b.set("/linux/seccomp", seccomp(json!([{"names": ["getcwd", "uname"], "action": "SCMP_ACT_ERRNO"}])));
+    b.set(
+        "/linux/seccomp",
+        seccomp(json!([{"names": ["getcwd", "uname"], "action": "SCMP_ACT_ERRNO"}])),
+    );
     assert_eq!(probe(&rt, &mut b, &["syscall", "getcwd"]), "EPERM");
     assert_eq!(probe(&rt, &mut b, &["syscall", "uname"]), "EPERM");
     assert_eq!(probe(&rt, &mut b, &["syscall", "getsid"]), "ok");
@@ -71,7 +84,11 @@ fn seccomp_argument_filter() {
             "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]
         }])),
     );
-    assert_eq!(probe(&rt, &mut b2, &["syscall", "personality"]), "ok", "a different argument passes");
+    assert_eq!(
+        probe(&rt, &mut b2, &["syscall", "personality"]),
+        "ok",
+        "a different argument passes"
+    );
 }
 
 #[test]
@@ -100,7 +117,10 @@ fn seccomp_default_errno_with_allowlist_rules() {
 fn seccomp_kill_action() {
     let rt = Runtime::under_test();
     let mut b = Bundle::new();
-    b.set("/linux/seccomp", seccomp(json!([{"names": ["getcwd"], "action": "SCMP_ACT_KILL"}])));
+    b.set(
+        "/linux/seccomp",
+        seccomp(json!([{"names": ["getcwd"], "action": "SCMP_ACT_KILL"}])),
+    );
     let out = rt.run_check(&mut b, &["try", "syscall", "getcwd"]);
     assert_eq!(out.code(), Some(128 + 31), "killed by SIGSYS: {out}");
 }
@@ -114,7 +134,10 @@ fn seccomp_without_no_new_privs() {
     // The filter is then in force while the runtime finishes (it still needs getcwd,
     // setuid, capset...), so block a syscall the runtime has no use for at that point.
     b.set("/process/noNewPrivileges", json!(false));
-    b.set("/linux/seccomp", seccomp(json!([{"names": ["uname"], "action": "SCMP_ACT_ERRNO", "errnoRet": EXDEV}])));
+    b.set(
+        "/linux/seccomp",
+        seccomp(json!([{"names": ["uname"], "action": "SCMP_ACT_ERRNO", "errnoRet": EXDEV}])),
+    );
     let r = rt.report(&mut b, &[]);
     assert_eq!(r["seccomp"], 2);
     assert_eq!(r["no_new_privs"], 0);
@@ -134,7 +157,11 @@ fn default_capabilities_deny_privileged_operations() {
         (&["chroot", "/tmp"][..], "EPERM"),
         (&["chown", "/tmp", "1:1"][..], "EPERM"),
     ] {
-        assert_eq!(probe(&rt, &mut b, args), want, "try {args:?} with the default caps");
+        assert_eq!(
+            probe(&rt, &mut b, args),
+            want,
+            "try {args:?} with the default caps"
+        );
     }
 }
 
@@ -144,9 +171,22 @@ fn granted_capabilities_allow_them() {
     let mut b = Bundle::new();
     b.set("/root/readonly", json!(false));
     let caps = json!(["CAP_SYS_ADMIN", "CAP_MKNOD", "CAP_CHOWN", "CAP_SYS_CHROOT"]);
-    b.set("/process/capabilities", json!({"bounding": caps, "effective": caps, "permitted": caps}));
-    for args in [&["mount", "tmpfs", "/mnt"][..], &["unshare", "net"][..], &["sethostname", "x"][..], &["chroot", "/tmp"][..], &["chown", "/tmp", "1:1"][..]] {
-        assert_eq!(probe(&rt, &mut b, args), "ok", "try {args:?} with the capability granted");
+    b.set(
+        "/process/capabilities",
+        json!({"bounding": caps, "effective": caps, "permitted": caps}),
+    );
+    for args in [
+        &["mount", "tmpfs", "/mnt"][..],
+        &["unshare", "net"][..],
+        &["sethostname", "x"][..],
+        &["chroot", "/tmp"][..],
+        &["chown", "/tmp", "1:1"][..],
+    ] {
+        assert_eq!(
+            probe(&rt, &mut b, args),
+            "ok",
+            "try {args:?} with the capability granted"
+        );
     }
     // CAP_MKNOD lets mknod through, the device cgroup does not stop creating nodes.
     assert_eq!(probe(&rt, &mut b, &["mknod", "/tmp/node"]), "ok");

@@ -37,10 +37,18 @@ pub struct Bundle {
 impl Bundle {
     /// A fresh bundle whose process runs `berth-check report`.
     pub fn new() -> Bundle {
-        let dir = tempfile::Builder::new().prefix("berth-bundle-").tempdir().expect("tempdir for bundle");
+        let dir = tempfile::Builder::new()
+            .prefix("berth-bundle-")
+            .tempdir()
+            .expect("tempdir for bundle");
         // Other users (a user-namespace root mapped to 100000) must reach the rootfs.
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod bundle");
-        let b = Bundle { dir, spec: default_spec(), raw_config: None, default_cgroups_path: true };
+        let b = Bundle {
+            dir,
+            spec: default_spec(),
+            raw_config: None,
+            default_cgroups_path: true,
+        };
         make_rootfs(&b.rootfs());
         b
     }
@@ -90,7 +98,11 @@ impl Bundle {
             if !cur.is_object() {
                 *cur = json!({});
             }
-            cur = cur.as_object_mut().expect("object").entry(key.to_string()).or_insert(Value::Null);
+            cur = cur
+                .as_object_mut()
+                .expect("object")
+                .entry(key.to_string())
+                .or_insert(Value::Null);
         }
         *cur = value;
         self
@@ -98,16 +110,34 @@ impl Bundle {
 
     /// Appends to the array at a JSON pointer (created if missing).
     pub fn push(&mut self, pointer: &str, value: Value) -> &mut Self {
-        if !self.spec.pointer(pointer).map(Value::is_array).unwrap_or(false) {
+        if !self
+            .spec
+            .pointer(pointer)
+            .map(Value::is_array)
+            .unwrap_or(false)
+        {
             self.set(pointer, json!([]));
         }
-        self.spec.pointer_mut(pointer).and_then(Value::as_array_mut).expect("array").push(value);
+        self.spec
+            .pointer_mut(pointer)
+            .and_then(Value::as_array_mut)
+            .expect("array")
+            .push(value);
         self
     }
 
     /// Adds a mount entry.
-    pub fn mount(&mut self, destination: &str, typ: &str, source: &str, options: &[&str]) -> &mut Self {
-        self.push("/mounts", json!({"destination": destination, "type": typ, "source": source, "options": options}))
+    pub fn mount(
+        &mut self,
+        destination: &str,
+        typ: &str,
+        source: &str,
+        options: &[&str],
+    ) -> &mut Self {
+        self.push(
+            "/mounts",
+            json!({"destination": destination, "type": typ, "source": source, "options": options}),
+        )
     }
 
     /// Replaces `linux.namespaces` with these types (all new).
@@ -186,7 +216,10 @@ pub fn default_spec() -> Value {
 fn applets() -> &'static [String] {
     static LIST: OnceLock<Vec<String>> = OnceLock::new();
     LIST.get_or_init(|| {
-        let out = std::process::Command::new("/bin/busybox").arg("--list").output().expect("run /bin/busybox --list");
+        let out = std::process::Command::new("/bin/busybox")
+            .arg("--list")
+            .output()
+            .expect("run /bin/busybox --list");
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(str::trim)
@@ -197,11 +230,24 @@ fn applets() -> &'static [String] {
 }
 
 fn make_rootfs(root: &Path) {
-    for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "mnt", "root", "home/berth", "run", "var"] {
+    for d in [
+        "bin",
+        "etc",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "mnt",
+        "root",
+        "home/berth",
+        "run",
+        "var",
+    ] {
         fs::create_dir_all(root.join(d)).expect("mkdir rootfs dir");
     }
     fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).expect("chmod tmp");
-    fs::copy("/bin/busybox", root.join("bin/busybox")).expect("copy /bin/busybox (apt-get install busybox-static)");
+    fs::copy("/bin/busybox", root.join("bin/busybox"))
+        .expect("copy /bin/busybox (apt-get install busybox-static)");
     fs::copy(super::checker(), root.join("bin/berth-check")).expect("copy berth-check");
     for a in applets() {
         let _ = symlink("busybox", root.join("bin").join(a));

@@ -22,7 +22,10 @@ impl NetNs {
     /// Creates the namespace; panics if `ip` fails.
     pub fn new() -> NetNs {
         let name = unique("berth-test");
-        let st = Command::new("ip").args(["netns", "add", &name]).status().expect("run ip netns add");
+        let st = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .expect("run ip netns add");
         assert!(st.success(), "ip netns add {name} failed");
         NetNs { name }
     }
@@ -35,7 +38,9 @@ impl NetNs {
 
 impl Drop for NetNs {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
@@ -52,17 +57,36 @@ impl NsHolder {
     /// Starts the holder and waits for its namespaced child.
     pub fn new() -> NsHolder {
         let mut unshare = Command::new("unshare")
-            .args(["--pid", "--fork", "--kill-child", "--uts", "--ipc", "--net", "--cgroup", "--", "sleep", "120"])
+            .args([
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--uts",
+                "--ipc",
+                "--net",
+                "--cgroup",
+                "--",
+                "sleep",
+                "120",
+            ])
             .stdin(Stdio::null())
             .spawn()
             .expect("spawn unshare");
         let parent = unshare.id();
         let mut pid = 0;
         let found = wait_until(Duration::from_secs(5), || {
-            let children = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children")).unwrap_or_default();
-            pid = children.split_whitespace().next().and_then(|p| p.parse().ok()).unwrap_or(0);
+            let children =
+                std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children"))
+                    .unwrap_or_default();
+            pid = children
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
             // The child has unshared once its pid namespace differs from ours.
-            pid != 0 && std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok() != std::fs::read_link("/proc/self/ns/pid").ok()
+            pid != 0
+                && std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()
+                    != std::fs::read_link("/proc/self/ns/pid").ok()
         });
         if !found {
             let _ = unshare.kill();
@@ -137,8 +161,13 @@ fn receive(listener: &UnixListener) -> Result<Console, String> {
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(stream.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::empty())
-        .map_err(|e| format!("recvmsg: {e}"))?;
+    let msg = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .map_err(|e| format!("recvmsg: {e}"))?;
     let mut fds = Vec::new();
     for c in msg.cmsgs().map_err(|e| format!("cmsgs: {e}"))? {
         if let ControlMessageOwned::ScmRights(f) = c {
@@ -148,12 +177,16 @@ fn receive(listener: &UnixListener) -> Result<Console, String> {
     let [fd] = fds[..] else {
         return Err(format!("want exactly one fd, got {fds:?}"));
     };
-    let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).map_err(|e| format!("readlink fd: {e}"))?;
+    let target = std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .map_err(|e| format!("readlink fd: {e}"))?;
     let out = Command::new("bash")
         .args(["-c", &format!("exec cat <&{fd}")])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()
         .map_err(|e| format!("spawn reader: {e}"))?;
-    Ok(Console { target: target.display().to_string(), output: String::from_utf8_lossy(&out.stdout).into_owned() })
+    Ok(Console {
+        target: target.display().to_string(),
+        output: String::from_utf8_lossy(&out.stdout).into_owned(),
+    })
 }

@@ -33,7 +33,11 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(20);
 /// cgroup directory name.
 pub fn unique(tag: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
-    format!("{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Which runtime a [`Runtime`] wraps; used where runtimes legitimately differ.
@@ -88,15 +92,24 @@ impl Out {
     /// Stdout parsed as one JSON value (a terminal adds `\r`, which is trimmed).
     #[track_caller]
     pub fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self}"))
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self}"))
     }
 
     /// Asserts an error was reported as exactly one non-empty line on stderr, and
     /// returns it.
     #[track_caller]
     pub fn one_error_line(&self) -> String {
-        let lines: Vec<&str> = self.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "want exactly one error line on stderr: {self}");
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "want exactly one error line on stderr: {self}"
+        );
         lines[0].to_string()
     }
 }
@@ -158,7 +171,10 @@ impl Runtime {
             Kind::Runc => which("runc"),
             Kind::Crun => which("crun"),
         };
-        let dir = tempfile::Builder::new().prefix("berth-root-").tempdir().expect("tempdir for --root");
+        let dir = tempfile::Builder::new()
+            .prefix("berth-root-")
+            .tempdir()
+            .expect("tempdir for --root");
         fs::create_dir(dir.path().join("root")).expect("mkdir root");
         fs::create_dir(dir.path().join("io")).expect("mkdir io");
         if kind == Kind::Crun {
@@ -170,7 +186,13 @@ impl Runtime {
                 )
             });
         }
-        Runtime { kind, bin, dir, ids: Mutex::new(Vec::new()), calls: AtomicUsize::new(0) }
+        Runtime {
+            kind,
+            bin,
+            dir,
+            ids: Mutex::new(Vec::new()),
+            calls: AtomicUsize::new(0),
+        }
     }
 
     /// Which runtime this is.
@@ -218,7 +240,11 @@ impl Runtime {
     pub fn cmd(&self, args: &[&str]) -> Out {
         let n = self.calls.fetch_add(1, Ordering::Relaxed);
         let base = self.dir.path().join("io").join(n.to_string());
-        self.cmd_to(args, &base.with_extension("out"), &base.with_extension("err"))
+        self.cmd_to(
+            args,
+            &base.with_extension("out"),
+            &base.with_extension("err"),
+        )
     }
 
     /// Runs the runtime with stdout and stderr appended to the given files (which the
@@ -230,18 +256,31 @@ impl Runtime {
     /// 100000.
     pub fn cmd_to(&self, args: &[&str], out: &Path, err: &Path) -> Out {
         self.note_ids(args);
-        let open = |p: &Path| File::options().create(true).append(true).open(p).expect("open output file");
+        let open = |p: &Path| {
+            File::options()
+                .create(true)
+                .append(true)
+                .open(p)
+                .expect("open output file")
+        };
         let skip_out = fs::metadata(out).map(|m| m.len()).unwrap_or(0) as usize;
         let skip_err = fs::metadata(err).map(|m| m.len()).unwrap_or(0) as usize;
         let mut cmd = self.command(args);
-        cmd.stdin(Stdio::piped()).stdout(open(out)).stderr(open(err));
+        cmd.stdin(Stdio::piped())
+            .stdout(open(out))
+            .stderr(open(err));
         let what = format!("{} {}", self.name(), args.join(" "));
         let status = wait_timeout(&mut cmd, COMMAND_TIMEOUT, &what);
         let read = |p: &Path, skip: usize| {
             let all = fs::read(p).unwrap_or_default();
             String::from_utf8_lossy(&all[skip.min(all.len())..]).into_owned()
         };
-        Out { what, status, stdout: read(out, skip_out), stderr: read(err, skip_err) }
+        Out {
+            what,
+            status,
+            stdout: read(out, skip_out),
+            stderr: read(err, skip_err),
+        }
     }
 
     /// Remembers container ids of create/run so that Drop deletes them.
@@ -295,7 +334,11 @@ impl Runtime {
     pub fn run_detached(&self, bundle: &Bundle, id: &str) -> Out {
         bundle.write_config(id);
         let b = bundle.path().to_str().expect("utf-8 bundle");
-        self.cmd_to(&["run", "-d", "--bundle", b, id], &bundle.stdout_path(), &bundle.stderr_path())
+        self.cmd_to(
+            &["run", "-d", "--bundle", b, id],
+            &bundle.stdout_path(),
+            &bundle.stderr_path(),
+        )
     }
 
     /// `state ID` parsed; panics if the command fails.
@@ -307,7 +350,10 @@ impl Runtime {
     /// `state ID` → `.status`.
     #[track_caller]
     pub fn status(&self, id: &str) -> String {
-        self.state(id)["status"].as_str().unwrap_or("<none>").to_string()
+        self.state(id)["status"]
+            .as_str()
+            .unwrap_or("<none>")
+            .to_string()
     }
 
     /// Polls `state` until `.status` is `want` or the timeout passes.
@@ -318,7 +364,11 @@ impl Runtime {
             last = self.status(id);
             last == want
         });
-        assert!(ok, "{}: container {id} stayed `{last}`, want `{want}`", self.name());
+        assert!(
+            ok,
+            "{}: container {id} stayed `{last}`, want `{want}`",
+            self.name()
+        );
     }
 
     /// `kill ID SIGNAL`.
@@ -367,12 +417,19 @@ impl Runtime {
         if !id.contains('/') {
             remove_cgroup(&format!("/{id}"));
         }
-        self.ids.lock().unwrap_or_else(|e| e.into_inner()).retain(|(i, _)| i != id);
+        self.ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(i, _)| i != id);
     }
 
     /// Cgroup directories of `cgroup_path` that exist on this host (any hierarchy).
     pub fn cgroup_dirs(cgroup_path: &str) -> Vec<PathBuf> {
-        cgroup_mounts().into_iter().map(|m| m.join(cgroup_path.trim_start_matches('/'))).filter(|p| p.exists()).collect()
+        cgroup_mounts()
+            .into_iter()
+            .map(|m| m.join(cgroup_path.trim_start_matches('/')))
+            .filter(|p| p.exists())
+            .collect()
     }
 }
 
@@ -380,7 +437,9 @@ impl Runtime {
     /// `delete --force ID` that never panics (for Drop, which may run while unwinding).
     fn quiet_delete(&self, id: &str) {
         let mut cmd = self.command(&["delete", "--force", id]);
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         let Ok(mut child) = cmd.spawn() else { return };
         let end = Instant::now() + COMMAND_TIMEOUT;
         while Instant::now() < end {
@@ -431,8 +490,14 @@ pub fn remove_cgroup(cgroup_path: &str) {
         for d in dirs.iter().rev() {
             for _ in 0..50 {
                 let procs = fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
-                for pid in procs.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
-                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                for pid in procs
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok())
+                {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
                 }
                 // A frozen v1 cgroup holds killed tasks until thawed.
                 let _ = fs::write(d.join("freezer.state"), "THAWED");
@@ -458,7 +523,9 @@ fn collect_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// Runs `cmd`, killing it after `timeout` (the test then fails).
 pub fn wait_timeout(cmd: &mut Command, timeout: Duration, what: &str) -> ExitStatus {
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn `{what}`: {e}"));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn `{what}`: {e}"));
     drop(child.stdin.take());
     let end = Instant::now() + timeout;
     loop {
@@ -509,11 +576,21 @@ pub fn checker() -> &'static Path {
             return PathBuf::from(p);
         }
         let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| ws.join("target"));
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| ws.join("target"));
         let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(&ws)
             .env("RUSTFLAGS", "-C target-feature=+crt-static")
-            .args(["build", "-q", "-p", "berth-check", "--release", "--target", "x86_64-unknown-linux-gnu"])
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "berth-check",
+                "--release",
+                "--target",
+                "x86_64-unknown-linux-gnu",
+            ])
             .status()
             .expect("run cargo to build berth-check");
         assert!(status.success(), "building the static berth-check failed");
@@ -529,7 +606,9 @@ pub fn host_ns(ns: &str) -> u64 {
 /// Inode of a namespace file (a /proc/PID/ns link or a bind mount of one).
 pub fn ns_inode(path: &str) -> u64 {
     use std::os::unix::fs::MetadataExt;
-    fs::metadata(path).unwrap_or_else(|e| panic!("stat {path}: {e}")).ino()
+    fs::metadata(path)
+        .unwrap_or_else(|e| panic!("stat {path}: {e}"))
+        .ino()
 }
 
 /// Asserts that nothing of container `id` survives: no entry named after it under the
@@ -538,11 +617,19 @@ pub fn ns_inode(path: &str) -> u64 {
 pub fn assert_no_leftovers(rt: &Runtime, id: &str, bundle: &Bundle) {
     let mut found = Vec::new();
     find_named(&rt.root(), id, &mut found);
-    assert!(found.is_empty(), "{}: state left under --root: {found:?}", rt.name());
+    assert!(
+        found.is_empty(),
+        "{}: state left under --root: {found:?}",
+        rt.name()
+    );
     let cg = Runtime::cgroup_dirs(&format!("/{id}"));
     assert!(cg.is_empty(), "{}: cgroup dirs left: {cg:?}", rt.name());
     let procs = processes_in(bundle);
-    assert!(procs.is_empty(), "{}: processes left in the bundle: {procs:?}", rt.name());
+    assert!(
+        procs.is_empty(),
+        "{}: processes left in the bundle: {procs:?}",
+        rt.name()
+    );
 }
 
 fn find_named(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {
@@ -563,13 +650,17 @@ fn find_named(dir: &Path, name: &str, out: &mut Vec<PathBuf>) {
 pub fn processes_in(bundle: &Bundle) -> Vec<i32> {
     let me = std::process::id() as i32;
     let prefix = bundle.path().to_path_buf();
-    let Ok(rd) = fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     rd.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| *pid != me)
         .filter(|pid| {
             ["root", "cwd"].iter().any(|l| {
-                fs::read_link(format!("/proc/{pid}/{l}")).map(|p| p.starts_with(&prefix)).unwrap_or(false)
+                fs::read_link(format!("/proc/{pid}/{l}"))
+                    .map(|p| p.starts_with(&prefix))
+                    .unwrap_or(false)
             })
         })
         .collect()
@@ -578,7 +669,10 @@ pub fn processes_in(bundle: &Bundle) -> Vec<i32> {
 /// Whether a process exists (and is not a zombie).
 pub fn alive(pid: i64) -> bool {
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => s.rsplit_once(')').map(|(_, r)| !r.trim_start().starts_with('Z')).unwrap_or(false),
+        Ok(s) => s
+            .rsplit_once(')')
+            .map(|(_, r)| !r.trim_start().starts_with('Z'))
+            .unwrap_or(false),
         Err(_) => false,
     }
 }
@@ -591,6 +685,10 @@ pub fn wait_for_text(path: &Path, needle: &str, timeout: Duration) -> String {
         text = fs::read_to_string(path).unwrap_or_default();
         text.contains(needle)
     });
-    assert!(ok, "{} never contained {needle:?}; it has: {text:?}", path.display());
+    assert!(
+        ok,
+        "{} never contained {needle:?}; it has: {text:?}",
+        path.display()
+    );
     text
 }
