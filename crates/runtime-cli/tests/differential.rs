@@ -342,3 +342,96 @@ fn user_namespace() {
     b.set("/mounts", json!(mounts));
     compare(&mut b, &[]);
 }
+
+/// Operations whose outcome the spec fixes (device cgroup, capabilities, seccomp,
+/// read-only and masked paths), tried under every runtime with one bundle; the printed
+/// errnos must match line by line.
+#[test]
+fn probes_agree() {
+    let mut b = Bundle::new();
+    b.set("/root/readonly", json!(false));
+    // A node with no allow rule, one with a read-only rule (major 240: no driver, so an
+    // open the cgroup lets through ends in ENXIO).
+    b.push(
+        "/linux/devices",
+        json!({"path": "/dev/berth-a", "type": "c", "major": 240, "minor": 7, "fileMode": 0o666}),
+    );
+    b.push(
+        "/linux/devices",
+        json!({"path": "/dev/berth-b", "type": "c", "major": 240, "minor": 8, "fileMode": 0o666}),
+    );
+    b.push(
+        "/linux/resources/devices",
+        json!({"allow": true, "type": "c", "major": 240, "minor": 8, "access": "r"}),
+    );
+    b.set(
+        "/linux/seccomp",
+        json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["uname"], "action": "SCMP_ACT_ERRNO", "errnoRet": 18}]}),
+    );
+    let mut ro = b.spec["linux"]["readonlyPaths"].as_array().unwrap().clone();
+    ro.push(json!("/home"));
+    b.set("/linux/readonlyPaths", json!(ro));
+    let probes = [
+        "open /dev/berth-a r",
+        "open /dev/berth-b r",
+        "open /dev/berth-b w",
+        "open /dev/null rw",
+        "open /dev/zero r",
+        "open /dev/full w",
+        "open /dev/tty rw",
+        "open /proc/keys r",
+        "open /proc/kcore r",
+        "open /sys/firmware rd",
+        "mknod /tmp/node",
+        "mount tmpfs /mnt",
+        "sethostname other",
+        "chroot /tmp",
+        "setuid 1000",
+        "kill 1 0",
+        "unshare net",
+        "write /home/berth/f x",
+        "write /proc/sys/kernel/domainname x",
+        "write /sys/kernel/notes x",
+        "write /tmp/f x",
+        "syscall uname",
+        "syscall getcwd",
+        "socket netlink",
+        "socket packet",
+    ];
+    let script = probes
+        .iter()
+        .map(|p| format!("echo \"{p}: $(berth-check try {p})\""))
+        .collect::<Vec<_>>()
+        .join("; ");
+    b.args(&["/bin/sh", "-c", &script]);
+    let runtimes = Runtime::differential();
+    let outs: Vec<(&str, String)> = runtimes
+        .iter()
+        .map(|rt| {
+            let out = rt.run(&b, &common::unique("probe"));
+            assert!(out.success(), "{}: {out}", rt.name());
+            (rt.name(), out.stdout)
+        })
+        .collect();
+    let (base_name, base) = &outs[0];
+    let mut problems = Vec::new();
+    for (name, out) in &outs[1..] {
+        if base.lines().count() != probes.len() || out.lines().count() != probes.len() {
+            problems.push(format!(
+                "want {} lines:\n{base_name}:\n{base}\n{name}:\n{out}",
+                probes.len()
+            ));
+        }
+        for (a, b) in base.lines().zip(out.lines()) {
+            if a != b {
+                problems.push(format!("{base_name} `{a}` vs {name} `{b}`"));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "probe results differ:\n  {}",
+        problems.join("\n  ")
+    );
+}
