@@ -109,6 +109,9 @@ pub struct Record {
     /// Annotations from the spec.
     #[serde(default)]
     pub annotations: std::collections::HashMap<String, String>,
+    /// process.terminal: init's stdio is a pty whose master went to the console socket.
+    #[serde(default)]
+    pub terminal: bool,
 }
 
 /// Check an id as runc does.

@@ -3,6 +3,7 @@
 
 use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 
 use nix::fcntl::OFlag;
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
@@ -56,4 +57,26 @@ fn bind_console(pts: &str) -> Result<(), ChildError> {
         .step(Step::Console, "/dev/console")
 }
 
-use std::os::unix::fs::OpenOptionsExt;
+/// A connected socket pair standing in for `--console-socket` when the runtime itself is
+/// the terminal's other end (foreground `run`/`exec` with a terminal): (ours, the child's).
+pub fn pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let (a, b) = std::os::unix::net::UnixStream::pair()?;
+    Ok((a.into(), b.into()))
+}
+
+/// Receive the pty master that [`setup`] sent over `sock`.
+pub fn recv_master(sock: BorrowedFd<'_>) -> std::io::Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned};
+    let mut buf = [0u8; 64];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cbuf = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut cbuf), MsgFlags::MSG_CMSG_CLOEXEC)?;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(&fd) = fds.first() {
+                return Ok(berth_sys::fd::adopt(fd));
+            }
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "console socket closed without a pty"))
+}

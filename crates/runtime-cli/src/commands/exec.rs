@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use berth_runtime::container::exec::{exec, ExecOpts};
-use berth_runtime::container::wait::forward_until_exit;
+use std::os::fd::AsFd;
+
+use berth_runtime::container::wait::{forward_until_exit, proxy_until_exit};
 use berth_runtime::oci_spec::runtime::{Capability, Process};
 use berth_runtime::state::Root;
 
@@ -65,7 +67,8 @@ pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
     if !a.detach {
         nix::sys::prctl::set_child_subreaper(true)?;
     }
-    let opts = ExecOpts {
+    let terminal = process.terminal().unwrap_or(false);
+    let mut opts = ExecOpts {
         id: a.id.clone(),
         process,
         pid_file: a.pid_file.clone(),
@@ -73,11 +76,22 @@ pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
         console_fd: None,
         preserve_fds: a.preserve_fds,
     };
+    // In the foreground without a console socket we are the terminal's other end.
+    let ours = if terminal && !a.detach && opts.console_socket.is_none() {
+        let (ours, theirs) = berth_runtime::tty::pair()?;
+        opts.console_fd = Some(std::sync::Arc::new(theirs));
+        Some(ours)
+    } else {
+        None
+    };
     let pid = exec(root, &opts)?;
     if a.detach {
         return Ok(0);
     }
-    Ok(forward_until_exit(pid))
+    match ours {
+        Some(sock) => Ok(proxy_until_exit(pid, berth_runtime::tty::recv_master(sock.as_fd())?)),
+        None => Ok(forward_until_exit(pid)),
+    }
 }
 
 fn build_process(a: &Args, root: &Root) -> anyhow::Result<Process> {

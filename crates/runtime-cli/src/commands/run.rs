@@ -1,6 +1,8 @@
 //! `run`: create + start; in the foreground, wait for the container and delete it.
 
-use berth_runtime::container::{delete::delete, start::start, wait::forward_until_exit};
+use std::os::fd::AsFd;
+
+use berth_runtime::container::{delete::delete, start::start, wait::forward_until_exit, wait::proxy_until_exit};
 use berth_runtime::state::Root;
 
 use super::create::CreateFlags;
@@ -27,8 +29,20 @@ pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
         // wait for it and forward signals, as runc does as init's parent.
         nix::sys::prctl::set_child_subreaper(true)?;
     }
-    let opts = a.flags.opts(a.id.clone());
+    let mut opts = a.flags.opts(a.id.clone());
+    // In the foreground without a console socket we are the terminal's other end.
+    let ours = if !a.detach && opts.console_socket.is_none() {
+        let (ours, theirs) = berth_runtime::tty::pair()?;
+        opts.console_fd = Some(std::sync::Arc::new(theirs));
+        Some(ours)
+    } else {
+        None
+    };
     let rec = berth_runtime::container::create::create(root, &opts)?;
+    let master = match (&ours, rec.terminal) {
+        (Some(sock), true) => Some(berth_runtime::tty::recv_master(sock.as_fd())?),
+        _ => None,
+    };
     if let Err(e) = start(root, &a.id) {
         let _ = delete(root, &a.id, true);
         return Err(e.into());
@@ -36,7 +50,10 @@ pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
     if a.detach {
         return Ok(0);
     }
-    let code = forward_until_exit(rec.pid);
+    let code = match master {
+        Some(m) => proxy_until_exit(rec.pid, m),
+        None => forward_until_exit(rec.pid),
+    };
     if !a.keep {
         delete(root, &a.id, true)?;
     }

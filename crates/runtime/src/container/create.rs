@@ -91,6 +91,7 @@ pub fn create(root: &Root, opts: &CreateOpts) -> Result<Record> {
     let plan = Plan::from_spec(&spec).map_err(|source| Error::Child { id: opts.id.clone(), source })?;
     let fifo = make_fifo(&dir, root_host_ids(&spec))?;
     let console = match (&opts.console_fd, &opts.console_socket) {
+        _ if !terminal => None,
         (Some(fd), _) => Some(fd.try_clone().map_err(error::sys("dup", "console socket"))?),
         (None, Some(p)) => Some(crate::tty::connect(p).map_err(error::sys("connect console socket", p.display()))?),
         _ => None,
@@ -136,6 +137,7 @@ pub fn create(root: &Root, opts: &CreateOpts) -> Result<Record> {
         cgroup_path: boot.cgroup_path.clone(),
         cgroups_path_spec: cgroups_path,
         annotations: boot.spec.annotations().clone().unwrap_or_default(),
+        terminal,
     };
     root.write_json(&opts.id, "state.json", &rec)?;
     if let Some(p) = &opts.pid_file {
