@@ -170,6 +170,13 @@ fn validate_mounts(spec: &Spec) -> Result<(), SpecError> {
         if !is_bind && !KNOWN_FS.contains(&typ) && !filesystem_known(typ) {
             return Err(invalid(format!("mounts[{i}].type"), "unknown filesystem type", typ));
         }
+        let idmap = m.options().iter().flatten().any(|o| o == "idmap" || o == "ridmap");
+        if idmap && !namespace_types(spec).contains(&LinuxNamespaceType::User) {
+            return Err(invalid(format!("mounts[{i}].options"), "needs a user namespace:", "idmap"));
+        }
+        if idmap && !is_bind {
+            return Err(invalid(format!("mounts[{i}].options"), "idmap works on bind mounts only, not", typ));
+        }
         if is_bind && m.source().is_none() {
             return Err(invalid(format!("mounts[{i}].source"), "a bind mount needs a source", "null"));
         }
@@ -266,6 +273,7 @@ mod tests {
             (|v| v["linux"]["sysctl"] = serde_json::json!({"vm.swappiness": "1"}), Some("not namespaced")),
             (|v| v["mounts"] = serde_json::json!([{"destination": "rel", "type": "tmpfs"}]), Some("mounts[0].destination")),
             (|v| v["mounts"] = serde_json::json!([{"destination": "/x", "type": "nofs"}]), Some("unknown filesystem type \"nofs\"")),
+            (|v| v["mounts"] = serde_json::json!([{"destination": "/x", "type": "bind", "source": "/tmp", "options": ["rbind", "idmap"]}]), Some("mounts[0].options: needs a user namespace: \"idmap\"")),
             (|v| v["linux"]["namespaces"] = serde_json::json!([{"type": "user"}]), Some("needs mappings")),
             (|v| v["linux"]["uidMappings"] = serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]), Some("need a user namespace")),
             (|v| v["process"]["apparmorProfile"] = "p".into(), Some("AppArmor")),

@@ -185,6 +185,7 @@ fn drive(b: &Bootstrap, chan: &Channel, child: i32, cleanup: &mut Cleanup<'_>, l
         match msg {
             Msg::NeedIdMaps => {
                 write_id_maps(&b.spec, child)?;
+                send_idmap_trees(b, chan, child)?;
                 chan.send(&Msg::Go).map_err(chan_err)?;
             }
             Msg::InitPid(pid) => {
@@ -207,7 +208,7 @@ fn drive(b: &Bootstrap, chan: &Channel, child: i32, cleanup: &mut Cleanup<'_>, l
             }
             Msg::Ready => {}
             Msg::Failed(source) => return Err(Error::Child { id: id.clone(), source }),
-            Msg::Go => {}
+            Msg::Go | Msg::IdmapTree(_) => {}
         }
     }
     Ok(init)
@@ -235,6 +236,29 @@ fn listener_state(b: &Bootstrap, pid: i32) -> Vec<u8> {
         "state": st,
     }))
     .expect("state serializes")
+}
+
+/// For each `idmap` bind mount, an idmapped clone of its source, sent to the intermediate.
+fn send_idmap_trees(b: &Bootstrap, chan: &Channel, child: i32) -> Result<()> {
+    use std::os::fd::{AsFd, AsRawFd};
+    let mut userns = None;
+    for (i, m) in b.spec.mounts().iter().flatten().enumerate() {
+        let opts = crate::rootfs::flags::parse_options(m.options().as_deref().unwrap_or_default());
+        let Some(recursive) = opts.idmap else { continue };
+        let ns_path = format!("/proc/{child}/ns/user");
+        if userns.is_none() {
+            userns = Some(std::fs::File::open(&ns_path).map_err(error::sys("open", &ns_path))?);
+        }
+        let src = m.source().clone().unwrap_or_default();
+        let src = if src.is_absolute() { src } else { b.bundle.join(src) };
+        let rec = recursive || opts.flags.contains(nix::mount::MsFlags::MS_REC);
+        let ns = userns.as_ref().expect("opened above");
+        let tree = crate::rootfs::mounts::idmapped_tree(&src, ns.as_fd(), rec)
+            .map_err(error::sys("idmap mount", src.display()))?;
+        chan.send_fd(&Msg::IdmapTree(i), Some(tree.as_raw_fd()))
+            .map_err(|source| Error::Channel { id: b.id.clone(), source })?;
+    }
+    Ok(())
 }
 
 fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {

@@ -117,6 +117,8 @@ pub enum Msg {
     NeedIdMaps,
     /// Init (or exec's intermediate) to parent: the pid in the parent's pid namespace.
     InitPid(i32),
+    /// Parent to intermediate: the idmapped tree for mount number N travels with this.
+    IdmapTree(usize),
     /// Init to parent: run prestart and createRuntime hooks now.
     RunHooks,
     /// Init to parent: the seccomp listener fd travels with this message.
@@ -240,6 +242,7 @@ pub struct Sequence {
 fn name(m: &Msg) -> &'static str {
     match m {
         Msg::Go => "go",
+        Msg::IdmapTree(_) => "idmap-tree",
         Msg::NeedIdMaps => "need-id-maps",
         Msg::InitPid(_) => "init-pid",
         Msg::RunHooks => "run-hooks",

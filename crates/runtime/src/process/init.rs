@@ -15,16 +15,17 @@ use super::channel::{Channel, ChildError, Msg, Step, StepExt};
 use super::identity;
 use super::Bootstrap;
 use crate::hooks::{self, HookState};
+use crate::rootfs::mounts::IdmapTrees;
 use crate::rootfs::{self, RootfsCtx};
 
 /// Run init; never returns.
-pub fn run(b: &Bootstrap, chan: &Channel) -> ! {
+pub fn run(b: &Bootstrap, chan: &Channel, idmaps: &IdmapTrees) -> ! {
     let host_pid = host_pid();
     if chan.send(&Msg::InitPid(host_pid)).is_err() {
         std::process::exit(1);
     }
     let process = b.spec.process().clone().unwrap_or_default();
-    let exe = match before_ready(b, chan, &process, host_pid) {
+    let exe = match before_ready(b, chan, &process, host_pid, idmaps) {
         Ok(exe) => exe,
         Err(e) => {
             let _ = chan.send(&Msg::Failed(e));
@@ -60,7 +61,7 @@ fn hook_err(e: hooks::HookError) -> ChildError {
     ChildError { step: Step::Hook, object: "hook".into(), errno: 0, detail: Some(e.to_string()) }
 }
 
-fn before_ready(b: &Bootstrap, chan: &Channel, p: &Process, pid: i32) -> Result<std::ffi::CString, ChildError> {
+fn before_ready(b: &Bootstrap, chan: &Channel, p: &Process, pid: i32, idmaps: &IdmapTrees) -> Result<std::ffi::CString, ChildError> {
     let _ = nix::unistd::setsid();
     if b.new_keyring {
         // A keyring of its own, so the container cannot read or add to the host session's
@@ -86,6 +87,7 @@ fn before_ready(b: &Bootstrap, chan: &Channel, p: &Process, pid: i32) -> Result<
         cgroup_path: &b.cgroup_path,
         cgroupns: ns.contains(&LinuxNamespaceType::Cgroup),
         no_pivot: b.no_pivot,
+        idmaps,
     };
     let create_container = || {
         let list = b.spec.hooks().as_ref().and_then(|h| h.create_container().clone()).unwrap_or_default();

@@ -13,6 +13,7 @@ use nix::sched::CloneFlags;
 use nix::unistd::{Gid, Uid};
 
 use super::channel::{Channel, ChildError, Msg, Step, StepExt};
+use crate::rootfs::mounts::IdmapTrees;
 use super::Bootstrap;
 use crate::namespaces::{self, CLONE_NEWTIME};
 
@@ -28,7 +29,23 @@ pub fn run(b: &Bootstrap, chan: &Channel) -> ! {
     std::process::exit(code)
 }
 
+/// After the id maps, the parent sends one idmapped mount tree per `idmap` mount (only
+/// the host side may idmap a host mount), then Go.
+fn receive_idmap_trees(chan: &Channel) -> Result<IdmapTrees, ChildError> {
+    let mut trees = IdmapTrees::new();
+    loop {
+        match chan.recv_fd("go") {
+            Ok((Msg::Go, _)) => return Ok(trees),
+            Ok((Msg::IdmapTree(i), Some(fd))) => {
+                trees.insert(i, fd);
+            }
+            _ => return Err(ChildError::new(Step::SetIds, "id maps", libc::EPIPE)),
+        }
+    }
+}
+
 fn steps(b: &Bootstrap, chan: &Channel) -> Result<(), ChildError> {
+    let mut idmaps = IdmapTrees::new();
     // Non-dumpable until exec: other processes in the container cannot ptrace us or open
     // our /proc files (and through them host fds) while we still hold them.
     nix::sys::prctl::set_dumpable(false).step(Step::Fork, "dumpable")?;
@@ -38,7 +55,7 @@ fn steps(b: &Bootstrap, chan: &Channel) -> Result<(), ChildError> {
     if b.plan.new_user {
         nix::sched::unshare(CloneFlags::CLONE_NEWUSER).step(Step::Unshare, "user")?;
         chan.send(&Msg::NeedIdMaps).map_err(|_| ChildError::new(Step::SetIds, "id maps", libc::EPIPE))?;
-        chan.wait_go().map_err(|_| ChildError::new(Step::SetIds, "id maps", libc::EPIPE))?;
+        idmaps = receive_idmap_trees(chan)?;
     }
     if b.plan.new_user || b.plan.joins_user() {
         nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).step(Step::SetIds, "gid 0")?;
@@ -50,7 +67,7 @@ fn steps(b: &Bootstrap, chan: &Channel) -> Result<(), ChildError> {
         namespaces::write_time_offsets(&b.spec)?;
     }
     match berth_sys::process::fork_watched(&watch).step(Step::Fork, "init")? {
-        berth_sys::process::Forked::Child => super::init::run(b, chan),
+        berth_sys::process::Forked::Child => super::init::run(b, chan, &idmaps),
         // Init reports its own pid, so its messages reach the parent in order.
         berth_sys::process::Forked::Parent(_) => Ok(()),
     }

@@ -92,6 +92,12 @@ pub struct MountOptions {
     pub data: String,
 }
 
+/// `flags` minus `remove`, keeping bits nix has no name for (MS_NOSYMFOLLOW): bitflags'
+/// `!` would truncate them away.
+pub fn without(flags: MsFlags, remove: MsFlags) -> MsFlags {
+    MsFlags::from_bits_retain(flags.bits() & !remove.bits())
+}
+
 /// Fold a list of option words.
 pub fn parse_options<S: AsRef<str>>(words: &[S]) -> MountOptions {
     let mut out = MountOptions { flags: MsFlags::empty(), propagation: vec![], recursive: 0, idmap: None, data: String::new() };
@@ -99,7 +105,7 @@ pub fn parse_options<S: AsRef<str>>(words: &[S]) -> MountOptions {
     for w in words {
         match parse_option(w.as_ref()) {
             Some(MountOpt::Set(f)) => out.flags |= f,
-            Some(MountOpt::Clear(f)) => out.flags &= !f,
+            Some(MountOpt::Clear(f)) => out.flags = without(out.flags, f),
             Some(MountOpt::Propagation(p)) => out.propagation.push(p),
             Some(MountOpt::Recursive(a)) => out.recursive |= a,
             Some(MountOpt::Idmap { recursive }) => out.idmap = Some(recursive),
@@ -120,7 +126,7 @@ mod tests {
         assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_NOSUID);
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         assert_eq!(o.data, "size=64m,mode=755");
-        let o = parse_options(&["nosymfollow", "rro", "idmap"]);
+        let o = parse_options(&["nosymfollow", "rro", "idmap", "rw"]);
         assert_eq!(o.flags.bits(), libc::MS_NOSYMFOLLOW);
         assert_eq!(o.recursive, 1);
         assert_eq!(o.idmap, Some(false));

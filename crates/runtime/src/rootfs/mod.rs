@@ -41,6 +41,8 @@ pub struct RootfsCtx<'a> {
     pub cgroupns: bool,
     /// MS_MOVE + chroot instead of pivot_root.
     pub no_pivot: bool,
+    /// Idmapped trees the parent made, by mount index.
+    pub idmaps: &'a mounts::IdmapTrees,
 }
 
 /// Build the container's root and enter it; `before_pivot` runs createContainer hooks.
@@ -62,9 +64,10 @@ pub fn setup(ctx: &RootfsCtx<'_>, before_pivot: impl FnOnce() -> Result<(), Chil
         userns: ctx.userns,
         cgroup_path: ctx.cgroup_path,
         cgroupns: ctx.cgroupns,
+        idmaps: ctx.idmaps,
     };
-    for m in ctx.spec.mounts().iter().flatten() {
-        mounts::mount_one(&mctx, m)?;
+    for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
+        mounts::mount_one(&mctx, i, m)?;
     }
     let devices = linux.and_then(|l| l.devices().clone()).unwrap_or_default();
     if dev::owns_dev(ctx.spec) {

@@ -22,15 +22,31 @@ pub struct MountCtx<'a> {
     pub cgroup_path: &'a str,
     /// The container has its own cgroup namespace.
     pub cgroupns: bool,
+    /// Idmapped trees the parent made, by mount index.
+    pub idmaps: &'a IdmapTrees,
+}
+
+/// Detached, idmapped mount trees by their index in `mounts`.
+pub type IdmapTrees = std::collections::HashMap<usize, OwnedFd>;
+
+/// Make the detached idmapped clone of `src` for a container whose user namespace is
+/// `userns` (done by the parent: only the host side may idmap a host mount).
+pub fn idmapped_tree(src: &Path, userns: BorrowedFd<'_>, recursive: bool) -> std::io::Result<OwnedFd> {
+    use berth_sys::mount::{open_tree, setattr, AT_RECURSIVE, OPEN_TREE_CLONE};
+    let cwd = std::fs::File::open("/")?;
+    let flags = OPEN_TREE_CLONE | if recursive { AT_RECURSIVE } else { 0 };
+    let tree = open_tree(cwd.as_fd(), src, flags)?;
+    setattr(tree.as_fd(), 0, 0, Some(userns), recursive)?;
+    Ok(tree)
 }
 
 /// Mount `m` under the root.
-pub fn mount_one(ctx: &MountCtx<'_>, m: &Mount) -> Result<(), ChildError> {
+pub fn mount_one(ctx: &MountCtx<'_>, index: usize, m: &Mount) -> Result<(), ChildError> {
     let opts = parse_options(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
     if opts.flags.contains(MsFlags::MS_BIND) || typ == "bind" || typ == "rbind" {
-        return bind(ctx, m, &opts);
+        return bind(ctx, index, m, &opts);
     }
     if typ == "cgroup" || typ == "cgroup2" {
         return super::cgroupfs::mount_cgroups(ctx, dest, &opts);
@@ -38,12 +54,12 @@ pub fn mount_one(ctx: &MountCtx<'_>, m: &Mount) -> Result<(), ChildError> {
     let target = open_or_create(ctx.root, dest, Kind::Dir)?;
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
-    let flags = opts.flags & !MsFlags::MS_REMOUNT;
+    let flags = super::flags::without(opts.flags, MsFlags::MS_REMOUNT);
     mount(Some(&source), &proc_fd(&target), Some(typ), flags, data).step(Step::Mount, dest.display())?;
     finish(ctx, dest, &opts)
 }
 
-fn bind(ctx: &MountCtx<'_>, m: &Mount, opts: &MountOptions) -> Result<(), ChildError> {
+fn bind(ctx: &MountCtx<'_>, index: usize, m: &Mount, opts: &MountOptions) -> Result<(), ChildError> {
     let dest = m.destination();
     let src = m.source().clone().unwrap_or_default();
     let src = if src.is_absolute() { src } else { ctx.bundle.join(src) };
@@ -51,29 +67,18 @@ fn bind(ctx: &MountCtx<'_>, m: &Mount, opts: &MountOptions) -> Result<(), ChildE
     let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
     let target = open_or_create(ctx.root, dest, kind)?;
     let rec = opts.flags & MsFlags::MS_REC;
-    if let Some(recursive) = opts.idmap {
-        idmapped_bind(&src, &target, recursive || !rec.is_empty()).step(Step::Mount, dest.display())?;
+    if let Some(tree) = ctx.idmaps.get(&index) {
+        berth_sys::mount::move_mount_to_fd(tree.as_fd(), target.as_fd()).step(Step::Mount, dest.display())?;
     } else {
         mount(Some(&src), &proc_fd(&target), None::<&str>, MsFlags::MS_BIND | rec, None::<&str>)
             .step(Step::Mount, dest.display())?;
     }
-    let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+    let extra = super::flags::without(opts.flags, MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
     if !extra.is_empty() {
         let top = reopen(ctx.root, dest)?;
         remount(&top, extra, ctx.userns).step(Step::Mount, dest.display())?;
     }
     finish(ctx, dest, opts)
-}
-
-/// Bind `src` at `target`, idmapped through our user namespace (open_tree + mount_setattr).
-fn idmapped_bind(src: &Path, target: &OwnedFd, recursive: bool) -> std::io::Result<()> {
-    use berth_sys::mount::{open_tree, setattr, AT_RECURSIVE, OPEN_TREE_CLONE};
-    let cwd = std::fs::File::open("/")?;
-    let flags = OPEN_TREE_CLONE | if recursive { AT_RECURSIVE } else { 0 };
-    let tree = open_tree(cwd.as_fd(), src, flags)?;
-    let userns = std::fs::File::open("/proc/self/ns/user")?;
-    setattr(tree.as_fd(), 0, 0, Some(userns.as_fd()), recursive)?;
-    berth_sys::mount::move_mount_to_fd(tree.as_fd(), target.as_fd())
 }
 
 /// Reopen `dest` after something was mounted there, so the fd is the new mount's root.
