@@ -83,8 +83,10 @@ if [ $run_cargo = 1 ]; then
   stage "build static berth-check" build_checker
   log=$(mktemp)
   export BERTH_CHECK="$ROOT/target/x86_64-unknown-linux-gnu/release/berth-check"
-  echo "runtime under test: ${BERTH_TEST_RUNTIME:-berth-runtime}"
-  stage "cargo test --workspace" bash -c 'cargo test --workspace "$@" 2>&1 | tee "$0"; exit ${PIPESTATUS[0]}' "$log" "${cargo_args[@]}"
+  echo "runtime under test: ${BERTH_TEST_RUNTIME:-berth-runtime}; differential tests compare it with runc and crun"
+  echo "note: crun runs under \`unshare -m\` with /sys/fs/cgroup/unified/cgroup.controllers bind-mounted"
+  echo "      from /dev/null in that private mount namespace (crun refuses this hybrid cgroup host otherwise)"
+  stage "cargo test --workspace" bash -c 'cargo test --workspace --no-fail-fast "$@" 2>&1 | tee "$0"; exit ${PIPESTATUS[0]}' "$log" "${cargo_args[@]}"
   SUMMARY+=("      tests: $(count_tests "$log")")
   failed_tests=$(grep -E '^test .* \.\.\. FAILED$' "$log" | sed 's/^test /      FAILED: /; s/ \.\.\. FAILED$//')
   [ -n "$failed_tests" ] && SUMMARY+=("$failed_tests")
