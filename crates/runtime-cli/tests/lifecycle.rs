@@ -397,23 +397,32 @@ fn exec_into_stopped_container_fails() {
     rt.exec(&id, &["/bin/true"]).failed().one_error_line();
 }
 
+/// The freezer state of container `id`'s cgroup (cgroupsPath `/<id>`), v1 or v2.
+fn freezer_state(id: &str) -> &'static str {
+    let v2 = fs::read_to_string(format!("/sys/fs/cgroup/{id}/cgroup.freeze"));
+    let v1 = fs::read_to_string(format!("/sys/fs/cgroup/freezer/{id}/freezer.state"));
+    match (v2.as_deref().map(str::trim), v1.as_deref().map(str::trim)) {
+        (Ok("1"), _) | (_, Ok("FROZEN")) => "frozen",
+        (Ok("0"), _) | (_, Ok("THAWED")) => "thawed",
+        _ => "unknown",
+    }
+}
+
 #[test]
 fn pause_and_resume() {
     let rt = Runtime::under_test();
     let mut b = Bundle::new();
     let id = running(&rt, &mut b);
-    let pid = rt.state(&id)["pid"].as_i64().unwrap();
     rt.cmd(&["pause", &id]).ok();
     assert_eq!(rt.status(&id), "paused");
     rt.cmd(&["resume", &id]).ok();
     assert_eq!(rt.status(&id), "running");
     rt.cmd(&["pause", &id]).ok();
     assert_eq!(rt.status(&id), "paused");
-    let stat = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let state = stat.lines().find(|l| l.starts_with("State:")).unwrap_or("");
-    assert!(
-        state.contains('D') || state.contains("frozen") || state.contains('S'),
-        "{state}"
+    assert_eq!(
+        freezer_state(&id),
+        "frozen",
+        "pause must freeze the container's cgroup"
     );
     // A paused process receives no signal until resumed.
     rt.kill(&id, "USR1").ok();
@@ -423,6 +432,7 @@ fn pause_and_resume() {
         "paused container handled a signal"
     );
     rt.cmd(&["resume", &id]).ok();
+    assert_eq!(freezer_state(&id), "thawed");
     wait_for_text(&b.stdout_path(), "signal SIGUSR1", T);
     rt.wait_status(&id, "stopped", T);
 }
