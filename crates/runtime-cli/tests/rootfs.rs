@@ -76,3 +76,21 @@ fn idmapped_bind_mount_shows_host_owners_mapped() {
     // which the container sees as its root.
     assert_eq!(r["paths"]["/mapped/f"]["uid"], 0, "{}", r["paths"]);
 }
+
+#[test]
+fn tmpcopyup_fills_the_tmpfs_from_the_image() {
+    let rt = Runtime::under_test();
+    if rt.kind() != Kind::Berth {
+        eprintln!("skip: tmpcopyup is a runc/Podman extension not in runc 1.1's spec handling here");
+        return;
+    }
+    let mut b = Bundle::new();
+    std::fs::create_dir_all(b.rootfs().join("seed/sub")).unwrap();
+    std::fs::write(b.rootfs().join("seed/sub/file"), "from-image").unwrap();
+    b.mount("/seed", "tmpfs", "tmpfs", &["nosuid", "tmpcopyup"]);
+    let out = rt.run_check(&mut b, &["cat", "/seed/sub/file"]).ok();
+    assert_eq!(out.stdout.trim(), "from-image", "{out}");
+    let r = rt.run_check(&mut b, &["try", "write", "/seed/new", "x"]);
+    assert_eq!(r.stdout.trim(), "ok", "the tmpfs is writable though the rootfs is not: {r}");
+    assert!(!b.rootfs().join("seed/new").exists(), "writes stay in the tmpfs");
+}

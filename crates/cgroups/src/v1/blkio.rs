@@ -13,14 +13,19 @@ use crate::cgfs;
 use crate::error::{Error, Result};
 use crate::stats::{BlkioEntry, BlkioStats};
 
+/// A weight of 0 means "not set" (Docker always sends one), as runc reads it.
+fn given(w: Option<u16>) -> Option<u16> {
+    w.filter(|w| *w != 0)
+}
+
 fn non_empty<T>(v: &Option<Vec<T>>) -> bool {
     v.as_ref().is_some_and(|v| !v.is_empty())
 }
 
 /// Whether `b` asks for anything.
 pub(crate) fn requested(b: &LinuxBlockIo) -> bool {
-    b.weight().is_some()
-        || b.leaf_weight().is_some()
+    given(b.weight()).is_some()
+        || given(b.leaf_weight()).is_some()
         || non_empty(b.weight_device())
         || non_empty(b.throttle_read_bps_device())
         || non_empty(b.throttle_write_bps_device())
@@ -44,11 +49,11 @@ fn pick<'a>(dir: &Path, files: &[&'a str], resource: &'static str) -> Result<&'a
 /// parses them. Weight files are chosen by what exists in `dir`.
 fn writes(dir: &Path, b: &LinuxBlockIo) -> Result<Vec<(&'static str, String)>> {
     let mut out = Vec::new();
-    if let Some(w) = b.weight() {
+    if let Some(w) = given(b.weight()) {
         let f = pick(dir, &["blkio.weight", "blkio.bfq.weight"], "blockIO.weight")?;
         out.push((f, w.to_string()));
     }
-    if let Some(w) = b.leaf_weight() {
+    if let Some(w) = given(b.leaf_weight()) {
         out.push((
             pick(dir, &["blkio.leaf_weight"], "blockIO.leafWeight")?,
             w.to_string(),
@@ -209,6 +214,9 @@ mod tests {
         )
         .unwrap();
         assert!(!requested(&bio(r#"{"throttleReadBpsDevice":[]}"#)));
+        // Docker sends weight 0 meaning "unset": no write, and no missing-file error.
+        assert!(!requested(&bio(r#"{"weight":0,"leafWeight":0}"#)));
+        set(&t.path("b"), &bio(r#"{"weight":0}"#)).unwrap();
     }
 
     #[test]

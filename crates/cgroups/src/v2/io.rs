@@ -19,7 +19,7 @@ fn non_empty<T>(v: &Option<Vec<T>>) -> bool {
 
 /// Whether `b` asks for anything.
 pub(crate) fn requested(b: &LinuxBlockIo) -> bool {
-    b.weight().is_some()
+    b.weight().is_some_and(|w| w != 0)
         || non_empty(b.weight_device())
         || non_empty(b.throttle_read_bps_device())
         || non_empty(b.throttle_write_bps_device())
@@ -50,7 +50,8 @@ fn weight_file(dir: &Path, resource: &'static str) -> Result<(&'static str, bool
 /// The (file, line) writes for `b`, one device per write.
 fn writes(dir: &Path, b: &LinuxBlockIo) -> Result<Vec<(&'static str, String)>> {
     let mut out = Vec::new();
-    if let Some(w) = b.weight() {
+    // A weight of 0 means "not set" (Docker always sends one), as runc reads it.
+    if let Some(w) = b.weight().filter(|w| *w != 0) {
         let (file, bfq) = weight_file(dir, "blockIO.weight")?;
         let v = if bfq {
             u64::from(w)

@@ -13,6 +13,9 @@ pub enum MountOpt {
     Propagation(MsFlags),
     /// A recursive attribute (`rro`, `rnosuid`, ...) applied with mount_setattr.
     Recursive(u64),
+    /// Copy what the image has at the destination into the new tmpfs (`tmpcopyup`,
+    /// Podman's option for `--read-only` containers).
+    TmpCopyUp,
     /// Make the mount idmapped (`idmap`/`ridmap`).
     Idmap {
         /// Apply to submounts too.
@@ -71,6 +74,7 @@ pub fn parse_option(word: &str) -> Option<MountOpt> {
         "rnoexec" => Some(Recursive(0x8)),
         "rnoatime" => Some(Recursive(0x10)),
         "rnosymfollow" => Some(Recursive(0x0020_0000)),
+        "tmpcopyup" => Some(TmpCopyUp),
         "idmap" => Some(Idmap { recursive: false }),
         "ridmap" => Some(Idmap { recursive: true }),
         _ => None,
@@ -88,6 +92,8 @@ pub struct MountOptions {
     pub recursive: u64,
     /// Idmapped mount requested: Some(recursive).
     pub idmap: Option<bool>,
+    /// Copy the destination's previous contents into the new tmpfs.
+    pub copy_up: bool,
     /// Comma-joined filesystem data.
     pub data: String,
 }
@@ -100,7 +106,7 @@ pub fn without(flags: MsFlags, remove: MsFlags) -> MsFlags {
 
 /// Fold a list of option words.
 pub fn parse_options<S: AsRef<str>>(words: &[S]) -> MountOptions {
-    let mut out = MountOptions { flags: MsFlags::empty(), propagation: vec![], recursive: 0, idmap: None, data: String::new() };
+    let mut out = MountOptions { flags: MsFlags::empty(), propagation: vec![], recursive: 0, idmap: None, copy_up: false, data: String::new() };
     let mut data = Vec::new();
     for w in words {
         match parse_option(w.as_ref()) {
@@ -109,6 +115,7 @@ pub fn parse_options<S: AsRef<str>>(words: &[S]) -> MountOptions {
             Some(MountOpt::Propagation(p)) => out.propagation.push(p),
             Some(MountOpt::Recursive(a)) => out.recursive |= a,
             Some(MountOpt::Idmap { recursive }) => out.idmap = Some(recursive),
+            Some(MountOpt::TmpCopyUp) => out.copy_up = true,
             None => data.push(w.as_ref()),
         }
     }

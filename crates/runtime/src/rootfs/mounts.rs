@@ -52,11 +52,47 @@ pub fn mount_one(ctx: &MountCtx<'_>, index: usize, m: &Mount) -> Result<(), Chil
         return super::cgroupfs::mount_cgroups(ctx, dest, &opts);
     }
     let target = open_or_create(ctx.root, dest, Kind::Dir)?;
+    // For tmpcopyup: a readable fd of what the image has there, kept across the mount.
+    let below = match opts.copy_up && typ == "tmpfs" {
+        true => Some(std::fs::File::open(proc_fd(&target)).step(Step::Mount, dest.display())?),
+        false => None,
+    };
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
     let flags = super::flags::without(opts.flags, MsFlags::MS_REMOUNT);
     mount(Some(&source), &proc_fd(&target), Some(typ), flags, data).step(Step::Mount, dest.display())?;
+    if let Some(below) = below {
+        let top = reopen(ctx.root, dest)?;
+        copy_tree(&proc_fd(&below), &proc_fd(&top)).step(Step::Mount, dest.display())?;
+    }
     finish(ctx, dest, &opts)
+}
+
+/// Copy directories, files and symlinks with their modes and owners (for tmpcopyup).
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let meta = std::fs::symlink_metadata(&src)?;
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else if ft.is_dir() {
+            std::fs::create_dir(&dst)?;
+            copy_tree(&src, &dst)?;
+        } else if ft.is_file() {
+            std::fs::copy(&src, &dst)?;
+        } else {
+            continue; // device nodes, sockets, fifos: not copied, as runc
+        }
+        std::os::unix::fs::lchown(&dst, Some(meta.uid()), Some(meta.gid()))?;
+        if !ft.is_symlink() {
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        }
+    }
+    let meta = std::fs::metadata(from)?;
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
 }
 
 fn bind(ctx: &MountCtx<'_>, index: usize, m: &Mount, opts: &MountOptions) -> Result<(), ChildError> {
