@@ -187,7 +187,10 @@ impl Root {
         serde_json::from_slice(&text).map_err(|source| StateError::Corrupt { path, source })
     }
 
-    /// Atomically write `value` as `<root>/<id>/<name>`.
+    /// Atomically write `value` as `<root>/<id>/<name>` (temp + rename).
+    ///
+    /// No fsync: the runtime root lives in /run, which a reboot empties anyway, and the
+    /// rename alone already keeps a crash of berth from leaving a torn file (as runc, crun).
     pub fn write_json<T: Serialize>(&self, id: &str, name: &str, value: &T) -> Result<(), StateError> {
         let dir = self.container_dir(id);
         let path = dir.join(name);
@@ -195,7 +198,6 @@ impl Root {
         let bytes = serde_json::to_vec(value).map_err(|source| StateError::Corrupt { path: path.clone(), source })?;
         let mut f = fs::File::create(&tmp).map_err(io("create", &tmp))?;
         f.write_all(&bytes).map_err(io("write", &tmp))?;
-        f.sync_all().map_err(io("fsync", &tmp))?;
         fs::rename(&tmp, &path).map_err(io("rename", &path))
     }
 

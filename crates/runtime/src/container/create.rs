@@ -88,6 +88,10 @@ pub fn create(root: &Root, opts: &CreateOpts) -> Result<Record> {
     let cg = berth_cgroups::create_manager(cgroups_path.as_deref(), &opts.id)?;
     let cgroup_path = cg.path();
     cleanup.cgroup = Some(cg);
+    // Limits first, on the empty cgroup: then no process ever runs in it unlimited.
+    if let (Some(cg), Some(r)) = (&cleanup.cgroup, spec.linux().as_ref().and_then(|l| l.resources().as_ref())) {
+        cg.set(r)?;
+    }
     let plan = Plan::from_spec(&spec).map_err(|source| Error::Child { id: opts.id.clone(), source })?;
     let fifo = make_fifo(&dir, root_host_ids(&spec))?;
     let console = match (&opts.console_fd, &opts.console_socket) {
@@ -172,11 +176,6 @@ fn drive(b: &Bootstrap, chan: &Channel, child: i32, cleanup: &mut Cleanup<'_>, l
     let id = &b.id;
     let chan_err = |source| Error::Channel { id: id.clone(), source };
     let cg = cleanup.cgroup.as_ref().expect("cgroup set before fork");
-    cg.apply(child)?;
-    if let Some(r) = b.spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-        cg.set(r)?;
-    }
-    chan.send(&Msg::Go).map_err(chan_err)?;
     let mut seq = Sequence::create(b.plan.new_user, b.runtime_hooks, listener.is_some());
     let mut init = 0;
     while !seq.done() {
@@ -191,6 +190,10 @@ fn drive(b: &Bootstrap, chan: &Channel, child: i32, cleanup: &mut Cleanup<'_>, l
             Msg::InitPid(pid) => {
                 init = pid;
                 cleanup.pids.insert(0, pid);
+                // Init builds its rootfs meanwhile; it waits for this before it forks,
+                // makes its cgroup namespace or execs.
+                cg.apply(pid)?;
+                chan.send(&Msg::CgroupJoined).map_err(chan_err)?;
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
             }
             Msg::RunHooks => {
@@ -208,7 +211,7 @@ fn drive(b: &Bootstrap, chan: &Channel, child: i32, cleanup: &mut Cleanup<'_>, l
             }
             Msg::Ready => {}
             Msg::Failed(source) => return Err(Error::Child { id: id.clone(), source }),
-            Msg::Go | Msg::IdmapTree(_) => {}
+            Msg::Go | Msg::IdmapTree(_) | Msg::CgroupJoined => {}
         }
     }
     Ok(init)

@@ -43,6 +43,9 @@ pub struct RootfsCtx<'a> {
     pub no_pivot: bool,
     /// Idmapped trees the parent made, by mount index.
     pub idmaps: &'a mounts::IdmapTrees,
+    /// Wait until init is in the container's cgroup (and in its cgroup namespace); called
+    /// before the first cgroup mount.
+    pub join_cgroup: &'a dyn Fn() -> Result<(), ChildError>,
 }
 
 /// Build the container's root and enter it; `before_pivot` runs createContainer hooks.
@@ -65,6 +68,7 @@ pub fn setup(ctx: &RootfsCtx<'_>, before_pivot: impl FnOnce() -> Result<(), Chil
         cgroup_path: ctx.cgroup_path,
         cgroupns: ctx.cgroupns,
         idmaps: ctx.idmaps,
+        join_cgroup: ctx.join_cgroup,
     };
     for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
         mounts::mount_one(&mctx, i, m)?;

@@ -24,6 +24,8 @@ pub struct MountCtx<'a> {
     pub cgroupns: bool,
     /// Idmapped trees the parent made, by mount index.
     pub idmaps: &'a IdmapTrees,
+    /// Wait for the cgroup (and cgroup namespace) before a cgroup mount.
+    pub join_cgroup: &'a dyn Fn() -> Result<(), ChildError>,
 }
 
 /// Detached, idmapped mount trees by their index in `mounts`.
@@ -49,6 +51,7 @@ pub fn mount_one(ctx: &MountCtx<'_>, index: usize, m: &Mount) -> Result<(), Chil
         return bind(ctx, index, m, &opts);
     }
     if typ == "cgroup" || typ == "cgroup2" {
+        (ctx.join_cgroup)()?;
         return super::cgroupfs::mount_cgroups(ctx, dest, &opts);
     }
     let target = open_or_create(ctx.root, dest, Kind::Dir)?;
