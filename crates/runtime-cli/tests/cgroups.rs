@@ -253,3 +253,24 @@ fn device_cgroup_allows_listed_devices() {
         "only read access was allowed: {out}"
     );
 }
+
+#[test]
+fn update_resources_from_stdin() {
+    // containerd: `update --resources - ID` with the LinuxResources JSON on stdin.
+    let rt = Runtime::under_test();
+    let mut b = Bundle::new();
+    b.set("/linux/resources/pids", json!({"limit": 10}));
+    b.check(&["sleep", "30"]);
+    let id = unique("cg");
+    rt.create(&b, &id).ok();
+    let res = json!({"pids": {"limit": 33}, "memory": {"limit": 80 * MIB}}).to_string();
+    rt.cmd_input(&["update", "--resources", "-", &id], &res)
+        .ok();
+    assert_eq!(read_host(&id, "pids", "pids.max"), "33");
+    let mem = if host_v2() {
+        "memory.max"
+    } else {
+        "memory.limit_in_bytes"
+    };
+    assert_eq!(read_host(&id, "memory", mem), (80 * MIB).to_string());
+}

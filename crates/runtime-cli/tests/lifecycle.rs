@@ -581,3 +581,157 @@ fn spec_rootless_has_user_namespace() {
     assert_eq!(spec["linux"]["uidMappings"][0]["containerID"], 0);
     assert_eq!(spec["linux"]["gidMappings"][0]["containerID"], 0);
 }
+
+#[test]
+fn global_log_flags_as_containerd_passes_them() {
+    // containerd runs every command as `runtime --root R --log F --log-format json ...`
+    // and, on failure, reads the last error's `msg` from F.
+    let rt = Runtime::under_test();
+    let mut b = Bundle::new();
+    b.check(&["sleep", "30"]);
+    let log = b.path().join("runtime.log");
+    let l = log.to_str().unwrap().to_string();
+    let id = unique("life");
+    let with_log = |args: &[&str]| {
+        let mut a = vec!["--log", l.as_str(), "--log-format", "json"];
+        a.extend_from_slice(args);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    b.write_config(&id);
+    let bundle = b.path().to_str().unwrap().to_string();
+    for args in [
+        with_log(&["create", "--bundle", &bundle, &id]),
+        with_log(&["start", &id]),
+        with_log(&["state", &id]),
+        with_log(&["kill", &id, "KILL"]),
+    ] {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = if a.contains(&"create") {
+            rt.cmd_to(&a, &b.stdout_path(), &b.stderr_path())
+        } else {
+            rt.cmd(&a)
+        };
+        out.ok();
+    }
+    rt.wait_status(&id, "stopped", T);
+    rt.cmd(
+        &with_log(&["delete", &id])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    )
+    .ok();
+    let missing = unique("missing");
+    rt.cmd(
+        &with_log(&["state", &missing])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    )
+    .failed();
+    let text = fs::read_to_string(&log).expect("--log file written on error");
+    let entries: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {l:?}"))
+        })
+        .collect();
+    let last_error = entries
+        .iter()
+        .rev()
+        .find(|e| e["level"] == "error")
+        .unwrap_or_else(|| panic!("no error entry in {text}"));
+    assert!(
+        last_error["msg"].as_str().is_some_and(|m| !m.is_empty()),
+        "error entries carry msg: {last_error}"
+    );
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["msg"].is_string() && e["level"].is_string()),
+        "{text}"
+    );
+}
+
+#[test]
+fn kill_all_reaches_every_process() {
+    let rt = Runtime::under_test();
+    let mut b = Bundle::new();
+    // The init forks a child that outlives nothing: both must die from one kill --all.
+    b.args(&[
+        "/bin/sh",
+        "-c",
+        "/bin/berth-check sleep 30 & echo child $!; exec /bin/berth-check wait-signal",
+    ]);
+    let id = unique("life");
+    rt.create(&b, &id).ok();
+    rt.start(&id).ok();
+    wait_for_text(&b.stdout_path(), "ready", T);
+    let pids = rt.cmd(&["ps", "--format", "json", &id]).ok().json();
+    let pids: Vec<i64> = pids
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_i64())
+        .collect();
+    assert_eq!(pids.len(), 2, "init and its child: {pids:?}");
+    rt.cmd(&["kill", "--all", &id, "KILL"]).ok();
+    rt.wait_status(&id, "stopped", T);
+    assert!(
+        common::wait_until(T, || pids.iter().all(|p| !alive(*p))),
+        "kill --all left some of {pids:?}"
+    );
+}
+
+#[test]
+fn exec_detached_with_pid_file_as_containerd_does() {
+    // containerd: `exec --process F --detach --pid-file P ID`.
+    let rt = Runtime::under_test();
+    let mut b = Bundle::new();
+    let id = running(&rt, &mut b);
+    let process = json!({
+        "terminal": false,
+        "user": {"uid": 0, "gid": 0},
+        "args": ["/bin/berth-check", "sleep", "30"],
+        "env": ["PATH=/bin"],
+        "cwd": "/"
+    });
+    let f = b.path().join("process.json");
+    fs::write(&f, process.to_string()).unwrap();
+    let pid_file = b.path().join("exec.pid");
+    let t0 = std::time::Instant::now();
+    rt.cmd(&[
+        "exec",
+        "--process",
+        f.to_str().unwrap(),
+        "--detach",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        &id,
+    ])
+    .ok();
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "exec --detach must not wait for the process"
+    );
+    let pid: i64 = fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid");
+    assert!(alive(pid), "exec'd process {pid} runs");
+    let init = rt.state(&id)["pid"].as_i64().unwrap();
+    assert_eq!(
+        common::ns_inode(&format!("/proc/{pid}/ns/pid")),
+        common::ns_inode(&format!("/proc/{init}/ns/pid")),
+        "in the container's pid namespace"
+    );
+    let ps = rt.cmd(&["ps", "--format", "json", &id]).ok().json();
+    assert!(
+        ps.as_array().unwrap().contains(&json!(pid)),
+        "ps lists the exec'd process: {ps}"
+    );
+    rt.kill(&id, "KILL").ok();
+    rt.wait_status(&id, "stopped", T);
+}

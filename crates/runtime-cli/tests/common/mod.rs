@@ -222,8 +222,13 @@ impl Runtime {
         match self.kind {
             Kind::Crun => {
                 let mut c = Command::new("unshare");
+                // Only where the hybrid layout exists: a pure v2 host has no unified/.
                 c.args(["-m", "sh", "-c"])
-                    .arg(r#"mount --bind /dev/null /sys/fs/cgroup/unified/cgroup.controllers && exec "$0" "$@""#)
+                    .arg(concat!(
+                        "f=/sys/fs/cgroup/unified/cgroup.controllers; ",
+                        r#"if [ -n "$(cat $f 2>/dev/null)" ]; then mount --bind /dev/null $f || exit 125; fi; "#,
+                        r#"exec "$0" "$@""#
+                    ))
                     .arg(&self.bin)
                     .args(&full);
                 c
@@ -236,7 +241,7 @@ impl Runtime {
         }
     }
 
-    /// Runs the runtime with `args`, capturing stdout and stderr, with stdin from /dev/null.
+    /// Runs the runtime with `args`, capturing stdout and stderr, stdin at EOF.
     pub fn cmd(&self, args: &[&str]) -> Out {
         let n = self.calls.fetch_add(1, Ordering::Relaxed);
         let base = self.dir.path().join("io").join(n.to_string());
@@ -255,6 +260,24 @@ impl Runtime {
     /// crun 1.8 does so even for /dev/null, which would hand the host's /dev/null to uid
     /// 100000.
     pub fn cmd_to(&self, args: &[&str], out: &Path, err: &Path) -> Out {
+        self.cmd_full(args, out, err, None)
+    }
+
+    /// Runs the runtime with `input` on stdin (e.g. `update --resources -`).
+    pub fn cmd_input(&self, args: &[&str], input: &str) -> Out {
+        let n = self.calls.fetch_add(1, Ordering::Relaxed);
+        let base = self.dir.path().join("io").join(n.to_string());
+        let inp = base.with_extension("in");
+        fs::write(&inp, input).expect("write stdin file");
+        self.cmd_full(
+            args,
+            &base.with_extension("out"),
+            &base.with_extension("err"),
+            Some(&inp),
+        )
+    }
+
+    fn cmd_full(&self, args: &[&str], out: &Path, err: &Path, stdin: Option<&Path>) -> Out {
         self.note_ids(args);
         let open = |p: &Path| {
             File::options()
@@ -266,9 +289,11 @@ impl Runtime {
         let skip_out = fs::metadata(out).map(|m| m.len()).unwrap_or(0) as usize;
         let skip_err = fs::metadata(err).map(|m| m.len()).unwrap_or(0) as usize;
         let mut cmd = self.command(args);
-        cmd.stdin(Stdio::piped())
-            .stdout(open(out))
-            .stderr(open(err));
+        let input = match stdin {
+            Some(p) => Stdio::from(File::open(p).expect("open stdin file")),
+            None => Stdio::piped(),
+        };
+        cmd.stdin(input).stdout(open(out)).stderr(open(err));
         let what = format!("{} {}", self.name(), args.join(" "));
         let status = wait_timeout(&mut cmd, COMMAND_TIMEOUT, &what);
         let read = |p: &Path, skip: usize| {
@@ -285,9 +310,19 @@ impl Runtime {
 
     /// Remembers container ids of create/run so that Drop deletes them.
     fn note_ids(&self, args: &[&str]) {
-        let Some(verb) = args.iter().position(|a| *a == "create" || *a == "run") else {
+        // The verb is the first word that is neither a global flag nor its value.
+        let mut i = 0;
+        while i < args.len() && args[i].starts_with('-') {
+            i += if matches!(args[i], "--log" | "--log-format" | "--root") {
+                2
+            } else {
+                1
+            };
+        }
+        let verb = i;
+        if !matches!(args.get(verb), Some(&"create" | &"run")) {
             return;
-        };
+        }
         if let Some(id) = args.last().filter(|_| args.len() > verb + 1) {
             let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
             if !ids.iter().any(|(i, _)| i == id) {
