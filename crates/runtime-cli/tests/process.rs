@@ -353,3 +353,35 @@ fn scheduler_policy() {
     assert_eq!(r["sched"]["policy"], "SCHED_BATCH");
     assert_eq!(r["sched"]["nice"], 5);
 }
+
+#[test]
+fn exec_with_terminal_over_console_socket() {
+    let rt = Runtime::under_test();
+    let mut b = Bundle::new();
+    b.check(&["sleep", "30"]);
+    let id = unique("tty");
+    rt.create(&b, &id).ok();
+    rt.start(&id).ok();
+    let sock = ConsoleSocket::new(&b.host_dir("exec-console"));
+    let s = sock.path().to_str().unwrap().to_string();
+    // runc only passes a console with --detach (containerd's shape).
+    rt.cmd(&[
+        "exec",
+        "--tty",
+        "--detach",
+        "--console-socket",
+        &s,
+        &id,
+        "/bin/berth-check",
+        "report",
+    ])
+    .ok();
+    let console = sock.wait(Duration::from_secs(10));
+    assert!(console.target.ends_with("ptmx"), "{}", console.target);
+    let text = console.output.replace("\r\n", "\n");
+    let r: Value = serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("report over the tty ({e}): {text:?}"));
+    assert_eq!(r["tty"]["stdin"], true);
+    assert_eq!(r["tty"]["stdout"], true);
+    assert_ne!(r["pid"], 1);
+}
