@@ -129,6 +129,11 @@ pub fn create(root: &Root, opts: &CreateOpts) -> Result<Record> {
     };
     drop(theirs);
     cleanup.pids.push(child);
+    // Start the (slow, on cgroup v1: an RCU grace period) first cgroup migration now, while
+    // the intermediate makes namespaces; init, forked later, is written again (fast) below.
+    if let Some(cg) = &cleanup.cgroup {
+        cg.apply(child)?;
+    }
     let init = drive(&boot, &ours, child, &mut cleanup, listener.as_deref())?;
     let rec = Record {
         id: opts.id.clone(),

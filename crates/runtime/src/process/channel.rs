@@ -192,7 +192,7 @@ impl Channel {
 
     /// Receive one message and any fd that came with it; `expected` names it in errors.
     pub fn recv_fd(&self, expected: &'static str) -> Result<(Msg, Option<OwnedFd>), ChannelError> {
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = [0u8; 8 * 1024];
         let mut cbuf = nix::cmsg_space!([RawFd; 1]);
         let (n, fd) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];

@@ -41,6 +41,10 @@ pub fn mount_cgroups(ctx: &MountCtx<'_>, dest: &Path, opts: &MountOptions) -> Re
     if unified_only {
         let target = open_or_create(ctx.root, dest, Kind::Dir)?;
         if ctx.cgroupns {
+            // The fresh cgroup2 mount shows the cgroup namespace's root: be in it first.
+            // (Bind mounts of the host's directories below need no wait: the directories
+            // exist before init is moved in.)
+            (ctx.join_cgroup)()?;
             return mount(Some("cgroup2"), &proc_fd(&target), Some("cgroup2"), opts.flags, None::<&str>)
                 .step(Step::Mount, dest.display());
         }

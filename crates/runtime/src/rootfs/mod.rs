@@ -44,7 +44,7 @@ pub struct RootfsCtx<'a> {
     /// Idmapped trees the parent made, by mount index.
     pub idmaps: &'a mounts::IdmapTrees,
     /// Wait until init is in the container's cgroup (and in its cgroup namespace); called
-    /// before the first cgroup mount.
+    /// before a cgroup2 mount in a new cgroup namespace, the only mount that needs it.
     pub join_cgroup: &'a dyn Fn() -> Result<(), ChildError>,
 }
 

@@ -24,7 +24,7 @@ pub struct MountCtx<'a> {
     pub cgroupns: bool,
     /// Idmapped trees the parent made, by mount index.
     pub idmaps: &'a IdmapTrees,
-    /// Wait for the cgroup (and cgroup namespace) before a cgroup mount.
+    /// Wait for the cgroup (and cgroup namespace) before a cgroup2 mount in a new cgroupns.
     pub join_cgroup: &'a dyn Fn() -> Result<(), ChildError>,
 }
 
@@ -51,7 +51,6 @@ pub fn mount_one(ctx: &MountCtx<'_>, index: usize, m: &Mount) -> Result<(), Chil
         return bind(ctx, index, m, &opts);
     }
     if typ == "cgroup" || typ == "cgroup2" {
-        (ctx.join_cgroup)()?;
         return super::cgroupfs::mount_cgroups(ctx, dest, &opts);
     }
     let target = open_or_create(ctx.root, dest, Kind::Dir)?;
