@@ -173,3 +173,27 @@ fn fake_proc_is_refused_before_sysctls() {
     );
     common::assert_no_leftovers(&rt, &id, &b);
 }
+
+#[test]
+fn ptrace_capable_containers_get_a_sealed_runtime_copy() {
+    let rt = Runtime::under_test();
+    if rt.kind() != Kind::Berth {
+        return;
+    }
+    let mut b = Bundle::new();
+    // CAP_SYS_PTRACE passes the ptrace access check even against a non-dumpable process,
+    // so such a container could open its waiting init's exe: it must be a sealed copy.
+    let caps = json!(["CAP_SYS_PTRACE", "CAP_KILL"]);
+    for set in ["bounding", "effective", "permitted"] {
+        b.set(&format!("/process/capabilities/{set}"), caps.clone());
+    }
+    b.check(&["sleep", "100"]);
+    let id = unique("seal");
+    rt.create(&b, &id).ok();
+    let pid = rt.state(&id)["pid"].as_i64().expect("pid");
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("readlink exe");
+    let out = rt.exec(&id, &["/bin/berth-check", "try", "open", "/proc/1/exe", "w"]);
+    rt.forget(&id);
+    assert!(exe.to_string_lossy().starts_with("/memfd:berth-runtime"), "init runs {}", exe.display());
+    assert_eq!(out.stdout.trim(), "ETXTBSY", "the sealed copy cannot be written: {out}");
+}

@@ -12,6 +12,7 @@ pub mod lsm;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
+pub mod seal;
 pub mod seccomp;
 pub mod spec;
 pub mod state;

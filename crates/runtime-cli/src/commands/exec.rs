@@ -64,6 +64,8 @@ pub struct Args {
 /// Run the process; in the foreground the exit code is the process's.
 pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
     let process = build_process(&a, root)?;
+    let caps = berth_runtime::seal::process_caps(&serde_json::to_value(&process)?);
+    berth_runtime::seal::ensure_for(&caps)?;
     if !a.detach {
         nix::sys::prctl::set_child_subreaper(true)?;
     }

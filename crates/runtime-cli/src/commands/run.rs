@@ -24,6 +24,7 @@ pub struct Args {
 
 /// Run the container; in the foreground the exit code is the container's.
 pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
+    a.flags.seal_if_needed()?;
     if !a.detach {
         // Init is forked by an intermediate that exits; as subreaper we inherit it and can
         // wait for it and forward signals, as runc does as init's parent.
