@@ -250,6 +250,10 @@ impl Manager for V1Manager {
         // (runc signalAllProcesses); a frozen task still gets the signal
         // once thawed.
         let sig = kill::signal(sig)?;
+        // An empty cgroup (the usual case at delete) needs no freeze round trip.
+        if self.pids()?.is_empty() {
+            return Ok(());
+        }
         let Some(freezer) = self.dir("freezer") else {
             return kill::signal_each(&self.pids()?, sig);
         };
