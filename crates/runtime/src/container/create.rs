@@ -70,13 +70,7 @@ pub fn create(root: &Root, opts: &CreateOpts) -> Result<Record> {
     let bundle = std::fs::canonicalize(&opts.bundle).map_err(error::sys("open bundle", opts.bundle.display()))?;
     let spec = crate::spec::load_bundle(&bundle)?;
     let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
-    let has_console = opts.console_socket.is_some() || opts.console_fd.is_some();
-    if terminal && !has_console {
-        return Err(Error::Usage { what: "process.terminal", reason: "is true, so --console-socket is required" });
-    }
-    if !terminal && opts.console_socket.is_some() {
-        return Err(Error::Usage { what: "--console-socket", reason: "needs process.terminal set to true" });
-    }
+    check_console(opts, terminal)?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => crate::seccomp::compile(s)?,
         None => None,
@@ -84,59 +78,93 @@ pub fn create(root: &Root, opts: &CreateOpts) -> Result<Record> {
     let dir = root.claim(&opts.id)?;
     let mut cleanup = Cleanup { root, id: opts.id.clone(), pids: vec![], cgroup: None, armed: true };
     root.write_json(&opts.id, "config.json", &spec)?;
-    let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
-    let cg = berth_cgroups::create_manager(cgroups_path.as_deref(), &opts.id)?;
-    let cgroup_path = cg.path();
-    cleanup.cgroup = Some(cg);
-    // Limits first, on the empty cgroup: then no process ever runs in it unlimited.
-    if let (Some(cg), Some(r)) = (&cleanup.cgroup, spec.linux().as_ref().and_then(|l| l.resources().as_ref())) {
-        cg.set(r)?;
+    let cgroup_path = make_cgroup(&spec, &opts.id, &mut cleanup)?;
+    let boot = Bootstrap {
+        id: opts.id.clone(),
+        rootfs: spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default(),
+        plan: Plan::from_spec(&spec).map_err(|source| Error::Child { id: opts.id.clone(), source })?,
+        fifo: Some(make_fifo(&dir, root_host_ids(&spec))?),
+        console: open_console(opts, terminal)?,
+        runtime_hooks: spec.hooks().as_ref().is_some_and(|h| {
+            h.prestart().as_ref().is_some_and(|v| !v.is_empty()) || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+        }),
+        spec,
+        bundle,
+        seccomp,
+        preserve_fds: opts.preserve_fds,
+        no_pivot: opts.no_pivot,
+        cgroup_path,
+        new_keyring: !opts.no_new_keyring,
+    };
+    let (ours, child) = spawn(&boot, &mut cleanup)?;
+    let listener = boot.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).and_then(|s| s.listener_path().clone());
+    let init = drive(&boot, &ours, child, &mut cleanup, listener.as_deref())?;
+    let rec = record(&boot, init, terminal);
+    root.write_json(&opts.id, "state.json", &rec)?;
+    if let Some(p) = &opts.pid_file {
+        write_pid_file(p, init)?;
     }
-    let plan = Plan::from_spec(&spec).map_err(|source| Error::Child { id: opts.id.clone(), source })?;
-    let fifo = make_fifo(&dir, root_host_ids(&spec))?;
-    let console = match (&opts.console_fd, &opts.console_socket) {
+    cleanup.armed = false;
+    Ok(rec)
+}
+
+/// A terminal needs a console socket (or our own pair), and a socket needs a terminal.
+fn check_console(opts: &CreateOpts, terminal: bool) -> Result<()> {
+    let has_console = opts.console_socket.is_some() || opts.console_fd.is_some();
+    if terminal && !has_console {
+        return Err(Error::Usage { what: "process.terminal", reason: "is true, so --console-socket is required" });
+    }
+    if !terminal && opts.console_socket.is_some() {
+        return Err(Error::Usage { what: "--console-socket", reason: "needs process.terminal set to true" });
+    }
+    Ok(())
+}
+
+fn open_console(opts: &CreateOpts, terminal: bool) -> Result<Option<OwnedFd>> {
+    Ok(match (&opts.console_fd, &opts.console_socket) {
         _ if !terminal => None,
         (Some(fd), _) => Some(fd.try_clone().map_err(error::sys("dup", "console socket"))?),
         (None, Some(p)) => Some(crate::tty::connect(p).map_err(error::sys("connect console socket", p.display()))?),
         _ => None,
-    };
-    let has_hooks = spec.hooks().as_ref().is_some_and(|h| {
-        h.prestart().as_ref().is_some_and(|v| !v.is_empty()) || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
-    });
-    let listener = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).and_then(|s| s.listener_path().clone());
-    let boot = Bootstrap {
-        id: opts.id.clone(),
-        rootfs: spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default(),
-        spec,
-        bundle,
-        plan,
-        seccomp,
-        fifo: Some(fifo),
-        console,
-        preserve_fds: opts.preserve_fds,
-        no_pivot: opts.no_pivot,
-        cgroup_path,
-        runtime_hooks: has_hooks,
-        new_keyring: !opts.no_new_keyring,
-    };
+    })
+}
+
+/// The container's cgroup, with its limits set while it is still empty, so no process
+/// ever runs in it unlimited. Returns its path relative to the hierarchy roots.
+fn make_cgroup(spec: &Spec, id: &str, cleanup: &mut Cleanup<'_>) -> Result<String> {
+    let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    let cg = berth_cgroups::create_manager(cgroups_path.as_deref(), id)?;
+    let path = cg.path();
+    let cg = cleanup.cgroup.insert(cg);
+    if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        cg.set(r)?;
+    }
+    Ok(path)
+}
+
+/// Fork the intermediate; returns our end of the channel and its pid.
+fn spawn(boot: &Bootstrap, cleanup: &mut Cleanup<'_>) -> Result<(Channel, i32)> {
     let (ours, theirs) = Channel::pair().map_err(error::nix("socketpair", "sync channel"))?;
     let child = match berth_sys::process::fork().map_err(error::sys("fork", "intermediate"))? {
         berth_sys::process::Forked::Child => {
             drop(ours);
-            intermediate::run(&boot, &theirs)
+            intermediate::run(boot, &theirs)
         }
         berth_sys::process::Forked::Parent(pid) => pid,
     };
     drop(theirs);
     cleanup.pids.push(child);
     // Start the (slow, on cgroup v1: an RCU grace period) first cgroup migration now, while
-    // the intermediate makes namespaces; init, forked later, is written again (fast) below.
+    // the intermediate makes namespaces; init, forked later, is written again (fast).
     if let Some(cg) = &cleanup.cgroup {
         cg.apply(child)?;
     }
-    let init = drive(&boot, &ours, child, &mut cleanup, listener.as_deref())?;
-    let rec = Record {
-        id: opts.id.clone(),
+    Ok((ours, child))
+}
+
+fn record(boot: &Bootstrap, init: i32, terminal: bool) -> Record {
+    Record {
+        id: boot.id.clone(),
         pid: init,
         pid_start: crate::state::process_start_time(init).unwrap_or(0),
         bundle: boot.bundle.clone(),
@@ -144,16 +172,10 @@ pub fn create(root: &Root, opts: &CreateOpts) -> Result<Record> {
         created: crate::state::rfc3339(std::time::SystemTime::now()),
         owner: "root".into(),
         cgroup_path: boot.cgroup_path.clone(),
-        cgroups_path_spec: cgroups_path,
+        cgroups_path_spec: boot.spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()),
         annotations: boot.spec.annotations().clone().unwrap_or_default(),
         terminal,
-    };
-    root.write_json(&opts.id, "state.json", &rec)?;
-    if let Some(p) = &opts.pid_file {
-        write_pid_file(p, init)?;
     }
-    cleanup.armed = false;
-    Ok(rec)
 }
 
 /// The host uid and gid that the container's root maps to (0, 0 without a user namespace).
