@@ -248,7 +248,9 @@ fn make_rootfs(root: &Path) {
     fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).expect("chmod tmp");
     fs::copy("/bin/busybox", root.join("bin/busybox"))
         .expect("copy /bin/busybox (apt-get install busybox-static)");
-    fs::copy(super::checker(), root.join("bin/berth-check")).expect("copy berth-check");
+    let check = root.join("bin/berth-check");
+    fs::write(&check, super::checker_bytes()).expect("write berth-check");
+    fs::set_permissions(&check, fs::Permissions::from_mode(0o755)).expect("chmod berth-check");
     for a in applets() {
         let _ = symlink("busybox", root.join("bin").join(a));
     }

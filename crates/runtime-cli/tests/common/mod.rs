@@ -49,6 +49,8 @@ pub enum Kind {
     Runc,
     /// Debian's crun, run in a private mount namespace (see [`Runtime::new`]).
     Crun,
+    /// Any other runc-compatible binary named by path in `BERTH_TEST_RUNTIME`.
+    Other,
 }
 
 /// Output of one runtime command.
@@ -139,12 +141,15 @@ impl Runtime {
     /// default `berth-runtime`.
     pub fn under_test() -> Runtime {
         let name = std::env::var("BERTH_TEST_RUNTIME").unwrap_or_default();
-        Runtime::new(match name.as_str() {
-            "" | "berth" | "berth-runtime" => Kind::Berth,
-            "runc" => Kind::Runc,
-            "crun" => Kind::Crun,
-            other => panic!("BERTH_TEST_RUNTIME={other}: want berth-runtime, runc or crun"),
-        })
+        match name.as_str() {
+            "" | "berth" | "berth-runtime" => Runtime::new(Kind::Berth),
+            "runc" => Runtime::new(Kind::Runc),
+            "crun" => Runtime::new(Kind::Crun),
+            path if path.starts_with('/') => Runtime::with_binary(Kind::Other, PathBuf::from(path)),
+            other => panic!(
+                "BERTH_TEST_RUNTIME={other}: want berth-runtime, runc, crun or an absolute path"
+            ),
+        }
     }
 
     /// The runtime under test followed by the reference runtimes it is compared with.
@@ -170,7 +175,13 @@ impl Runtime {
             Kind::Berth => PathBuf::from(env!("CARGO_BIN_EXE_berth-runtime")),
             Kind::Runc => which("runc"),
             Kind::Crun => which("crun"),
+            Kind::Other => panic!("Kind::Other needs a path: Runtime::with_binary"),
         };
+        Runtime::with_binary(kind, bin)
+    }
+
+    /// A runtime of `kind` at `bin` with a fresh `--root`.
+    pub fn with_binary(kind: Kind, bin: PathBuf) -> Runtime {
         let dir = tempfile::Builder::new()
             .prefix("berth-root-")
             .tempdir()
@@ -206,6 +217,7 @@ impl Runtime {
             Kind::Berth => "berth-runtime",
             Kind::Runc => "runc",
             Kind::Crun => "crun",
+            Kind::Other => "runtime",
         }
     }
 
@@ -630,6 +642,31 @@ pub fn checker() -> &'static Path {
             .expect("run cargo to build berth-check");
         assert!(status.success(), "building the static berth-check failed");
         target.join("x86_64-unknown-linux-gnu/release/berth-check")
+    })
+}
+
+/// The checker binary's bytes, read once per test process. Bundles are written from
+/// this copy, so a concurrent `cargo build` replacing the file (other engineers, other
+/// test binaries) cannot hand a bundle a missing or half-written binary.
+pub fn checker_bytes() -> &'static [u8] {
+    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
+    BYTES.get_or_init(|| {
+        let path = checker();
+        let mut last = String::new();
+        for _ in 0..100 {
+            match fs::read(path) {
+                Ok(b)
+                    if b.starts_with(b"\x7fELF")
+                        && fs::metadata(path).map(|m| m.len()).ok() == Some(b.len() as u64) =>
+                {
+                    return b;
+                }
+                Ok(b) => last = format!("{} bytes, not a complete ELF yet", b.len()),
+                Err(e) => last = e.to_string(),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("read {}: {last}", path.display())
     })
 }
 
