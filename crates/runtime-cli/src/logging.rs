@@ -13,7 +13,11 @@ pub struct Log {
 impl Log {
     /// A logger for the global flags.
     pub fn new(file: Option<PathBuf>, format: &str, debug: bool) -> Self {
-        Self { file, json: format == "json", debug }
+        Self {
+            file,
+            json: format == "json",
+            debug,
+        }
     }
 
     fn write(&self, level: &str, msg: &str) {
@@ -24,7 +28,11 @@ impl Log {
             format!("berth-runtime: {msg}")
         };
         if let Some(path) = &self.file {
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
                 let _ = writeln!(f, "{line}");
             }
         }

@@ -12,7 +12,11 @@ use clap::Parser;
 
 /// Global flags, as runc spells them.
 #[derive(Debug, Parser)]
-#[command(name = "berth-runtime", version, about = "berth's OCI runtime (runc-compatible command line)")]
+#[command(
+    name = "berth-runtime",
+    version,
+    about = "berth's OCI runtime (runc-compatible command line)"
+)]
 pub struct Cli {
     /// Root directory for container state.
     #[arg(long, global = true, default_value = berth_runtime::state::DEFAULT_ROOT)]

@@ -17,9 +17,16 @@ fn oom_kill_is_reported() {
     }
     let mut b = Bundle::new();
     let mib = 1024 * 1024;
-    b.set("/linux/resources/memory", json!({"limit": 16 * mib, "swap": 16 * mib}));
+    b.set(
+        "/linux/resources/memory",
+        json!({"limit": 16 * mib, "swap": 16 * mib}),
+    );
     // A child blows the limit after `events` had time to start; init lives on.
-    b.args(&["/bin/sh", "-c", "sleep 1; /bin/berth-check alloc 64; sleep 100"]);
+    b.args(&[
+        "/bin/sh",
+        "-c",
+        "sleep 1; /bin/berth-check alloc 64; sleep 100",
+    ]);
     let id = unique("oom");
     rt.run_detached(&b, &id).ok();
     let events = rt
@@ -38,6 +45,13 @@ fn oom_kill_is_reported() {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .map(|v| v["type"].as_str().unwrap_or("").to_string())
         .collect();
-    assert!(kinds.iter().any(|k| k == "oom"), "no oom event in: {text} {}", String::from_utf8_lossy(&out.stderr));
-    assert!(kinds.iter().any(|k| k == "stats"), "stats every second too: {text}");
+    assert!(
+        kinds.iter().any(|k| k == "oom"),
+        "no oom event in: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        kinds.iter().any(|k| k == "stats"),
+        "stats every second too: {text}"
+    );
 }

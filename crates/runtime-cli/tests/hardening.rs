@@ -67,8 +67,15 @@ fn init_is_not_dumpable_until_exec() {
     // so the EACCES above came from init's state, not from the probe's own limits.
     rt.start(&id).ok();
     rt.wait_status(&id, "running", std::time::Duration::from_secs(5));
-    let out = rt.exec(&id, &["/bin/berth-check", "try", "open", "/proc/1/exe", "r"]);
-    assert_eq!(out.stdout.trim(), "ok", "open /proc/1/exe once running: {out}");
+    let out = rt.exec(
+        &id,
+        &["/bin/berth-check", "try", "open", "/proc/1/exe", "r"],
+    );
+    assert_eq!(
+        out.stdout.trim(),
+        "ok",
+        "open /proc/1/exe once running: {out}"
+    );
     rt.forget(&id);
 }
 
@@ -192,8 +199,19 @@ fn ptrace_capable_containers_get_a_sealed_runtime_copy() {
     rt.create(&b, &id).ok();
     let pid = rt.state(&id)["pid"].as_i64().expect("pid");
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("readlink exe");
-    let out = rt.exec(&id, &["/bin/berth-check", "try", "open", "/proc/1/exe", "w"]);
+    let out = rt.exec(
+        &id,
+        &["/bin/berth-check", "try", "open", "/proc/1/exe", "w"],
+    );
     rt.forget(&id);
-    assert!(exe.to_string_lossy().starts_with("/memfd:berth-runtime"), "init runs {}", exe.display());
-    assert_eq!(out.stdout.trim(), "ETXTBSY", "the sealed copy cannot be written: {out}");
+    assert!(
+        exe.to_string_lossy().starts_with("/memfd:berth-runtime"),
+        "init runs {}",
+        exe.display()
+    );
+    assert_eq!(
+        out.stdout.trim(),
+        "ETXTBSY",
+        "the sealed copy cannot be written: {out}"
+    );
 }

@@ -39,7 +39,13 @@ fn listener_receives_fd_and_state() {
         loop {
             let mut cbuf = nix::cmsg_space!([std::os::fd::RawFd; 4]);
             let mut iov = [IoSliceMut::new(&mut buf)];
-            let msg = recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut cbuf), MsgFlags::MSG_CMSG_CLOEXEC).expect("recvmsg");
+            let msg = recvmsg::<()>(
+                conn.as_raw_fd(),
+                &mut iov,
+                Some(&mut cbuf),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            )
+            .expect("recvmsg");
             for c in msg.cmsgs().expect("cmsgs") {
                 if let ControlMessageOwned::ScmRights(fds) = c {
                     got_fd |= !fds.is_empty();

@@ -19,7 +19,11 @@ fn run_in_the_foreground_proxies_the_terminal() {
     }
     let mut b = Bundle::new();
     b.set("/process/terminal", json!(true));
-    b.args(&["/bin/sh", "-c", "read line; tty; echo \"got $line\"; exit 7"]);
+    b.args(&[
+        "/bin/sh",
+        "-c",
+        "read line; tty; echo \"got $line\"; exit 7",
+    ]);
     let id = unique("tty");
     b.write_config(&id);
     let mut child = rt
@@ -33,9 +37,20 @@ fn run_in_the_foreground_proxies_the_terminal() {
     let out = child.wait_with_output().expect("wait");
     rt.forget(&id);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(7), "{text} {}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("/dev/pts/0"), "stdio is the container's pty: {text}");
-    assert!(text.contains("got hello"), "stdin reached it through the pty: {text}");
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("/dev/pts/0"),
+        "stdio is the container's pty: {text}"
+    );
+    assert!(
+        text.contains("got hello"),
+        "stdin reached it through the pty: {text}"
+    );
 }
 
 #[test]

@@ -72,5 +72,9 @@ pub fn sys(op: &'static str, object: impl ToString) -> impl FnOnce(std::io::Erro
 /// Wrap a nix error with the operation and object.
 pub fn nix(op: &'static str, object: impl ToString) -> impl FnOnce(nix::Error) -> Error {
     let object = object.to_string();
-    move |e| Error::Sys { op, object, source: std::io::Error::from_raw_os_error(e as i32) }
+    move |e| Error::Sys {
+        op,
+        object,
+        source: std::io::Error::from_raw_os_error(e as i32),
+    }
 }

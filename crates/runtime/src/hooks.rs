@@ -74,7 +74,11 @@ pub fn run_all(kind: &'static str, hooks: &[Hook], state: &HookState<'_>) -> Res
 
 fn run_one(kind: &'static str, h: &Hook, state: &[u8]) -> Result<(), HookError> {
     let path = h.path().display().to_string();
-    let spawn_err = |source| HookError::Spawn { kind, path: path.clone(), source };
+    let spawn_err = |source| HookError::Spawn {
+        kind,
+        path: path.clone(),
+        source,
+    };
     let mut cmd = Command::new(h.path());
     let args = h.args().clone().unwrap_or_default();
     if let Some((first, rest)) = args.split_first() {
@@ -92,7 +96,10 @@ fn run_one(kind: &'static str, h: &Hook, state: &[u8]) -> Result<(), HookError> 
         // A hook that does not read its stdin must not fail the write: ignore EPIPE.
         let _ = stdin.write_all(state);
     }
-    let deadline = h.timeout().filter(|t| *t > 0).map(|t| (t, Instant::now() + Duration::from_secs(t as u64)));
+    let deadline = h
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| (t, Instant::now() + Duration::from_secs(t as u64)));
     let status = match deadline {
         None => child.wait().map_err(spawn_err)?,
         Some((secs, until)) => loop {
@@ -126,15 +133,36 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let out = d.path().join("out");
         let annotations = Default::default();
-        let st = HookState { oci_version: "1.0.2", id: "c1", status: "created", pid: Some(7), bundle: "/b", annotations: &annotations };
-        let h = hook(serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}; echo \"$X\" >> {}", out.display(), out.display())], "env": ["X=yes"]}));
+        let st = HookState {
+            oci_version: "1.0.2",
+            id: "c1",
+            status: "created",
+            pid: Some(7),
+            bundle: "/b",
+            annotations: &annotations,
+        };
+        let h = hook(
+            serde_json::json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}; echo \"$X\" >> {}", out.display(), out.display())], "env": ["X=yes"]}),
+        );
         run_all("poststart", &[h], &st).unwrap();
         let text = std::fs::read_to_string(&out).unwrap();
-        assert!(text.starts_with("{\"ociVersion\":\"1.0.2\",\"id\":\"c1\",\"status\":\"created\",\"pid\":7"), "{text}");
+        assert!(
+            text.starts_with(
+                "{\"ociVersion\":\"1.0.2\",\"id\":\"c1\",\"status\":\"created\",\"pid\":7"
+            ),
+            "{text}"
+        );
         assert!(text.ends_with("yes\n"));
-        let slow = hook(serde_json::json!({"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}));
-        assert!(matches!(run_all("prestart", &[slow], &st), Err(HookError::Timeout { .. })));
+        let slow =
+            hook(serde_json::json!({"path": "/bin/sleep", "args": ["sleep", "5"], "timeout": 1}));
+        assert!(matches!(
+            run_all("prestart", &[slow], &st),
+            Err(HookError::Timeout { .. })
+        ));
         let bad = hook(serde_json::json!({"path": "/bin/false"}));
-        assert!(run_all("poststop", &[bad], &st).unwrap_err().to_string().starts_with("poststop hook `/bin/false`: exit status: 1"));
+        assert!(run_all("poststop", &[bad], &st)
+            .unwrap_err()
+            .to_string()
+            .starts_with("poststop hook `/bin/false`: exit status: 1"));
     }
 }

@@ -4,7 +4,8 @@ use std::path::Path;
 
 /// AppArmor is loaded and enabled.
 pub fn apparmor_enabled() -> bool {
-    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|s| s.trim() == "Y")
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y")
         && Path::new("/sys/kernel/security/apparmor").exists()
 }
 

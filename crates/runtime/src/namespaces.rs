@@ -65,15 +65,25 @@ pub struct Plan {
 
 impl Plan {
     fn empty() -> Self {
-        Plan { join: Vec::new(), new: CloneFlags::empty(), new_user: false }
+        Plan {
+            join: Vec::new(),
+            new: CloneFlags::empty(),
+            new_user: false,
+        }
     }
 
     /// Build the plan from the spec, opening every path now.
     pub fn from_spec(spec: &Spec) -> Result<Self, ChildError> {
         let mut plan = Plan::empty();
-        let nss = spec.linux().as_ref().and_then(|l| l.namespaces().clone()).unwrap_or_default();
+        let nss = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().clone())
+            .unwrap_or_default();
         for f in ORDER {
-            let Some(ns) = nss.iter().find(|n| flag(n.typ()) == f) else { continue };
+            let Some(ns) = nss.iter().find(|n| flag(n.typ()) == f) else {
+                continue;
+            };
             match ns.path() {
                 Some(p) => plan.join.push((f, open_ns(p)?)),
                 None if f == CloneFlags::CLONE_NEWUSER => plan.new_user = true,
@@ -90,7 +100,9 @@ impl Plan {
             let name = proc_name(f);
             let theirs = format!("/proc/{pid}/ns/{name}");
             let ours = format!("/proc/self/ns/{name}");
-            let (Ok(a), Ok(b)) = (std::fs::read_link(&theirs), std::fs::read_link(&ours)) else { continue };
+            let (Ok(a), Ok(b)) = (std::fs::read_link(&theirs), std::fs::read_link(&ours)) else {
+                continue;
+            };
             if a != b {
                 plan.join.push((f, open_ns(Path::new(&theirs))?));
             }
@@ -108,7 +120,9 @@ impl Plan {
 
     /// True if the plan joins an existing user namespace.
     pub fn joins_user(&self) -> bool {
-        self.join.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER)
+        self.join
+            .iter()
+            .any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER)
     }
 }
 
@@ -119,7 +133,9 @@ fn open_ns(p: &Path) -> Result<OwnedFd, ChildError> {
 
 /// Write /proc/self/timens_offsets for a new time namespace (before any process enters it).
 pub fn write_time_offsets(spec: &Spec) -> Result<(), ChildError> {
-    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().clone()) else { return Ok(()) };
+    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().clone()) else {
+        return Ok(());
+    };
     let mut text = String::new();
     for (clock, off) in &offsets {
         let id = match clock.as_str() {
@@ -127,7 +143,12 @@ pub fn write_time_offsets(spec: &Spec) -> Result<(), ChildError> {
             "boottime" => libc::CLOCK_BOOTTIME,
             _ => return Err(ChildError::new(Step::TimeOffsets, clock, libc::EINVAL)),
         };
-        text.push_str(&format!("{id} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0)));
+        text.push_str(&format!(
+            "{id} {} {}\n",
+            off.secs().unwrap_or(0),
+            off.nanosecs().unwrap_or(0)
+        ));
     }
-    std::fs::write("/proc/self/timens_offsets", text).step(Step::TimeOffsets, "/proc/self/timens_offsets")
+    std::fs::write("/proc/self/timens_offsets", text)
+        .step(Step::TimeOffsets, "/proc/self/timens_offsets")
 }

@@ -37,15 +37,33 @@ pub fn reexec_sealed() -> io::Error {
 }
 
 fn try_reexec() -> io::Result<std::convert::Infallible> {
-    let fd = memfd_create(c"berth-runtime", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
+    let fd = memfd_create(
+        c"berth-runtime",
+        MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
+    )?;
     let mut exe = std::fs::File::open("/proc/self/exe")?;
     let mut out = std::fs::File::from(fd);
     io::copy(&mut exe, &mut out)?;
-    let seals = SealFlag::F_SEAL_SEAL | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_WRITE;
+    let seals = SealFlag::F_SEAL_SEAL
+        | SealFlag::F_SEAL_SHRINK
+        | SealFlag::F_SEAL_GROW
+        | SealFlag::F_SEAL_WRITE;
     fcntl(out.as_fd(), FcntlArg::F_ADD_SEALS(seals))?;
-    let args: Vec<CString> = std::env::args_os().filter_map(|a| CString::new(a.into_encoded_bytes()).ok()).collect();
+    let args: Vec<CString> = std::env::args_os()
+        .filter_map(|a| CString::new(a.into_encoded_bytes()).ok())
+        .collect();
     let mut env: Vec<CString> = std::env::vars_os()
-        .filter_map(|(k, v)| CString::new([k.into_encoded_bytes(), b"=".to_vec(), v.into_encoded_bytes()].concat()).ok())
+        .filter_map(|(k, v)| {
+            CString::new(
+                [
+                    k.into_encoded_bytes(),
+                    b"=".to_vec(),
+                    v.into_encoded_bytes(),
+                ]
+                .concat(),
+            )
+            .ok()
+        })
         .collect();
     env.extend(CString::new(format!("{SEALED_ENV}=1")).ok());
     Ok(nix::unistd::fexecve(out.as_fd(), &args, &env)?)
@@ -54,12 +72,18 @@ fn try_reexec() -> io::Result<std::convert::Infallible> {
 /// Every capability name a spec's process may hold (any of its five sets).
 pub fn process_caps(process: &serde_json::Value) -> Vec<String> {
     let caps = &process["capabilities"];
-    ["bounding", "effective", "permitted", "inheritable", "ambient"]
-        .iter()
-        .filter_map(|set| caps[set].as_array())
-        .flatten()
-        .filter_map(|c| c.as_str().map(String::from))
-        .collect()
+    [
+        "bounding",
+        "effective",
+        "permitted",
+        "inheritable",
+        "ambient",
+    ]
+    .iter()
+    .filter_map(|set| caps[set].as_array())
+    .flatten()
+    .filter_map(|c| c.as_str().map(String::from))
+    .collect()
 }
 
 /// Re-exec sealed if a container with `caps` could otherwise reach our binary.

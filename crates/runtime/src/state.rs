@@ -59,7 +59,11 @@ pub enum StateError {
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StateError + 'a {
-    move |source| StateError::Io { op, path: path.to_path_buf(), source }
+    move |source| StateError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A container's status, as the OCI spec names them.
@@ -120,8 +124,14 @@ pub fn validate_id(id: &str) -> Result<(), StateError> {
         && id != "."
         && id != ".."
         && id.len() <= 1024
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c));
-    if ok { Ok(()) } else { Err(StateError::InvalidId(id.to_string())) }
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(StateError::InvalidId(id.to_string()))
+    }
 }
 
 /// The runtime root directory.
@@ -148,7 +158,9 @@ impl Root {
         let dir = self.container_dir(id);
         match fs::create_dir(&dir) {
             Ok(()) => Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StateError::Exists(id.into())),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(StateError::Exists(id.into()))
+            }
             Err(e) => Err(io("create", &dir)(e)),
         }
     }
@@ -191,11 +203,19 @@ impl Root {
     ///
     /// No fsync: the runtime root lives in /run, which a reboot empties anyway, and the
     /// rename alone already keeps a crash of berth from leaving a torn file (as runc, crun).
-    pub fn write_json<T: Serialize>(&self, id: &str, name: &str, value: &T) -> Result<(), StateError> {
+    pub fn write_json<T: Serialize>(
+        &self,
+        id: &str,
+        name: &str,
+        value: &T,
+    ) -> Result<(), StateError> {
         let dir = self.container_dir(id);
         let path = dir.join(name);
         let tmp = dir.join(format!(".{name}.tmp"));
-        let bytes = serde_json::to_vec(value).map_err(|source| StateError::Corrupt { path: path.clone(), source })?;
+        let bytes = serde_json::to_vec(value).map_err(|source| StateError::Corrupt {
+            path: path.clone(),
+            source,
+        })?;
         let mut f = fs::File::create(&tmp).map_err(io("create", &tmp))?;
         f.write_all(&bytes).map_err(io("write", &tmp))?;
         fs::rename(&tmp, &path).map_err(io("rename", &path))

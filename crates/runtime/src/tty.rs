@@ -18,7 +18,11 @@ pub fn connect(path: &std::path::Path) -> std::io::Result<OwnedFd> {
 
 /// Make a pty, send its master to `socket`, make the slave our stdio and controlling tty.
 /// With `console` the slave is also bound over /dev/console.
-pub fn setup(socket: BorrowedFd<'_>, size: Option<(u16, u16)>, console: bool) -> Result<(), ChildError> {
+pub fn setup(
+    socket: BorrowedFd<'_>,
+    size: Option<(u16, u16)>,
+    console: bool,
+) -> Result<(), ChildError> {
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
         .step(Step::Console, "/dev/ptmx")?;
     nix::pty::grantpt(&master).step(Step::Console, "/dev/ptmx")?;
@@ -39,8 +43,14 @@ pub fn setup(socket: BorrowedFd<'_>, size: Option<(u16, u16)>, console: bool) ->
     }
     let iov = [IoSlice::new(b"/dev/ptmx")];
     let fds = [master.as_raw_fd()];
-    sendmsg::<()>(socket.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::empty(), None)
-        .step(Step::Console, "console socket")?;
+    sendmsg::<()>(
+        socket.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .step(Step::Console, "console socket")?;
     drop(master);
     nix::unistd::dup2_stdin(&slave).step(Step::Console, &name)?;
     nix::unistd::dup2_stdout(&slave).step(Step::Console, &name)?;
@@ -53,8 +63,14 @@ fn bind_console(pts: &str) -> Result<(), ChildError> {
     if !dev.exists() {
         std::fs::File::create(dev).step(Step::Console, "/dev/console")?;
     }
-    nix::mount::mount(Some(pts), dev, None::<&str>, nix::mount::MsFlags::MS_BIND, None::<&str>)
-        .step(Step::Console, "/dev/console")
+    nix::mount::mount(
+        Some(pts),
+        dev,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .step(Step::Console, "/dev/console")
 }
 
 /// A connected socket pair standing in for `--console-socket` when the runtime itself is
@@ -70,7 +86,12 @@ pub fn recv_master(sock: BorrowedFd<'_>) -> std::io::Result<OwnedFd> {
     let mut buf = [0u8; 64];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut cbuf = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut cbuf), MsgFlags::MSG_CMSG_CLOEXEC)?;
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cbuf),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
     for c in msg.cmsgs()? {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(&fd) = fds.first() {
@@ -78,5 +99,8 @@ pub fn recv_master(sock: BorrowedFd<'_>) -> std::io::Result<OwnedFd> {
             }
         }
     }
-    Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "console socket closed without a pty"))
+    Err(std::io::Error::new(
+        std::io::ErrorKind::UnexpectedEof,
+        "console socket closed without a pty",
+    ))
 }

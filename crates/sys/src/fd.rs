@@ -45,7 +45,11 @@ pub fn openat2(
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let mut how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 { mode as u64 } else { 0 },
+        mode: if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
+            mode as u64
+        } else {
+            0
+        },
         resolve,
     };
     // SAFETY: `c` is a valid C string and `how` a valid open_how; both outlive the call.
@@ -76,9 +80,20 @@ pub fn adopt(fd: RawFd) -> OwnedFd {
 
 /// TIOCSWINSZ: set a terminal's window size.
 pub fn set_winsize(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
-    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCSWINSZ reads one winsize struct, which lives across the call.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws as *const libc::winsize) };
+    let rc = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TIOCSWINSZ,
+            &ws as *const libc::winsize,
+        )
+    };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -87,9 +102,20 @@ pub fn set_winsize(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
 
 /// TIOCGWINSZ: a terminal's window size as (rows, cols).
 pub fn get_winsize(fd: BorrowedFd<'_>) -> io::Result<(u16, u16)> {
-    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ writes one winsize struct into memory we own.
-    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws as *mut libc::winsize) };
+    let rc = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::TIOCGWINSZ,
+            &mut ws as *mut libc::winsize,
+        )
+    };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -118,9 +144,21 @@ mod tests {
         std::fs::write(d.join("a/f"), b"x").unwrap();
         std::os::unix::fs::symlink("/../../a/f", d.join("link")).unwrap();
         let root = std::fs::File::open(&d).unwrap();
-        let f = openat2(root.as_fd(), Path::new("link"), libc::O_RDONLY, 0, RESOLVE_IN_ROOT);
+        let f = openat2(
+            root.as_fd(),
+            Path::new("link"),
+            libc::O_RDONLY,
+            0,
+            RESOLVE_IN_ROOT,
+        );
         assert!(f.is_ok(), "absolute symlink resolves inside the root");
-        let e = openat2(root.as_fd(), Path::new("../../etc/passwd"), libc::O_RDONLY, 0, RESOLVE_IN_ROOT);
+        let e = openat2(
+            root.as_fd(),
+            Path::new("../../etc/passwd"),
+            libc::O_RDONLY,
+            0,
+            RESOLVE_IN_ROOT,
+        );
         assert!(e.is_err(), "no /etc/passwd inside the temp root");
         std::fs::remove_dir_all(&d).unwrap();
     }

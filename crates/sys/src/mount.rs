@@ -22,7 +22,12 @@ pub fn open_tree(dir: BorrowedFd<'_>, path: &Path, flags: u32) -> io::Result<Own
     let c = cpath(path)?;
     // SAFETY: valid fd, valid C string, integer flags.
     let fd = unsafe {
-        libc::syscall(libc::SYS_open_tree, dir.as_raw_fd(), c.as_ptr(), flags | libc::O_CLOEXEC as u32)
+        libc::syscall(
+            libc::SYS_open_tree,
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            flags | libc::O_CLOEXEC as u32,
+        )
     };
     if fd < 0 {
         return Err(io::Error::last_os_error());
@@ -49,7 +54,12 @@ pub fn setattr(
     recursive: bool,
 ) -> io::Result<()> {
     let attr = MountAttr {
-        attr_set: set | if userns.is_some() { MOUNT_ATTR_IDMAP } else { 0 },
+        attr_set: set
+            | if userns.is_some() {
+                MOUNT_ATTR_IDMAP
+            } else {
+                0
+            },
         attr_clr: clear,
         propagation: 0,
         userns_fd: userns.map(|u| u.as_raw_fd() as u64).unwrap_or(0),

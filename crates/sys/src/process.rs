@@ -20,7 +20,12 @@ pub fn thread_count() -> io::Result<usize> {
         .lines()
         .find_map(|l| l.strip_prefix("Threads:"))
         .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no Threads: in /proc/self/status"))
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "no Threads: in /proc/self/status",
+            )
+        })
 }
 
 /// A handle on our own /proc/self/task directory, opened while /proc is still the procfs
@@ -42,10 +47,15 @@ impl ThreadWatch {
             Ok(rd) => Ok(rd.count()),
             // /proc/self itself may be gone (foreign procfs): list through a dup'd fd instead.
             Err(_) => {
-                let dir = nix::dir::Dir::from_fd(nix::unistd::dup(&self.0).map_err(io::Error::from)?)
-                    .map_err(io::Error::from)?;
+                let dir =
+                    nix::dir::Dir::from_fd(nix::unistd::dup(&self.0).map_err(io::Error::from)?)
+                        .map_err(io::Error::from)?;
                 let mut dir = dir;
-                Ok(dir.iter().filter_map(|e| e.ok()).filter(|e| !matches!(e.file_name().to_bytes(), b"." | b"..")).count())
+                Ok(dir
+                    .iter()
+                    .filter_map(|e| e.ok())
+                    .filter(|e| !matches!(e.file_name().to_bytes(), b"." | b".."))
+                    .count())
             }
         }
     }

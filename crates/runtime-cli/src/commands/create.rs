@@ -31,9 +31,15 @@ pub struct CreateFlags {
 impl CreateFlags {
     /// Re-exec from a sealed copy first if the container may reach our binary.
     pub fn seal_if_needed(&self) -> anyhow::Result<()> {
-        let Ok(text) = std::fs::read(self.bundle.join("config.json")) else { return Ok(()) };
-        let Ok(spec) = serde_json::from_slice::<serde_json::Value>(&text) else { return Ok(()) };
-        Ok(berth_runtime::seal::ensure_for(&berth_runtime::seal::process_caps(&spec["process"]))?)
+        let Ok(text) = std::fs::read(self.bundle.join("config.json")) else {
+            return Ok(());
+        };
+        let Ok(spec) = serde_json::from_slice::<serde_json::Value>(&text) else {
+            return Ok(());
+        };
+        Ok(berth_runtime::seal::ensure_for(
+            &berth_runtime::seal::process_caps(&spec["process"]),
+        )?)
     }
 
     /// Library options for container `id`.

@@ -91,14 +91,18 @@ pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
         return Ok(0);
     }
     match ours {
-        Some(sock) => Ok(proxy_until_exit(pid, berth_runtime::tty::recv_master(sock.as_fd())?)),
+        Some(sock) => Ok(proxy_until_exit(
+            pid,
+            berth_runtime::tty::recv_master(sock.as_fd())?,
+        )),
         None => Ok(forward_until_exit(pid)),
     }
 }
 
 fn build_process(a: &Args, root: &Root) -> anyhow::Result<Process> {
     if let Some(path) = &a.process {
-        let text = std::fs::read(path).map_err(|e| anyhow::anyhow!("read `{}`: {e}", path.display()))?;
+        let text =
+            std::fs::read(path).map_err(|e| anyhow::anyhow!("read `{}`: {e}", path.display()))?;
         let name = path.display().to_string();
         let mut p: Process = berth_runtime::spec::parse_json(&name, &text)?;
         if a.tty {
@@ -107,7 +111,10 @@ fn build_process(a: &Args, root: &Root) -> anyhow::Result<Process> {
         return Ok(p);
     }
     if a.args.is_empty() {
-        anyhow::bail!("exec: no command given for container `{}` (pass arguments or --process)", a.id);
+        anyhow::bail!(
+            "exec: no command given for container `{}` (pass arguments or --process)",
+            a.id
+        );
     }
     let spec = root.load_spec(&a.id)?;
     let mut p = spec.process().clone().unwrap_or_default();
@@ -124,16 +131,24 @@ fn build_process(a: &Args, root: &Root) -> anyhow::Result<Process> {
         p.set_cwd(cwd.clone());
     }
     if let Some(u) = &a.user {
-        let (uid, gid) = u.split_once(':').map(|(u, g)| (u, Some(g))).unwrap_or((u, None));
-        let uid: u32 = uid.parse().map_err(|_| anyhow::anyhow!("exec: --user {u:?}: uid must be a number"))?;
+        let (uid, gid) = u
+            .split_once(':')
+            .map(|(u, g)| (u, Some(g)))
+            .unwrap_or((u, None));
+        let uid: u32 = uid
+            .parse()
+            .map_err(|_| anyhow::anyhow!("exec: --user {u:?}: uid must be a number"))?;
         p.user_mut().set_uid(uid);
         if let Some(g) = gid {
-            let gid: u32 = g.parse().map_err(|_| anyhow::anyhow!("exec: --user {u:?}: gid must be a number"))?;
+            let gid: u32 = g
+                .parse()
+                .map_err(|_| anyhow::anyhow!("exec: --user {u:?}: gid must be a number"))?;
             p.user_mut().set_gid(gid);
         }
     }
     if !a.additional_gids.is_empty() {
-        p.user_mut().set_additional_gids(Some(a.additional_gids.clone()));
+        p.user_mut()
+            .set_additional_gids(Some(a.additional_gids.clone()));
     }
     if !a.cap.is_empty() {
         add_caps(&mut p, &a.cap)?;
@@ -153,7 +168,11 @@ fn build_process(a: &Args, root: &Root) -> anyhow::Result<Process> {
 fn add_caps(p: &mut Process, names: &[String]) -> anyhow::Result<()> {
     let mut caps = p.capabilities().clone().unwrap_or_default();
     for n in names {
-        let name = if n.to_ascii_uppercase().starts_with("CAP_") { n.to_ascii_uppercase() } else { format!("CAP_{}", n.to_ascii_uppercase()) };
+        let name = if n.to_ascii_uppercase().starts_with("CAP_") {
+            n.to_ascii_uppercase()
+        } else {
+            format!("CAP_{}", n.to_ascii_uppercase())
+        };
         let cap: Capability = serde_json::from_value(serde_json::Value::String(name.clone()))
             .map_err(|_| anyhow::anyhow!("exec: --cap {n:?}: unknown capability"))?;
         let add = |s: Option<std::collections::HashSet<Capability>>| {

@@ -6,6 +6,9 @@ pub struct Args {}
 
 /// Print the features JSON.
 pub fn run(_a: Args) -> anyhow::Result<i32> {
-    println!("{}", serde_json::to_string_pretty(&berth_runtime::features::features_json())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&berth_runtime::features::features_json())?
+    );
     Ok(0)
 }

@@ -23,9 +23,20 @@ pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
     } else if a.format == "json" {
         println!("{}", serde_json::to_string(&all)?);
     } else {
-        println!("{:<20} {:<8} {:<10} {:<40} {:<31} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
+        println!(
+            "{:<20} {:<8} {:<10} {:<40} {:<31} OWNER",
+            "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+        );
         for s in &all {
-            println!("{:<20} {:<8} {:<10} {:<40} {:<31} {}", s.id, s.pid, s.status.to_string(), s.bundle, s.created, s.owner);
+            println!(
+                "{:<20} {:<8} {:<10} {:<40} {:<31} {}",
+                s.id,
+                s.pid,
+                s.status.to_string(),
+                s.bundle,
+                s.created,
+                s.owner
+            );
         }
     }
     Ok(0)

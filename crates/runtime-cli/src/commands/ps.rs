@@ -22,15 +22,26 @@ pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(0);
     }
-    let args = if a.ps_args.is_empty() { vec!["-ef".to_string()] } else { a.ps_args };
+    let args = if a.ps_args.is_empty() {
+        vec!["-ef".to_string()]
+    } else {
+        a.ps_args
+    };
     let out = std::process::Command::new("ps").args(&args).output()?;
     if !out.status.success() {
-        anyhow::bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        anyhow::bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let header = lines.next().unwrap_or("");
-    let col = header.split_whitespace().position(|h| h == "PID").ok_or_else(|| anyhow::anyhow!("ps output has no PID column"))?;
+    let col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .ok_or_else(|| anyhow::anyhow!("ps output has no PID column"))?;
     println!("{header}");
     for l in lines {
         let pid: Option<i32> = l.split_whitespace().nth(col).and_then(|p| p.parse().ok());

@@ -2,7 +2,9 @@
 
 use std::os::fd::AsFd;
 
-use berth_runtime::container::{delete::delete, start::start, wait::forward_until_exit, wait::proxy_until_exit};
+use berth_runtime::container::{
+    delete::delete, start::start, wait::forward_until_exit, wait::proxy_until_exit,
+};
 use berth_runtime::state::Root;
 
 use super::create::CreateFlags;

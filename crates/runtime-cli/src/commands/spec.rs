@@ -24,10 +24,14 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     let mut spec = Spec::default();
     spec.set_hostname(Some("berth".into()));
     if a.rootless {
-        let (uid, gid) = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
+        let (uid, gid) = (
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        );
         spec.set_linux(Some(Linux::rootless(uid, gid)));
     }
     let text = serde_json::to_string_pretty(&spec)?;
-    std::fs::write(&path, text + "\n").map_err(|e| anyhow::anyhow!("write `{}`: {e}", path.display()))?;
+    std::fs::write(&path, text + "\n")
+        .map_err(|e| anyhow::anyhow!("write `{}`: {e}", path.display()))?;
     Ok(0)
 }

@@ -55,7 +55,9 @@ pub fn parse_bytes(flag: &str, s: &str) -> anyhow::Result<i64> {
         Some('g') => (&t[..t.len() - 1], 1 << 30),
         _ => (t, 1),
     };
-    let n: i64 = num.parse().map_err(|_| anyhow::anyhow!("update: {flag} {s:?}: not a size"))?;
+    let n: i64 = num
+        .parse()
+        .map_err(|_| anyhow::anyhow!("update: {flag} {s:?}: not a size"))?;
     Ok(n * mult)
 }
 
@@ -72,7 +74,12 @@ pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
             };
             berth_runtime::spec::parse_json("resources", &text)?
         }
-        None => root.load_spec(&a.id)?.linux().as_ref().and_then(|l| l.resources().clone()).unwrap_or_default(),
+        None => root
+            .load_spec(&a.id)?
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().clone())
+            .unwrap_or_default(),
     };
     let mut mem = r.memory().unwrap_or_default();
     if let Some(m) = &a.memory {

@@ -54,7 +54,10 @@ impl Drop for Cleanup<'_> {
             return;
         }
         for &pid in &self.pids {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         if let Some(cg) = &self.cgroup {
             let _ = cg.kill_all(libc::SIGKILL);
@@ -67,26 +70,45 @@ impl Drop for Cleanup<'_> {
 /// Create container `opts.id` from `opts.bundle`.
 pub fn create(root: &Root, opts: &CreateOpts) -> Result<Record> {
     crate::state::validate_id(&opts.id)?;
-    let bundle = std::fs::canonicalize(&opts.bundle).map_err(error::sys("open bundle", opts.bundle.display()))?;
+    let bundle = std::fs::canonicalize(&opts.bundle)
+        .map_err(error::sys("open bundle", opts.bundle.display()))?;
     let spec = crate::spec::load_bundle(&bundle)?;
-    let terminal = spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
     check_console(opts, terminal)?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => crate::seccomp::compile(s)?,
         None => None,
     };
     let dir = root.claim(&opts.id)?;
-    let mut cleanup = Cleanup { root, id: opts.id.clone(), pids: vec![], cgroup: None, armed: true };
+    let mut cleanup = Cleanup {
+        root,
+        id: opts.id.clone(),
+        pids: vec![],
+        cgroup: None,
+        armed: true,
+    };
     root.write_json(&opts.id, "config.json", &spec)?;
     let cgroup_path = make_cgroup(&spec, &opts.id, &mut cleanup)?;
     let boot = Bootstrap {
         id: opts.id.clone(),
-        rootfs: spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default(),
-        plan: Plan::from_spec(&spec).map_err(|source| Error::Child { id: opts.id.clone(), source })?,
+        rootfs: spec
+            .root()
+            .as_ref()
+            .map(|r| r.path().clone())
+            .unwrap_or_default(),
+        plan: Plan::from_spec(&spec).map_err(|source| Error::Child {
+            id: opts.id.clone(),
+            source,
+        })?,
         fifo: Some(make_fifo(&dir, root_host_ids(&spec))?),
         console: open_console(opts, terminal)?,
         runtime_hooks: spec.hooks().as_ref().is_some_and(|h| {
-            h.prestart().as_ref().is_some_and(|v| !v.is_empty()) || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
+            h.prestart().as_ref().is_some_and(|v| !v.is_empty())
+                || h.create_runtime().as_ref().is_some_and(|v| !v.is_empty())
         }),
         spec,
         bundle,
@@ -97,7 +119,12 @@ pub fn create(root: &Root, opts: &CreateOpts) -> Result<Record> {
         new_keyring: !opts.no_new_keyring,
     };
     let (ours, child) = spawn(&boot, &mut cleanup)?;
-    let listener = boot.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).and_then(|s| s.listener_path().clone());
+    let listener = boot
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .and_then(|s| s.listener_path().clone());
     let init = drive(&boot, &ours, child, &mut cleanup, listener.as_deref())?;
     let rec = record(&boot, init, terminal);
     root.write_json(&opts.id, "state.json", &rec)?;
@@ -112,10 +139,16 @@ pub fn create(root: &Root, opts: &CreateOpts) -> Result<Record> {
 fn check_console(opts: &CreateOpts, terminal: bool) -> Result<()> {
     let has_console = opts.console_socket.is_some() || opts.console_fd.is_some();
     if terminal && !has_console {
-        return Err(Error::Usage { what: "process.terminal", reason: "is true, so --console-socket is required" });
+        return Err(Error::Usage {
+            what: "process.terminal",
+            reason: "is true, so --console-socket is required",
+        });
     }
     if !terminal && opts.console_socket.is_some() {
-        return Err(Error::Usage { what: "--console-socket", reason: "needs process.terminal set to true" });
+        return Err(Error::Usage {
+            what: "--console-socket",
+            reason: "needs process.terminal set to true",
+        });
     }
     Ok(())
 }
@@ -123,8 +156,13 @@ fn check_console(opts: &CreateOpts, terminal: bool) -> Result<()> {
 fn open_console(opts: &CreateOpts, terminal: bool) -> Result<Option<OwnedFd>> {
     Ok(match (&opts.console_fd, &opts.console_socket) {
         _ if !terminal => None,
-        (Some(fd), _) => Some(fd.try_clone().map_err(error::sys("dup", "console socket"))?),
-        (None, Some(p)) => Some(crate::tty::connect(p).map_err(error::sys("connect console socket", p.display()))?),
+        (Some(fd), _) => Some(
+            fd.try_clone()
+                .map_err(error::sys("dup", "console socket"))?,
+        ),
+        (None, Some(p)) => Some(
+            crate::tty::connect(p).map_err(error::sys("connect console socket", p.display()))?,
+        ),
         _ => None,
     })
 }
@@ -172,7 +210,11 @@ fn record(boot: &Bootstrap, init: i32, terminal: bool) -> Record {
         created: crate::state::rfc3339(std::time::SystemTime::now()),
         owner: "root".into(),
         cgroup_path: boot.cgroup_path.clone(),
-        cgroups_path_spec: boot.spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()),
+        cgroups_path_spec: boot
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().clone()),
         annotations: boot.spec.annotations().clone().unwrap_or_default(),
         terminal,
     }
@@ -182,26 +224,48 @@ fn record(boot: &Bootstrap, init: i32, terminal: bool) -> Record {
 fn root_host_ids(spec: &Spec) -> (u32, u32) {
     let linux = spec.linux().as_ref();
     let find = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        maps.into_iter().flatten().find(|m| m.container_id() == 0).map(|m| m.host_id()).unwrap_or(0)
+        maps.into_iter()
+            .flatten()
+            .find(|m| m.container_id() == 0)
+            .map(|m| m.host_id())
+            .unwrap_or(0)
     };
-    (find(linux.and_then(|l| l.uid_mappings().as_ref())), find(linux.and_then(|l| l.gid_mappings().as_ref())))
+    (
+        find(linux.and_then(|l| l.uid_mappings().as_ref())),
+        find(linux.and_then(|l| l.gid_mappings().as_ref())),
+    )
 }
 
 /// The fifo init blocks on until `start`; owned by the container's root so that init can
 /// open it for writing from inside a user namespace (mode 0600: nobody else may).
 fn make_fifo(dir: &Path, (uid, gid): (u32, u32)) -> Result<OwnedFd> {
     let path = dir.join("exec.fifo");
-    nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600)).map_err(error::nix("mkfifo", path.display()))?;
-    nix::unistd::chown(&path, Some(uid.into()), Some(gid.into())).map_err(error::nix("chown", path.display()))?;
-    let fd = nix::fcntl::open(&path, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(error::nix("open", path.display()))?;
+    nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o600))
+        .map_err(error::nix("mkfifo", path.display()))?;
+    nix::unistd::chown(&path, Some(uid.into()), Some(gid.into()))
+        .map_err(error::nix("chown", path.display()))?;
+    let fd = nix::fcntl::open(
+        &path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(error::nix("open", path.display()))?;
     Ok(fd)
 }
 
 /// Answer the children until init is Ready; returns init's pid.
-fn drive(b: &Bootstrap, chan: &Channel, child: i32, cleanup: &mut Cleanup<'_>, listener: Option<&Path>) -> Result<i32> {
+fn drive(
+    b: &Bootstrap,
+    chan: &Channel,
+    child: i32,
+    cleanup: &mut Cleanup<'_>,
+    listener: Option<&Path>,
+) -> Result<i32> {
     let id = &b.id;
-    let chan_err = |source| Error::Channel { id: id.clone(), source };
+    let chan_err = |source| Error::Channel {
+        id: id.clone(),
+        source,
+    };
     let cg = cleanup.cgroup.as_ref().expect("cgroup set before fork");
     let mut seq = Sequence::create(b.plan.new_user, b.runtime_hooks, listener.is_some());
     let mut init = 0;
@@ -226,8 +290,17 @@ fn drive(b: &Bootstrap, chan: &Channel, child: i32, cleanup: &mut Cleanup<'_>, l
             Msg::RunHooks => {
                 let st = hook_state(b, "creating", init);
                 let h = b.spec.hooks().as_ref();
-                hooks::run_all("prestart", h.and_then(|h| h.prestart().as_deref()).unwrap_or_default(), &st)?;
-                hooks::run_all("createRuntime", h.and_then(|h| h.create_runtime().as_deref()).unwrap_or_default(), &st)?;
+                hooks::run_all(
+                    "prestart",
+                    h.and_then(|h| h.prestart().as_deref()).unwrap_or_default(),
+                    &st,
+                )?;
+                hooks::run_all(
+                    "createRuntime",
+                    h.and_then(|h| h.create_runtime().as_deref())
+                        .unwrap_or_default(),
+                    &st,
+                )?;
                 chan.send(&Msg::Go).map_err(chan_err)?;
             }
             Msg::SeccompListener => {
@@ -237,7 +310,12 @@ fn drive(b: &Bootstrap, chan: &Channel, child: i32, cleanup: &mut Cleanup<'_>, l
                 }
             }
             Msg::Ready => {}
-            Msg::Failed(source) => return Err(Error::Child { id: id.clone(), source }),
+            Msg::Failed(source) => {
+                return Err(Error::Child {
+                    id: id.clone(),
+                    source,
+                })
+            }
             Msg::Go | Msg::IdmapTree(_) | Msg::CgroupJoined => {}
         }
     }
@@ -256,7 +334,12 @@ fn hook_state<'a>(b: &'a Bootstrap, status: &'a str, pid: i32) -> HookState<'a> 
 }
 
 fn listener_state(b: &Bootstrap, pid: i32) -> Vec<u8> {
-    let metadata = b.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()).and_then(|s| s.listener_metadata().clone());
+    let metadata = b
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .and_then(|s| s.listener_metadata().clone());
     let st = hook_state(b, "creating", pid);
     serde_json::to_vec(&serde_json::json!({
         "ociVersion": b.spec.version(),
@@ -274,19 +357,28 @@ fn send_idmap_trees(b: &Bootstrap, chan: &Channel, child: i32) -> Result<()> {
     let mut userns = None;
     for (i, m) in b.spec.mounts().iter().flatten().enumerate() {
         let opts = crate::rootfs::flags::parse_options(m.options().as_deref().unwrap_or_default());
-        let Some(recursive) = opts.idmap else { continue };
+        let Some(recursive) = opts.idmap else {
+            continue;
+        };
         let ns_path = format!("/proc/{child}/ns/user");
         if userns.is_none() {
             userns = Some(std::fs::File::open(&ns_path).map_err(error::sys("open", &ns_path))?);
         }
         let src = m.source().clone().unwrap_or_default();
-        let src = if src.is_absolute() { src } else { b.bundle.join(src) };
+        let src = if src.is_absolute() {
+            src
+        } else {
+            b.bundle.join(src)
+        };
         let rec = recursive || opts.flags.contains(nix::mount::MsFlags::MS_REC);
         let ns = userns.as_ref().expect("opened above");
         let tree = crate::rootfs::mounts::idmapped_tree(&src, ns.as_fd(), rec)
             .map_err(error::sys("idmap mount", src.display()))?;
         chan.send_fd(&Msg::IdmapTree(i), Some(tree.as_raw_fd()))
-            .map_err(|source| Error::Channel { id: b.id.clone(), source })?;
+            .map_err(|source| Error::Channel {
+                id: b.id.clone(),
+                source,
+            })?;
     }
     Ok(())
 }
@@ -294,7 +386,10 @@ fn send_idmap_trees(b: &Bootstrap, chan: &Channel, child: i32) -> Result<()> {
 fn write_id_maps(spec: &Spec, pid: i32) -> Result<()> {
     let linux = spec.linux().as_ref();
     let fmt = |maps: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
-        maps.into_iter().flatten().map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size())).collect::<String>()
+        maps.into_iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
     };
     let uid = fmt(linux.and_then(|l| l.uid_mappings().as_ref()));
     let gid = fmt(linux.and_then(|l| l.gid_mappings().as_ref()));

@@ -23,9 +23,17 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     match st {
         Status::Stopped | Status::Creating => {}
         Status::Created => kill_and_wait(&*cg, rec.pid, false),
-        Status::Running | Status::Paused if force => kill_and_wait(&*cg, rec.pid, st == Status::Paused),
+        Status::Running | Status::Paused if force => {
+            kill_and_wait(&*cg, rec.pid, st == Status::Paused)
+        }
         _ => {
-            return Err(StateError::WrongStatus { id: id.into(), status: st, command: "delete", wanted: "stopped (or use --force)" }.into())
+            return Err(StateError::WrongStatus {
+                id: id.into(),
+                status: st,
+                command: "delete",
+                wanted: "stopped (or use --force)",
+            }
+            .into())
         }
     }
     // Processes left in a shared pid namespace outlive init; the cgroup knows them all.
@@ -34,7 +42,11 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     let spec = root.load_spec(id).ok();
     root.remove(id)?;
     if let Some(spec) = spec {
-        let list = spec.hooks().as_ref().and_then(|h| h.poststop().clone()).unwrap_or_default();
+        let list = spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.poststop().clone())
+            .unwrap_or_default();
         let st = HookState {
             oci_version: spec.version(),
             id,
@@ -55,6 +67,9 @@ fn kill_and_wait(cg: &dyn berth_cgroups::Manager, pid: i32, thaw: bool) {
     if thaw {
         let _ = cg.freeze(false);
     }
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
     wait_exit(pid, Duration::from_secs(10));
 }

@@ -46,23 +46,45 @@ struct ExecBoot<'a> {
 
 /// Start the process; returns its pid (in our pid namespace).
 pub fn exec(root: &Root, opts: &ExecOpts) -> Result<i32> {
-    let (rec, _) = load_in(root, &opts.id, "exec", &[Status::Created, Status::Running], "created or running")?;
+    let (rec, _) = load_in(
+        root,
+        &opts.id,
+        "exec",
+        &[Status::Created, Status::Running],
+        "created or running",
+    )?;
     let spec = root.load_spec(&opts.id)?;
     let terminal = opts.process.terminal().unwrap_or(false);
     if terminal && opts.console_socket.is_none() && opts.console_fd.is_none() {
-        return Err(Error::Usage { what: "--tty", reason: "needs --console-socket when detached" });
+        return Err(Error::Usage {
+            what: "--tty",
+            reason: "needs --console-socket when detached",
+        });
     }
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => crate::seccomp::compile(s)?,
         None => None,
     };
-    let plan = Plan::of_process(rec.pid).map_err(|source| Error::Child { id: opts.id.clone(), source })?;
+    let plan = Plan::of_process(rec.pid).map_err(|source| Error::Child {
+        id: opts.id.clone(),
+        source,
+    })?;
     let console = match (&opts.console_fd, &opts.console_socket) {
-        (Some(fd), _) => Some(fd.try_clone().map_err(error::sys("dup", "console socket"))?),
-        (None, Some(p)) => Some(crate::tty::connect(p).map_err(error::sys("connect console socket", p.display()))?),
+        (Some(fd), _) => Some(
+            fd.try_clone()
+                .map_err(error::sys("dup", "console socket"))?,
+        ),
+        (None, Some(p)) => Some(
+            crate::tty::connect(p).map_err(error::sys("connect console socket", p.display()))?,
+        ),
         _ => None,
     };
-    let boot = ExecBoot { opts, plan, seccomp, console };
+    let boot = ExecBoot {
+        opts,
+        plan,
+        seccomp,
+        console,
+    };
     let cg = manager(&rec)?;
     let (ours, theirs) = Channel::pair().map_err(error::nix("socketpair", "sync channel"))?;
     let child = match berth_sys::process::fork().map_err(error::sys("fork", "exec"))? {
@@ -73,9 +95,15 @@ pub fn exec(root: &Root, opts: &ExecOpts) -> Result<i32> {
         berth_sys::process::Forked::Parent(pid) => pid,
     };
     drop(theirs);
-    let chan_err = |source| Error::Channel { id: opts.id.clone(), source };
+    let chan_err = |source| Error::Channel {
+        id: opts.id.clone(),
+        source,
+    };
     let kill_child = |pid: i32| {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
     };
     if let Err(e) = cg.apply(child) {
@@ -87,15 +115,33 @@ pub fn exec(root: &Root, opts: &ExecOpts) -> Result<i32> {
         Msg::InitPid(pid) => pid,
         Msg::Failed(source) => {
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
-            return Err(Error::Child { id: opts.id.clone(), source });
+            return Err(Error::Child {
+                id: opts.id.clone(),
+                source,
+            });
         }
-        other => return Err(chan_err(ChannelError::Protocol { expected: "exec pid", got: format!("{other:?}") })),
+        other => {
+            return Err(chan_err(ChannelError::Protocol {
+                expected: "exec pid",
+                got: format!("{other:?}"),
+            }))
+        }
     };
     let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
     match ours.recv("exec") {
         Err(ChannelError::Closed { .. }) => {}
-        Ok(Msg::Failed(source)) => return Err(Error::Child { id: opts.id.clone(), source }),
-        Ok(other) => return Err(chan_err(ChannelError::Protocol { expected: "exec", got: format!("{other:?}") })),
+        Ok(Msg::Failed(source)) => {
+            return Err(Error::Child {
+                id: opts.id.clone(),
+                source,
+            })
+        }
+        Ok(other) => {
+            return Err(chan_err(ChannelError::Protocol {
+                expected: "exec",
+                got: format!("{other:?}"),
+            }))
+        }
         Err(e) => return Err(chan_err(e)),
     }
     if let Some(p) = &opts.pid_file {
@@ -108,17 +154,20 @@ fn intermediate(b: &ExecBoot<'_>, chan: &Channel) -> ! {
     let res = (|| -> std::result::Result<(), ChildError> {
         nix::sys::prctl::set_dumpable(false).step(Step::Fork, "dumpable")?;
         let watch = berth_sys::process::ThreadWatch::open().step(Step::Fork, "/proc/self/task")?;
-        chan.wait_go().map_err(|_| ChildError::new(Step::Cgroup, "exec", libc::EPIPE))?;
+        chan.wait_go()
+            .map_err(|_| ChildError::new(Step::Cgroup, "exec", libc::EPIPE))?;
         b.plan.join_where(|_| true)?;
         match berth_sys::process::fork_watched(&watch).step(Step::Fork, "exec")? {
             berth_sys::process::Forked::Child => {
-                let e = process(b, chan).err().unwrap_or_else(|| ChildError::new(Step::Exec, "exec", 0));
+                let e = process(b, chan)
+                    .err()
+                    .unwrap_or_else(|| ChildError::new(Step::Exec, "exec", 0));
                 let _ = chan.send(&Msg::Failed(e));
                 std::process::exit(127);
             }
-            berth_sys::process::Forked::Parent(pid) => {
-                chan.send(&Msg::InitPid(pid)).map_err(|_| ChildError::new(Step::Fork, pid, libc::EPIPE))
-            }
+            berth_sys::process::Forked::Parent(pid) => chan
+                .send(&Msg::InitPid(pid))
+                .map_err(|_| ChildError::new(Step::Fork, pid, libc::EPIPE)),
         }
     })();
     if let Err(e) = res {
@@ -133,14 +182,19 @@ fn process(b: &ExecBoot<'_>, _chan: &Channel) -> std::result::Result<(), ChildEr
     let _ = nix::unistd::setsid();
     if let Some(sock) = &b.console {
         use std::os::fd::AsFd;
-        let size = p.console_size().map(|s| (s.height() as u16, s.width() as u16));
+        let size = p
+            .console_size()
+            .map(|s| (s.height() as u16, s.width() as u16));
         crate::tty::setup(sock.as_fd(), size, false)?;
     }
     nix::unistd::chdir(p.cwd()).step(Step::Chdir, p.cwd().display())?;
     identity::set_limits(p)?;
     let exe = identity::find_executable(p)?;
-    crate::lsm::set_exec_label(p.apparmor_profile().as_deref(), p.selinux_label().as_deref())
-        .step(Step::Lsm, "/proc/self/attr/exec")?;
+    crate::lsm::set_exec_label(
+        p.apparmor_profile().as_deref(),
+        p.selinux_label().as_deref(),
+    )
+    .step(Step::Lsm, "/proc/self/attr/exec")?;
     identity::drop_privileges(p, b.seccomp.as_ref())?;
     Err(identity::exec(&exe, p, b.opts.preserve_fds))
 }

@@ -29,15 +29,30 @@ pub fn status(root: &Root, rec: &Record) -> Status {
 
 /// The cgroup manager of a recorded container.
 pub fn manager(rec: &Record) -> Result<Box<dyn berth_cgroups::Manager>> {
-    Ok(berth_cgroups::create_manager(rec.cgroups_path_spec.as_deref(), &rec.id)?)
+    Ok(berth_cgroups::create_manager(
+        rec.cgroups_path_spec.as_deref(),
+        &rec.id,
+    )?)
 }
 
 /// Load `id` and check its status is one of `allowed`.
-pub fn load_in(root: &Root, id: &str, command: &'static str, allowed: &[Status], wanted: &'static str) -> Result<(Record, Status)> {
+pub fn load_in(
+    root: &Root,
+    id: &str,
+    command: &'static str,
+    allowed: &[Status],
+    wanted: &'static str,
+) -> Result<(Record, Status)> {
     let rec = root.load(id)?;
     let st = status(root, &rec);
     if !allowed.contains(&st) {
-        return Err(StateError::WrongStatus { id: id.into(), status: st, command, wanted }.into());
+        return Err(StateError::WrongStatus {
+            id: id.into(),
+            status: st,
+            command,
+            wanted,
+        }
+        .into());
     }
     Ok((rec, st))
 }
@@ -50,12 +65,20 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
     if all {
         return Ok(manager(&rec)?.kill_all(sig)?);
     }
-    let fd = berth_sys::process::pidfd_open(rec.pid).map_err(crate::error::sys("pidfd_open", rec.pid))?;
+    let fd = berth_sys::process::pidfd_open(rec.pid)
+        .map_err(crate::error::sys("pidfd_open", rec.pid))?;
     // The pidfd pins the process; check it is still the one we started before signalling.
     if !rec.init_alive() {
-        return Err(StateError::WrongStatus { id: id.into(), status: Status::Stopped, command: "kill", wanted: "running" }.into());
+        return Err(StateError::WrongStatus {
+            id: id.into(),
+            status: Status::Stopped,
+            command: "kill",
+            wanted: "running",
+        }
+        .into());
     }
-    berth_sys::process::pidfd_send_signal(fd.as_fd(), sig).map_err(crate::error::sys("kill", rec.pid))
+    berth_sys::process::pidfd_send_signal(fd.as_fd(), sig)
+        .map_err(crate::error::sys("kill", rec.pid))
 }
 
 /// Freeze (`pause`) or thaw (`resume`) the container's cgroup.
@@ -67,7 +90,11 @@ pub fn set_paused(root: &Root, id: &str, paused: bool) -> Result<()> {
     };
     manager(&rec)?.freeze(paused)?;
     let marker = root.container_dir(id).join("paused");
-    let res = if paused { std::fs::write(&marker, b"") } else { std::fs::remove_file(&marker) };
+    let res = if paused {
+        std::fs::write(&marker, b"")
+    } else {
+        std::fs::remove_file(&marker)
+    };
     res.map_err(crate::error::sys("write", marker.display()))
 }
 

@@ -38,7 +38,10 @@ pub struct StateDoc {
 pub fn state_doc(root: &Root, rec: &Record) -> StateDoc {
     let st = status(root, rec);
     StateDoc {
-        oci_version: root.load_spec(&rec.id).map(|s| s.version().clone()).unwrap_or_else(|_| "1.0.2".into()),
+        oci_version: root
+            .load_spec(&rec.id)
+            .map(|s| s.version().clone())
+            .unwrap_or_else(|_| "1.0.2".into()),
         id: rec.id.clone(),
         status: st,
         pid: if st == Status::Stopped { 0 } else { rec.pid },
@@ -105,12 +108,21 @@ pub struct Event {
 pub fn stats(root: &Root, id: &str) -> Result<Event> {
     let allowed = [Status::Created, Status::Running, Status::Paused];
     let (rec, _) = load_in(root, id, "events", &allowed, "created, running or paused")?;
-    Ok(Event { kind: "stats", id: id.into(), data: Some(manager(&rec)?.stats()?) })
+    Ok(Event {
+        kind: "stats",
+        id: id.into(),
+        data: Some(manager(&rec)?.stats()?),
+    })
 }
 
 /// Stream events until the container stops: stats every `interval`, and an `oom` event
 /// whenever the cgroup's OOM-kill count grows.
-pub fn events(root: &Root, id: &str, interval: Duration, mut emit: impl FnMut(&Event)) -> Result<()> {
+pub fn events(
+    root: &Root,
+    id: &str,
+    interval: Duration,
+    mut emit: impl FnMut(&Event),
+) -> Result<()> {
     let allowed = [Status::Created, Status::Running, Status::Paused];
     let (rec, _) = load_in(root, id, "events", &allowed, "created, running or paused")?;
     let cg = manager(&rec)?;
@@ -120,7 +132,11 @@ pub fn events(root: &Root, id: &str, interval: Duration, mut emit: impl FnMut(&E
     loop {
         let now = cg.oom_kill_count().unwrap_or(ooms);
         if now > ooms {
-            emit(&Event { kind: "oom", id: id.into(), data: None });
+            emit(&Event {
+                kind: "oom",
+                id: id.into(),
+                data: None,
+            });
             ooms = now;
         }
         if !rec.init_alive() {
@@ -129,7 +145,11 @@ pub fn events(root: &Root, id: &str, interval: Duration, mut emit: impl FnMut(&E
         if since >= interval {
             since = Duration::ZERO;
             if let Ok(s) = cg.stats() {
-                emit(&Event { kind: "stats", id: id.into(), data: Some(s) });
+                emit(&Event {
+                    kind: "stats",
+                    id: id.into(),
+                    data: Some(s),
+                });
             }
         }
         super::wait::wait_exit(rec.pid, tick);

@@ -24,7 +24,8 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         .map_err(error::sys("open", path.display()))?;
     loop {
         let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
-        let n = poll(&mut fds, PollTimeout::from(100u16)).map_err(error::nix("poll", path.display()))?;
+        let n = poll(&mut fds, PollTimeout::from(100u16))
+            .map_err(error::nix("poll", path.display()))?;
         if n > 0 {
             let mut b = [0u8; 1];
             if matches!(f.read(&mut b), Ok(1)) {
@@ -33,12 +34,22 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         }
         if !rec.init_alive() {
             let _ = std::fs::remove_file(&path);
-            return Err(StateError::WrongStatus { id: id.into(), status: Status::Stopped, command: "start", wanted: "created" }.into());
+            return Err(StateError::WrongStatus {
+                id: id.into(),
+                status: Status::Stopped,
+                command: "start",
+                wanted: "created",
+            }
+            .into());
         }
     }
     std::fs::remove_file(&path).map_err(error::sys("remove", path.display()))?;
     let spec = root.load_spec(id)?;
-    let list = spec.hooks().as_ref().and_then(|h| h.poststart().clone()).unwrap_or_default();
+    let list = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.poststart().clone())
+        .unwrap_or_default();
     let st = HookState {
         oci_version: spec.version(),
         id,

@@ -8,9 +8,12 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 /// Wait until process `pid` exits (pidfd becomes readable) or `timeout` passes.
 /// Returns true if it exited (or was already gone).
 pub fn wait_exit(pid: i32, timeout: Duration) -> bool {
-    let Ok(fd) = berth_sys::process::pidfd_open(pid) else { return true };
+    let Ok(fd) = berth_sys::process::pidfd_open(pid) else {
+        return true;
+    };
     let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-    let ms = PollTimeout::try_from(timeout.as_millis().min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX);
+    let ms = PollTimeout::try_from(timeout.as_millis().min(i32::MAX as u128) as i32)
+        .unwrap_or(PollTimeout::MAX);
     matches!(poll(&mut fds, ms), Ok(n) if n > 0)
 }
 
@@ -22,11 +25,20 @@ pub fn forward_until_exit(pid: i32) -> i32 {
     use nix::sys::signalfd::{SfdFlags, SignalFd};
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     let mut set = SigSet::all();
-    for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE] {
+    for s in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+    ] {
         set.remove(s);
     }
     let _ = set.thread_block();
-    let Ok(sfd) = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC) else { return 255 };
+    let Ok(sfd) = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC) else {
+        return 255;
+    };
     let target = nix::unistd::Pid::from_raw(pid);
     loop {
         loop {
@@ -39,7 +51,8 @@ pub fn forward_until_exit(pid: i32) -> i32 {
         }
         match sfd.read_signal() {
             Ok(Some(info)) if info.ssi_signo as i32 != libc::SIGCHLD => {
-                let _ = nix::sys::signal::kill(target, Signal::try_from(info.ssi_signo as i32).ok());
+                let _ =
+                    nix::sys::signal::kill(target, Signal::try_from(info.ssi_signo as i32).ok());
             }
             _ => {}
         }
@@ -61,7 +74,14 @@ pub fn proxy_until_exit(pid: i32, master: std::os::fd::OwnedFd) -> i32 {
         copy_winsize(&master);
     }
     let mut set = SigSet::all();
-    for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE] {
+    for s in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+    ] {
         set.remove(s);
     }
     let _ = set.thread_block();
@@ -101,12 +121,19 @@ fn pump(pid: i32, master: &std::os::fd::OwnedFd, sfd: &nix::sys::signalfd::Signa
     let mut buf = [0u8; 8192];
     let mut exited = None;
     loop {
-        let mut fds = vec![PollFd::new(master.as_fd(), PollFlags::POLLIN), PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![
+            PollFd::new(master.as_fd(), PollFlags::POLLIN),
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+        ];
         if stdin_open {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
         // Once the process is gone, drain what it wrote, then stop.
-        let timeout = if exited.is_some() { PollTimeout::ZERO } else { PollTimeout::NONE };
+        let timeout = if exited.is_some() {
+            PollTimeout::ZERO
+        } else {
+            PollTimeout::NONE
+        };
         if poll(&mut fds, timeout).unwrap_or(0) == 0 {
             if let Some(code) = exited {
                 return code;
@@ -129,7 +156,10 @@ fn pump(pid: i32, master: &std::os::fd::OwnedFd, sfd: &nix::sys::signalfd::Signa
                     libc::SIGCHLD => exited = exited.or_else(|| reap(target)),
                     libc::SIGWINCH => copy_winsize(master),
                     sig => {
-                        let _ = nix::sys::signal::kill(target, nix::sys::signal::Signal::try_from(sig).ok());
+                        let _ = nix::sys::signal::kill(
+                            target,
+                            nix::sys::signal::Signal::try_from(sig).ok(),
+                        );
                     }
                 }
             }

@@ -86,7 +86,12 @@ fn describe(errno: i32, detail: Option<&str>) -> String {
 impl ChildError {
     /// A failure with an errno.
     pub fn new(step: Step, object: impl ToString, errno: i32) -> Self {
-        Self { step, object: object.to_string(), errno, detail: None }
+        Self {
+            step,
+            object: object.to_string(),
+            errno,
+            detail: None,
+        }
     }
 }
 
@@ -179,7 +184,10 @@ impl Channel {
         let bytes = serde_json::to_vec(msg).expect("messages always serialize");
         let iov = [IoSlice::new(&bytes)];
         let fds = fd.map(|f| [f]);
-        let cmsg: Vec<ControlMessage> = fds.as_ref().map(|f| vec![ControlMessage::ScmRights(f)]).unwrap_or_default();
+        let cmsg: Vec<ControlMessage> = fds
+            .as_ref()
+            .map(|f| vec![ControlMessage::ScmRights(f)])
+            .unwrap_or_default();
         socket::sendmsg::<()>(self.0.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
             .map_err(|errno| ChannelError::Sys { op: "send", errno })?;
         Ok(())
@@ -196,7 +204,12 @@ impl Channel {
         let mut cbuf = nix::cmsg_space!([RawFd; 1]);
         let (n, fd) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
-            match socket::recvmsg::<()>(self.0.as_raw_fd(), &mut iov, Some(&mut cbuf), MsgFlags::MSG_CMSG_CLOEXEC) {
+            match socket::recvmsg::<()>(
+                self.0.as_raw_fd(),
+                &mut iov,
+                Some(&mut cbuf),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
                 Ok(r) => {
                     let mut fd = None;
                     for c in r.cmsgs().into_iter().flatten() {
@@ -213,8 +226,10 @@ impl Channel {
         if n == 0 {
             return Err(ChannelError::Closed { expected });
         }
-        let msg = serde_json::from_slice(&buf[..n])
-            .map_err(|_| ChannelError::Protocol { expected, got: String::from_utf8_lossy(&buf[..n]).into() })?;
+        let msg = serde_json::from_slice(&buf[..n]).map_err(|_| ChannelError::Protocol {
+            expected,
+            got: String::from_utf8_lossy(&buf[..n]).into(),
+        })?;
         Ok((msg, fd))
     }
 
@@ -227,7 +242,10 @@ impl Channel {
     pub fn wait_go(&self) -> Result<(), ChannelError> {
         match self.recv("go")? {
             Msg::Go => Ok(()),
-            other => Err(ChannelError::Protocol { expected: "go", got: format!("{other:?}") }),
+            other => Err(ChannelError::Protocol {
+                expected: "go",
+                got: format!("{other:?}"),
+            }),
         }
     }
 }
@@ -287,7 +305,10 @@ impl Sequence {
             self.pending.pop();
             Ok(())
         } else {
-            Err(ChannelError::Protocol { expected: self.expected(), got: name(m).into() })
+            Err(ChannelError::Protocol {
+                expected: self.expected(),
+                got: name(m).into(),
+            })
         }
     }
 
@@ -313,7 +334,8 @@ mod tests {
         assert!(s.done());
         let mut s = Sequence::create(false, false, false);
         s.accept(&Msg::InitPid(1)).unwrap();
-        s.accept(&Msg::Failed(ChildError::new(Step::Mount, "/x", 2))).unwrap();
+        s.accept(&Msg::Failed(ChildError::new(Step::Mount, "/x", 2)))
+            .unwrap();
         assert!(s.done());
     }
 
@@ -323,7 +345,8 @@ mod tests {
         a.send(&Msg::InitPid(42)).unwrap();
         assert_eq!(b.recv("init-pid").unwrap(), Msg::InitPid(42));
         let f = std::fs::File::open("/proc/self/status").unwrap();
-        a.send_fd(&Msg::SeccompListener, Some(f.as_raw_fd())).unwrap();
+        a.send_fd(&Msg::SeccompListener, Some(f.as_raw_fd()))
+            .unwrap();
         let (m, fd) = b.recv_fd("seccomp-listener").unwrap();
         assert_eq!(m, Msg::SeccompListener);
         assert!(fd.is_some());
@@ -334,6 +357,9 @@ mod tests {
     #[test]
     fn errors_read_well() {
         let e = ChildError::new(Step::FindExecutable, "foo", libc::ENOENT);
-        assert_eq!(e.to_string(), "find executable `foo`: No such file or directory (os error 2)");
+        assert_eq!(
+            e.to_string(),
+            "find executable `foo`: No such file or directory (os error 2)"
+        );
     }
 }

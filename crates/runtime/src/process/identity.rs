@@ -29,25 +29,36 @@ pub fn cap_set(names: &Option<oci_spec::runtime::Capabilities>) -> HashSet<Capab
 /// rlimits, umask, oom_score_adj, io priority, scheduler: things set while still root.
 pub fn set_limits(p: &Process) -> Result<(), ChildError> {
     for r in p.rlimits().iter().flatten() {
-        let name = serde_json::to_value(r.typ()).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-        let res = rlimit_resource(&name).ok_or_else(|| ChildError::new(Step::Rlimit, &name, libc::EINVAL))?;
+        let name = serde_json::to_value(r.typ())
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        let res = rlimit_resource(&name)
+            .ok_or_else(|| ChildError::new(Step::Rlimit, &name, libc::EINVAL))?;
         nix::sys::resource::setrlimit(res, r.soft(), r.hard()).step(Step::Rlimit, &name)?;
     }
     if let Some(adj) = p.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string()).step(Step::OomScoreAdj, adj)?;
     }
     if let Some(io) = p.io_priority() {
-        let class = match serde_json::to_value(io.class()).ok().as_ref().and_then(|v| v.as_str()) {
+        let class = match serde_json::to_value(io.class())
+            .ok()
+            .as_ref()
+            .and_then(|v| v.as_str())
+        {
             Some("IOPRIO_CLASS_RT") => 1,
             Some("IOPRIO_CLASS_BE") => 2,
             _ => 3,
         };
-        berth_sys::process::ioprio_set_self(class, io.priority() as u32).step(Step::IoPriority, io.priority())?;
+        berth_sys::process::ioprio_set_self(class, io.priority() as u32)
+            .step(Step::IoPriority, io.priority())?;
     }
     if let Some(s) = p.scheduler() {
         super::sched::apply(s)?;
     }
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(p.user().umask().unwrap_or(0o022)));
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        p.user().umask().unwrap_or(0o022),
+    ));
     Ok(())
 }
 
@@ -76,7 +87,12 @@ fn rlimit_resource(name: &str) -> Option<nix::sys::resource::Resource> {
 
 /// Find `args[0]` as execve would with the process's PATH; fail early (at create) if absent.
 pub fn find_executable(p: &Process) -> Result<CString, ChildError> {
-    let arg0 = p.args().as_ref().and_then(|a| a.first()).cloned().unwrap_or_default();
+    let arg0 = p
+        .args()
+        .as_ref()
+        .and_then(|a| a.first())
+        .cloned()
+        .unwrap_or_default();
     let candidates: Vec<PathBuf> = if arg0.contains('/') {
         vec![PathBuf::from(&arg0)]
     } else {
@@ -87,7 +103,10 @@ pub fn find_executable(p: &Process) -> Result<CString, ChildError> {
             .find_map(|e| e.strip_prefix("PATH="))
             .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
             .to_string();
-        path.split(':').filter(|d| !d.is_empty()).map(|d| Path::new(d).join(&arg0)).collect()
+        path.split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| Path::new(d).join(&arg0))
+            .collect()
     };
     for c in candidates {
         if let Ok(m) = std::fs::metadata(&c) {
@@ -111,7 +130,8 @@ pub fn drop_privileges(p: &Process, seccomp: Option<&CompiledFilter>) -> Result<
     let bounding = cap_set(c.bounding());
     for cap in caps::all() {
         if !bounding.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
-            caps::drop(None, CapSet::Bounding, cap).map_err(|e| caps_err(format!("bounding {cap}"), e))?;
+            caps::drop(None, CapSet::Bounding, cap)
+                .map_err(|e| caps_err(format!("bounding {cap}"), e))?;
         }
     }
     nix::sys::prctl::set_keepcaps(true).step(Step::Capabilities, "keepcaps")?;
@@ -126,9 +146,13 @@ pub fn drop_privileges(p: &Process, seccomp: Option<&CompiledFilter>) -> Result<
     caps::clear(None, CapSet::Ambient).map_err(|e| caps_err("ambient", e))?;
     // The kernel allows an ambient capability only if it is also permitted and inheritable;
     // runc skips the others rather than failing (its default spec has no inheritable set).
-    let allowed: HashSet<Capability> = cap_set(c.permitted()).intersection(&cap_set(c.inheritable())).copied().collect();
+    let allowed: HashSet<Capability> = cap_set(c.permitted())
+        .intersection(&cap_set(c.inheritable()))
+        .copied()
+        .collect();
     for cap in cap_set(c.ambient()).intersection(&allowed).copied() {
-        caps::raise(None, CapSet::Ambient, cap).map_err(|e| caps_err(format!("ambient {cap}"), e))?;
+        caps::raise(None, CapSet::Ambient, cap)
+            .map_err(|e| caps_err(format!("ambient {cap}"), e))?;
     }
     if nnp {
         nix::sys::prctl::set_no_new_privs().step(Step::Capabilities, "no_new_privs")?;
@@ -139,19 +163,32 @@ pub fn drop_privileges(p: &Process, seccomp: Option<&CompiledFilter>) -> Result<
 
 /// The caps crate reports errors as text; keep the errno it carries (EPERM almost always).
 fn caps_err(object: impl ToString, e: caps::errors::CapsError) -> ChildError {
-    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EPERM);
-    ChildError { step: Step::Capabilities, object: object.to_string(), errno, detail: Some(e.to_string()) }
+    let errno = std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EPERM);
+    ChildError {
+        step: Step::Capabilities,
+        object: object.to_string(),
+        errno,
+        detail: Some(e.to_string()),
+    }
 }
 
 fn set_ids(p: &Process) -> Result<(), ChildError> {
     let u = p.user();
     let gid = Gid::from_raw(u.gid());
     let uid = Uid::from_raw(u.uid());
-    let groups: Vec<Gid> = u.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
+    let groups: Vec<Gid> = u
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
     // setgroups is denied in a user namespace whose setgroups file says "deny".
     let deny = std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny");
     if !deny {
-        nix::unistd::setgroups(&groups).step(Step::SetIds, format!("groups {:?}", u.additional_gids()))?;
+        nix::unistd::setgroups(&groups)
+            .step(Step::SetIds, format!("groups {:?}", u.additional_gids()))?;
     }
     nix::unistd::setresgid(gid, gid, gid).step(Step::SetIds, format!("gid {gid}"))?;
     nix::unistd::setresuid(uid, uid, uid).step(Step::SetIds, format!("uid {uid}"))
@@ -162,7 +199,12 @@ fn load_seccomp(seccomp: Option<&CompiledFilter>) -> Result<(), ChildError> {
     if f.needs_listener() {
         return Ok(()); // loaded earlier, before Ready, so its fd could be handed over
     }
-    f.load().map(|_| ()).map_err(|e| ChildError { step: Step::Seccomp, object: "filter".into(), errno: 0, detail: Some(e.to_string()) })
+    f.load().map(|_| ()).map_err(|e| ChildError {
+        step: Step::Seccomp,
+        object: "filter".into(),
+        errno: 0,
+        detail: Some(e.to_string()),
+    })
 }
 
 /// The home directory of `uid` in the container's /etc/passwd.
@@ -182,7 +224,12 @@ pub fn exec(path: &CString, p: &Process, preserve_fds: u32) -> ChildError {
         .flatten()
         .filter_map(|a| CString::new(a.as_bytes()).ok())
         .collect();
-    let mut env: Vec<CString> = p.env().iter().flatten().filter_map(|e| CString::new(e.as_bytes()).ok()).collect();
+    let mut env: Vec<CString> = p
+        .env()
+        .iter()
+        .flatten()
+        .filter_map(|e| CString::new(e.as_bytes()).ok())
+        .collect();
     if !p.env().iter().flatten().any(|e| e.starts_with("HOME=")) {
         // As runc: HOME from the container's /etc/passwd for our uid, else "/".
         let home = home_of(p.user().uid()).unwrap_or_else(|| "/".into());

@@ -42,7 +42,11 @@ pub fn run(b: &Bootstrap, chan: &Channel, idmaps: &IdmapTrees) -> ! {
 fn host_pid() -> i32 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("NSpid:")).and_then(|v| v.split_whitespace().next()?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("NSpid:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -58,10 +62,21 @@ fn state<'a>(b: &'a Bootstrap, status: &'a str, pid: i32) -> HookState<'a> {
 }
 
 fn hook_err(e: hooks::HookError) -> ChildError {
-    ChildError { step: Step::Hook, object: "hook".into(), errno: 0, detail: Some(e.to_string()) }
+    ChildError {
+        step: Step::Hook,
+        object: "hook".into(),
+        errno: 0,
+        detail: Some(e.to_string()),
+    }
 }
 
-fn before_ready(b: &Bootstrap, chan: &Channel, p: &Process, pid: i32, idmaps: &IdmapTrees) -> Result<std::ffi::CString, ChildError> {
+fn before_ready(
+    b: &Bootstrap,
+    chan: &Channel,
+    p: &Process,
+    pid: i32,
+    idmaps: &IdmapTrees,
+) -> Result<std::ffi::CString, ChildError> {
     let _ = nix::unistd::setsid();
     if b.new_keyring {
         // A keyring of its own, so the container cannot read or add to the host session's
@@ -70,12 +85,22 @@ fn before_ready(b: &Bootstrap, chan: &Channel, p: &Process, pid: i32, idmaps: &I
         match berth_sys::process::join_session_keyring(&format!("_ses.{}", b.id)) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {}
-            Err(e) => return Err(ChildError::new(Step::Fork, "session keyring", e.raw_os_error().unwrap_or(0))),
+            Err(e) => {
+                return Err(ChildError::new(
+                    Step::Fork,
+                    "session keyring",
+                    e.raw_os_error().unwrap_or(0),
+                ))
+            }
         }
     }
-    let parent = Parent { chan, joined: std::cell::Cell::new(false) };
+    let parent = Parent {
+        chan,
+        joined: std::cell::Cell::new(false),
+    };
     if b.runtime_hooks {
-        chan.send(&Msg::RunHooks).map_err(|_| ChildError::new(Step::Hook, "createRuntime", libc::EPIPE))?;
+        chan.send(&Msg::RunHooks)
+            .map_err(|_| ChildError::new(Step::Hook, "createRuntime", libc::EPIPE))?;
         parent.wait_go()?;
     }
     let cgroupns = b.plan.new.contains(nix::sched::CloneFlags::CLONE_NEWCGROUP);
@@ -95,7 +120,12 @@ fn before_ready(b: &Bootstrap, chan: &Channel, p: &Process, pid: i32, idmaps: &I
     };
     let create_container = || {
         join_cgroup()?;
-        let list = b.spec.hooks().as_ref().and_then(|h| h.create_container().clone()).unwrap_or_default();
+        let list = b
+            .spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.create_container().clone())
+            .unwrap_or_default();
         hooks::run_all("createContainer", &list, &state(b, "created", pid)).map_err(hook_err)
     };
     rootfs::setup(&ctx, create_container)?;
@@ -104,23 +134,40 @@ fn before_ready(b: &Bootstrap, chan: &Channel, p: &Process, pid: i32, idmaps: &I
     set_names_and_sysctls(b)?;
     rootfs::finish(&b.spec)?;
     if let Some(sock) = &b.console {
-        let size = p.console_size().map(|s| (s.height() as u16, s.width() as u16));
+        let size = p
+            .console_size()
+            .map(|s| (s.height() as u16, s.width() as u16));
         crate::tty::setup(sock.as_fd(), size, true)?;
     }
     nix::unistd::chdir(p.cwd()).step(Step::Chdir, p.cwd().display())?;
     identity::set_limits(p)?;
-    if let Some(pers) = b.spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+    if let Some(pers) = b
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.personality().as_ref())
+    {
         super::sched::personality(pers)?;
     }
     let exe = identity::find_executable(p)?;
-    crate::lsm::set_exec_label(p.apparmor_profile().as_deref(), p.selinux_label().as_deref())
-        .step(Step::Lsm, "/proc/self/attr/exec")?;
+    crate::lsm::set_exec_label(
+        p.apparmor_profile().as_deref(),
+        p.selinux_label().as_deref(),
+    )
+    .step(Step::Lsm, "/proc/self/attr/exec")?;
     if let Some(f) = b.seccomp.as_ref().filter(|f| f.needs_listener()) {
-        let fd = f.load().map_err(|e| ChildError { step: Step::Seccomp, object: "listener".into(), errno: 0, detail: Some(e.to_string()) })?;
+        let fd = f.load().map_err(|e| ChildError {
+            step: Step::Seccomp,
+            object: "listener".into(),
+            errno: 0,
+            detail: Some(e.to_string()),
+        })?;
         let raw = fd.as_ref().map(|f| f.as_raw_fd());
-        chan.send_fd(&Msg::SeccompListener, raw).map_err(|_| ChildError::new(Step::Seccomp, "listener", libc::EPIPE))?;
+        chan.send_fd(&Msg::SeccompListener, raw)
+            .map_err(|_| ChildError::new(Step::Seccomp, "listener", libc::EPIPE))?;
     }
-    chan.send(&Msg::Ready).map_err(|_| ChildError::new(Step::Exec, "ready", libc::EPIPE))?;
+    chan.send(&Msg::Ready)
+        .map_err(|_| ChildError::new(Step::Exec, "ready", libc::EPIPE))?;
     Ok(exe)
 }
 
@@ -133,7 +180,9 @@ struct Parent<'a> {
 
 impl Parent<'_> {
     fn recv(&self, expected: &'static str) -> Result<Msg, ChildError> {
-        self.chan.recv(expected).map_err(|_| ChildError::new(Step::Cgroup, expected, libc::EPIPE))
+        self.chan
+            .recv(expected)
+            .map_err(|_| ChildError::new(Step::Cgroup, expected, libc::EPIPE))
     }
 
     /// Wait for Go, noting a CgroupJoined that may arrive first.
@@ -158,7 +207,8 @@ impl Parent<'_> {
             _ => return Err(ChildError::new(Step::Cgroup, "cgroup-joined", libc::EPROTO)),
         }
         if cgroupns {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).step(Step::Unshare, "cgroup")?;
+            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
+                .step(Step::Unshare, "cgroup")?;
         }
         Ok(())
     }
@@ -185,15 +235,23 @@ fn after_start(b: &Bootstrap, p: &Process, exe: &std::ffi::CString, pid: i32) ->
     if let Some(fifo) = &b.fifo {
         // Blocks until `start` opens the read side.
         let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-        let res = std::fs::OpenOptions::new().write(true).open(&path).and_then(|mut f| {
-            use std::io::Write;
-            f.write_all(b"0")
-        });
+        let res = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| {
+                use std::io::Write;
+                f.write_all(b"0")
+            });
         if let Err(e) = res {
             return ChildError::new(Step::ExecFifo, path, e.raw_os_error().unwrap_or(0));
         }
     }
-    let list = b.spec.hooks().as_ref().and_then(|h| h.start_container().clone()).unwrap_or_default();
+    let list = b
+        .spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().clone())
+        .unwrap_or_default();
     if let Err(e) = hooks::run_all("startContainer", &list, &state(b, "running", pid)) {
         return hook_err(e);
     }

@@ -14,9 +14,9 @@ use nix::sched::CloneFlags;
 use nix::unistd::{Gid, Uid};
 
 use super::channel::{Channel, ChildError, Msg, Step, StepExt};
-use crate::rootfs::mounts::IdmapTrees;
 use super::Bootstrap;
 use crate::namespaces::{self, CLONE_NEWTIME};
+use crate::rootfs::mounts::IdmapTrees;
 
 /// Run the intermediate; never returns.
 pub fn run(b: &Bootstrap, chan: &Channel) -> ! {
@@ -54,12 +54,15 @@ fn steps(b: &Bootstrap, chan: &Channel) -> Result<(), ChildError> {
     b.plan.join_where(|f| f == CloneFlags::CLONE_NEWUSER)?;
     if b.plan.new_user {
         nix::sched::unshare(CloneFlags::CLONE_NEWUSER).step(Step::Unshare, "user")?;
-        chan.send(&Msg::NeedIdMaps).map_err(|_| ChildError::new(Step::SetIds, "id maps", libc::EPIPE))?;
+        chan.send(&Msg::NeedIdMaps)
+            .map_err(|_| ChildError::new(Step::SetIds, "id maps", libc::EPIPE))?;
         idmaps = receive_idmap_trees(chan)?;
     }
     if b.plan.new_user || b.plan.joins_user() {
-        nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).step(Step::SetIds, "gid 0")?;
-        nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).step(Step::SetIds, "uid 0")?;
+        nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .step(Step::SetIds, "gid 0")?;
+        nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .step(Step::SetIds, "uid 0")?;
     }
     b.plan.join_where(|f| f != CloneFlags::CLONE_NEWUSER)?;
     // A new cgroup namespace is made by init once it is in the cgroup, so it is rooted there.

@@ -6,7 +6,10 @@ use super::channel::{ChildError, Step, StepExt};
 
 /// Apply the spec's scheduler with sched_setattr(2).
 pub fn apply(s: &Scheduler) -> Result<(), ChildError> {
-    let name = serde_json::to_value(s.policy()).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    let name = serde_json::to_value(s.policy())
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
     let policy = match name.as_str() {
         "SCHED_OTHER" => 0,
         "SCHED_FIFO" => 1,
@@ -19,7 +22,10 @@ pub fn apply(s: &Scheduler) -> Result<(), ChildError> {
     };
     let mut flags = 0u64;
     for f in s.flags().iter().flatten() {
-        let fname = serde_json::to_value(f).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+        let fname = serde_json::to_value(f)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
         flags |= match fname.as_str() {
             "SCHED_FLAG_RESET_ON_FORK" => 0x01,
             "SCHED_FLAG_RECLAIM" => 0x02,
@@ -46,7 +52,10 @@ pub fn apply(s: &Scheduler) -> Result<(), ChildError> {
 
 /// Apply linux.personality (LINUX or LINUX32 domain).
 pub fn personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<(), ChildError> {
-    let name = serde_json::to_value(p.domain()).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+    let name = serde_json::to_value(p.domain())
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
     let persona = match name.as_str() {
         "LINUX" => 0,
         "LINUX32" => 8,

@@ -17,8 +17,13 @@ use super::paths::{open_or_create, proc_fd, Kind};
 use crate::process::channel::{ChildError, Step, StepExt};
 
 /// Mount the container's view of its cgroups at `dest`.
-pub fn mount_cgroups(ctx: &MountCtx<'_>, dest: &Path, opts: &MountOptions) -> Result<(), ChildError> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").step(Step::Mount, "/proc/self/mountinfo")?;
+pub fn mount_cgroups(
+    ctx: &MountCtx<'_>,
+    dest: &Path,
+    opts: &MountOptions,
+) -> Result<(), ChildError> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
+        .step(Step::Mount, "/proc/self/mountinfo")?;
     let layout = berth_cgroups::detect(&mountinfo).map_err(|e| ChildError {
         step: Step::Mount,
         object: dest.display().to_string(),
@@ -36,8 +41,14 @@ pub fn mount_cgroups(ctx: &MountCtx<'_>, dest: &Path, opts: &MountOptions) -> Re
                 // (Bind mounts of the host's directories need no wait: the directories
                 // exist before init is moved in.)
                 (ctx.join_cgroup)()?;
-                return mount(Some("cgroup2"), &proc_fd(&target), Some("cgroup2"), opts.flags, None::<&str>)
-                    .step(Step::Mount, dest.display());
+                return mount(
+                    Some("cgroup2"),
+                    &proc_fd(&target),
+                    Some("cgroup2"),
+                    opts.flags,
+                    None::<&str>,
+                )
+                .step(Step::Mount, dest.display());
             }
             return bind_dir(ctx, &root.join(rel), dest, base | ro);
         }
@@ -46,12 +57,24 @@ pub fn mount_cgroups(ctx: &MountCtx<'_>, dest: &Path, opts: &MountOptions) -> Re
         Layout::V1 { hierarchies } | Layout::Hybrid { hierarchies, .. } => hierarchies,
     };
     let target = open_or_create(ctx.root, dest, Kind::Dir)?;
-    mount(Some("tmpfs"), &proc_fd(&target), Some("tmpfs"), base, Some("mode=755"))
-        .step(Step::Mount, dest.display())?;
+    mount(
+        Some("tmpfs"),
+        &proc_fd(&target),
+        Some("tmpfs"),
+        base,
+        Some("mode=755"),
+    )
+    .step(Step::Mount, dest.display())?;
     for h in &hierarchies {
-        let Some(name) = h.mount_point.file_name() else { continue };
+        let Some(name) = h.mount_point.file_name() else {
+            continue;
+        };
         let host = h.mount_point.join(rel);
-        let src = if host.is_dir() { host } else { h.mount_point.clone() };
+        let src = if host.is_dir() {
+            host
+        } else {
+            h.mount_point.clone()
+        };
         bind_dir(ctx, &src, &dest.join(name), base | ro)?;
     }
     // The tmpfs itself stays writable, as with runc and crun; each hierarchy is read-only.
@@ -60,8 +83,14 @@ pub fn mount_cgroups(ctx: &MountCtx<'_>, dest: &Path, opts: &MountOptions) -> Re
 
 fn bind_dir(ctx: &MountCtx<'_>, src: &Path, dest: &Path, flags: MsFlags) -> Result<(), ChildError> {
     let t = open_or_create(ctx.root, dest, Kind::Dir)?;
-    mount(Some(src), &proc_fd(&t), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .step(Step::Mount, dest.display())?;
+    mount(
+        Some(src),
+        &proc_fd(&t),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .step(Step::Mount, dest.display())?;
     let top = reopen(ctx.root, dest)?;
     remount(&top, flags, ctx.userns).step(Step::Mount, dest.display())
 }

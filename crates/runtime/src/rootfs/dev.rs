@@ -22,12 +22,25 @@ pub const DEFAULT_DEVICES: [(&str, u64, u64); 6] = [
 
 /// Create the default devices plus `extra`; bind from the host when mknod is not allowed
 /// (inside a user namespace).
-pub fn create_devices(root: BorrowedFd<'_>, extra: &[LinuxDevice], bind: bool) -> Result<(), ChildError> {
+pub fn create_devices(
+    root: BorrowedFd<'_>,
+    extra: &[LinuxDevice],
+    bind: bool,
+) -> Result<(), ChildError> {
     for (path, major, minor) in DEFAULT_DEVICES {
         if extra.iter().any(|d| d.path() == Path::new(path)) {
             continue;
         }
-        make(root, Path::new(path), SFlag::S_IFCHR, major, minor, 0o666, None, bind)?;
+        make(
+            root,
+            Path::new(path),
+            SFlag::S_IFCHR,
+            major,
+            minor,
+            0o666,
+            None,
+            bind,
+        )?;
     }
     for d in extra {
         let kind = match d.typ() {
@@ -37,7 +50,16 @@ pub fn create_devices(root: BorrowedFd<'_>, extra: &[LinuxDevice], bind: bool) -
         };
         let owner = Some((d.uid().unwrap_or(0), d.gid().unwrap_or(0)));
         let mode = d.file_mode().unwrap_or(0o666);
-        make(root, d.path(), kind, d.major() as u64, d.minor() as u64, mode, owner, bind)?;
+        make(
+            root,
+            d.path(),
+            kind,
+            d.major() as u64,
+            d.minor() as u64,
+            mode,
+            owner,
+            bind,
+        )?;
     }
     Ok(())
 }
@@ -56,18 +78,32 @@ fn make(
     let rel = relative(path);
     let parent_rel = rel.parent().map(|p| p.to_path_buf()).unwrap_or_default();
     let parent = open_or_create(root, &Path::new("/").join(&parent_rel), Kind::Dir)?;
-    let name = rel.file_name().ok_or_else(|| ChildError::new(Step::Device, path.display(), libc::EINVAL))?;
+    let name = rel
+        .file_name()
+        .ok_or_else(|| ChildError::new(Step::Device, path.display(), libc::EINVAL))?;
     // A file left by the image (or a previous create) is replaced, as runc does.
     let _ = nix::unistd::unlinkat(&parent, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
     if bind {
         let target = open_or_create(root, path, Kind::File)?;
-        mount(Some(path), &proc_fd(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .step(Step::Device, path.display())?;
+        mount(
+            Some(path),
+            &proc_fd(&target),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .step(Step::Device, path.display())?;
         return Ok(());
     }
     let parent_fd = reopen_dir(&parent).step(Step::Device, path.display())?;
-    mknodat(&parent_fd, name, kind, Mode::from_bits_truncate(mode), makedev(major, minor))
-        .step(Step::Device, path.display())?;
+    mknodat(
+        &parent_fd,
+        name,
+        kind,
+        Mode::from_bits_truncate(mode),
+        makedev(major, minor),
+    )
+    .step(Step::Device, path.display())?;
     let fd = nix::fcntl::openat(
         &parent_fd,
         name,
@@ -76,10 +112,16 @@ fn make(
     )
     .step(Step::Device, path.display())?;
     // mknod applies the umask; set the mode the spec asked for exactly.
-    nix::sys::stat::fchmodat(nix::fcntl::AT_FDCWD, &proc_fd(&fd), Mode::from_bits_truncate(mode), nix::sys::stat::FchmodatFlags::FollowSymlink)
-        .step(Step::Device, path.display())?;
+    nix::sys::stat::fchmodat(
+        nix::fcntl::AT_FDCWD,
+        &proc_fd(&fd),
+        Mode::from_bits_truncate(mode),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .step(Step::Device, path.display())?;
     if let Some((uid, gid)) = owner {
-        nix::unistd::chown(&proc_fd(&fd), Some(uid.into()), Some(gid.into())).step(Step::Device, path.display())?;
+        nix::unistd::chown(&proc_fd(&fd), Some(uid.into()), Some(gid.into()))
+            .step(Step::Device, path.display())?;
     }
     Ok(())
 }
@@ -102,7 +144,13 @@ pub fn create_symlinks(root: BorrowedFd<'_>) -> Result<(), ChildError> {
     for (name, to) in links {
         match nix::unistd::symlinkat(to, &dev, name) {
             Ok(()) | Err(nix::Error::EEXIST) => {}
-            Err(e) => return Err(ChildError::new(Step::Device, format!("/dev/{name}"), e as i32)),
+            Err(e) => {
+                return Err(ChildError::new(
+                    Step::Device,
+                    format!("/dev/{name}"),
+                    e as i32,
+                ))
+            }
         }
     }
     // /dev/ptmx must be the devpts instance's ptmx so ptys come from the container's pts.
@@ -117,5 +165,8 @@ pub fn must_bind(userns: bool) -> bool {
 
 /// /dev is a mount of the spec's (a tmpfs), so we may populate it.
 pub fn owns_dev(spec: &oci_spec::runtime::Spec) -> bool {
-    spec.mounts().iter().flatten().any(|m| m.destination() == Path::new("/dev"))
+    spec.mounts()
+        .iter()
+        .flatten()
+        .any(|m| m.destination() == Path::new("/dev"))
 }

@@ -106,7 +106,14 @@ pub fn without(flags: MsFlags, remove: MsFlags) -> MsFlags {
 
 /// Fold a list of option words.
 pub fn parse_options<S: AsRef<str>>(words: &[S]) -> MountOptions {
-    let mut out = MountOptions { flags: MsFlags::empty(), propagation: vec![], recursive: 0, idmap: None, copy_up: false, data: String::new() };
+    let mut out = MountOptions {
+        flags: MsFlags::empty(),
+        propagation: vec![],
+        recursive: 0,
+        idmap: None,
+        copy_up: false,
+        data: String::new(),
+    };
     let mut data = Vec::new();
     for w in words {
         match parse_option(w.as_ref()) {
@@ -129,8 +136,13 @@ mod tests {
 
     #[test]
     fn folds_flags_data_and_propagation() {
-        let o = parse_options(&["rbind", "ro", "nosuid", "rslave", "size=64m", "mode=755", "rw"]);
-        assert_eq!(o.flags, MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_NOSUID);
+        let o = parse_options(&[
+            "rbind", "ro", "nosuid", "rslave", "size=64m", "mode=755", "rw",
+        ]);
+        assert_eq!(
+            o.flags,
+            MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_NOSUID
+        );
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         assert_eq!(o.data, "size=64m,mode=755");
         let o = parse_options(&["nosymfollow", "rro", "idmap", "rw"]);

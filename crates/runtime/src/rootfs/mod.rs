@@ -49,18 +49,33 @@ pub struct RootfsCtx<'a> {
 }
 
 /// Build the container's root and enter it; `before_pivot` runs createContainer hooks.
-pub fn setup(ctx: &RootfsCtx<'_>, before_pivot: impl FnOnce() -> Result<(), ChildError>) -> Result<(), ChildError> {
+pub fn setup(
+    ctx: &RootfsCtx<'_>,
+    before_pivot: impl FnOnce() -> Result<(), ChildError>,
+) -> Result<(), ChildError> {
     let linux = ctx.spec.linux().as_ref();
-    let propagation = linux.and_then(|l| l.rootfs_propagation().clone()).filter(|p| !p.is_empty());
+    let propagation = linux
+        .and_then(|l| l.rootfs_propagation().clone())
+        .filter(|p| !p.is_empty());
     let root_prop = match propagation.as_deref().and_then(flags::parse_option) {
-        Some(flags::MountOpt::Propagation(p)) if !p.contains(MsFlags::MS_SHARED) => p | MsFlags::MS_REC,
+        Some(flags::MountOpt::Propagation(p)) if !p.contains(MsFlags::MS_SHARED) => {
+            p | MsFlags::MS_REC
+        }
         _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
     };
     mount(None::<&str>, "/", None::<&str>, root_prop, None::<&str>).step(Step::Propagation, "/")?;
     make_parent_private(ctx.rootfs)?;
-    mount(Some(ctx.rootfs), ctx.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .step(Step::Mount, ctx.rootfs.display())?;
-    let root: OwnedFd = std::fs::File::open(ctx.rootfs).step(Step::Mount, ctx.rootfs.display())?.into();
+    mount(
+        Some(ctx.rootfs),
+        ctx.rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .step(Step::Mount, ctx.rootfs.display())?;
+    let root: OwnedFd = std::fs::File::open(ctx.rootfs)
+        .step(Step::Mount, ctx.rootfs.display())?
+        .into();
     let mctx = mounts::MountCtx {
         root: root.as_fd(),
         bundle: ctx.bundle,
@@ -86,7 +101,9 @@ pub fn setup(ctx: &RootfsCtx<'_>, before_pivot: impl FnOnce() -> Result<(), Chil
     } else {
         pivot(&root)?;
     }
-    if let Some(flags::MountOpt::Propagation(p)) = propagation.as_deref().and_then(flags::parse_option) {
+    if let Some(flags::MountOpt::Propagation(p)) =
+        propagation.as_deref().and_then(flags::parse_option)
+    {
         mount(None::<&str>, "/", None::<&str>, p, None::<&str>).step(Step::Propagation, "/")?;
     }
     Ok(())
@@ -98,14 +115,27 @@ pub fn finish(spec: &Spec) -> Result<(), ChildError> {
     if Path::new("/proc/self").exists() {
         verify_proc()?;
     }
-    for p in linux.and_then(|l| l.masked_paths().clone()).unwrap_or_default() {
+    for p in linux
+        .and_then(|l| l.masked_paths().clone())
+        .unwrap_or_default()
+    {
         mask(Path::new(&p))?;
     }
-    for p in linux.and_then(|l| l.readonly_paths().clone()).unwrap_or_default() {
+    for p in linux
+        .and_then(|l| l.readonly_paths().clone())
+        .unwrap_or_default()
+    {
         readonly(Path::new(&p))?;
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
-        let top: OwnedFd = std::fs::File::open("/").step(Step::ReadonlyPath, "/")?.into();
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        let top: OwnedFd = std::fs::File::open("/")
+            .step(Step::ReadonlyPath, "/")?
+            .into();
         let ro = MsFlags::MS_RDONLY;
         mounts::remount(&top, ro, true).step(Step::ReadonlyPath, "/")?;
     }
@@ -123,7 +153,8 @@ pub fn verify_proc() -> Result<(), ChildError> {
 }
 
 fn make_parent_private(rootfs: &Path) -> Result<(), ChildError> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").step(Step::Propagation, "/proc/self/mountinfo")?;
+    let text = std::fs::read_to_string("/proc/self/mountinfo")
+        .step(Step::Propagation, "/proc/self/mountinfo")?;
     let parent = rootfs.parent().unwrap_or(Path::new("/"));
     let best = text
         .lines()
@@ -131,7 +162,14 @@ fn make_parent_private(rootfs: &Path) -> Result<(), ChildError> {
         .filter(|mp| parent.starts_with(mp))
         .max_by_key(|mp| mp.as_os_str().len())
         .unwrap_or_else(|| PathBuf::from("/"));
-    mount(None::<&str>, &best, None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).step(Step::Propagation, best.display())
+    mount(
+        None::<&str>,
+        &best,
+        None::<&str>,
+        MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .step(Step::Propagation, best.display())
 }
 
 /// pivot_root(".", "."): the old root ends up stacked under the new one, so we can detach
@@ -142,15 +180,28 @@ fn pivot(new_root: &OwnedFd) -> Result<(), ChildError> {
     nix::unistd::pivot_root(".", ".").step(Step::PivotRoot, "rootfs")?;
     nix::unistd::fchdir(&old_root).step(Step::PivotRoot, "old root")?;
     // Slave first: an unmount must not propagate back to the host's mounts.
-    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-        .step(Step::PivotRoot, "old root")?;
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .step(Step::PivotRoot, "old root")?;
     umount2(".", MntFlags::MNT_DETACH).step(Step::PivotRoot, "old root")?;
     nix::unistd::chdir("/").step(Step::PivotRoot, "/")
 }
 
 fn move_root(rootfs: &Path) -> Result<(), ChildError> {
     nix::unistd::chdir(rootfs).step(Step::PivotRoot, rootfs.display())?;
-    mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).step(Step::PivotRoot, rootfs.display())?;
+    mount(
+        Some(rootfs),
+        "/",
+        None::<&str>,
+        MsFlags::MS_MOVE,
+        None::<&str>,
+    )
+    .step(Step::PivotRoot, rootfs.display())?;
     nix::unistd::chroot(".").step(Step::PivotRoot, rootfs.display())?;
     nix::unistd::chdir("/").step(Step::PivotRoot, "/")
 }
@@ -159,21 +210,50 @@ fn mask(p: &Path) -> Result<(), ChildError> {
     let meta = match std::fs::metadata(p) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(ChildError::new(Step::MaskPath, p.display(), e.raw_os_error().unwrap_or(0))),
+        Err(e) => {
+            return Err(ChildError::new(
+                Step::MaskPath,
+                p.display(),
+                e.raw_os_error().unwrap_or(0),
+            ))
+        }
     };
     if meta.is_dir() {
-        mount(Some("tmpfs"), p, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>).step(Step::MaskPath, p.display())
+        mount(
+            Some("tmpfs"),
+            p,
+            Some("tmpfs"),
+            MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .step(Step::MaskPath, p.display())
     } else {
-        mount(Some("/dev/null"), p, None::<&str>, MsFlags::MS_BIND, None::<&str>).step(Step::MaskPath, p.display())
+        mount(
+            Some("/dev/null"),
+            p,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .step(Step::MaskPath, p.display())
     }
 }
 
 fn readonly(p: &Path) -> Result<(), ChildError> {
-    match mount(Some(p), p, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>) {
+    match mount(
+        Some(p),
+        p,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    ) {
         Ok(()) => {}
         Err(nix::Error::ENOENT) => return Ok(()),
         Err(e) => return Err(ChildError::new(Step::ReadonlyPath, p.display(), e as i32)),
     }
-    let top: OwnedFd = std::fs::File::open(p).step(Step::ReadonlyPath, p.display())?.into();
-    mounts::remount(&top, MsFlags::MS_RDONLY | MsFlags::MS_REC, true).step(Step::ReadonlyPath, p.display())
+    let top: OwnedFd = std::fs::File::open(p)
+        .step(Step::ReadonlyPath, p.display())?
+        .into();
+    mounts::remount(&top, MsFlags::MS_RDONLY | MsFlags::MS_REC, true)
+        .step(Step::ReadonlyPath, p.display())
 }

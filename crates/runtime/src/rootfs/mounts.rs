@@ -33,7 +33,11 @@ pub type IdmapTrees = std::collections::HashMap<usize, OwnedFd>;
 
 /// Make the detached idmapped clone of `src` for a container whose user namespace is
 /// `userns` (done by the parent: only the host side may idmap a host mount).
-pub fn idmapped_tree(src: &Path, userns: BorrowedFd<'_>, recursive: bool) -> std::io::Result<OwnedFd> {
+pub fn idmapped_tree(
+    src: &Path,
+    userns: BorrowedFd<'_>,
+    recursive: bool,
+) -> std::io::Result<OwnedFd> {
     use berth_sys::mount::{open_tree, setattr, AT_RECURSIVE, OPEN_TREE_CLONE};
     let cwd = std::fs::File::open("/")?;
     let flags = OPEN_TREE_CLONE | if recursive { AT_RECURSIVE } else { 0 };
@@ -62,7 +66,8 @@ pub fn mount_one(ctx: &MountCtx<'_>, index: usize, m: &Mount) -> Result<(), Chil
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
     let flags = super::flags::without(opts.flags, MsFlags::MS_REMOUNT);
-    mount(Some(&source), &proc_fd(&target), Some(typ), flags, data).step(Step::Mount, dest.display())?;
+    mount(Some(&source), &proc_fd(&target), Some(typ), flags, data)
+        .step(Step::Mount, dest.display())?;
     if let Some(below) = below {
         let top = reopen(ctx.root, dest)?;
         copy_tree(&proc_fd(&below), &proc_fd(&top)).step(Step::Mount, dest.display())?;
@@ -97,21 +102,40 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
 }
 
-fn bind(ctx: &MountCtx<'_>, index: usize, m: &Mount, opts: &MountOptions) -> Result<(), ChildError> {
+fn bind(
+    ctx: &MountCtx<'_>,
+    index: usize,
+    m: &Mount,
+    opts: &MountOptions,
+) -> Result<(), ChildError> {
     let dest = m.destination();
     let src = m.source().clone().unwrap_or_default();
-    let src = if src.is_absolute() { src } else { ctx.bundle.join(src) };
+    let src = if src.is_absolute() {
+        src
+    } else {
+        ctx.bundle.join(src)
+    };
     let meta = std::fs::metadata(&src).step(Step::Mount, src.display())?;
     let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
     let target = open_or_create(ctx.root, dest, kind)?;
     let rec = opts.flags & MsFlags::MS_REC;
     if let Some(tree) = ctx.idmaps.get(&index) {
-        berth_sys::mount::move_mount_to_fd(tree.as_fd(), target.as_fd()).step(Step::Mount, dest.display())?;
-    } else {
-        mount(Some(&src), &proc_fd(&target), None::<&str>, MsFlags::MS_BIND | rec, None::<&str>)
+        berth_sys::mount::move_mount_to_fd(tree.as_fd(), target.as_fd())
             .step(Step::Mount, dest.display())?;
+    } else {
+        mount(
+            Some(&src),
+            &proc_fd(&target),
+            None::<&str>,
+            MsFlags::MS_BIND | rec,
+            None::<&str>,
+        )
+        .step(Step::Mount, dest.display())?;
     }
-    let extra = super::flags::without(opts.flags, MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+    let extra = super::flags::without(
+        opts.flags,
+        MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT,
+    );
     if !extra.is_empty() {
         let top = reopen(ctx.root, dest)?;
         remount(&top, extra, ctx.userns).step(Step::Mount, dest.display())?;
@@ -142,7 +166,13 @@ pub fn remount(top: &OwnedFd, flags: MsFlags, userns: bool) -> nix::Result<()> {
             }
         }
     }
-    mount(None::<&str>, &proc_fd(top), None::<&str>, flags, None::<&str>)
+    mount(
+        None::<&str>,
+        &proc_fd(top),
+        None::<&str>,
+        flags,
+        None::<&str>,
+    )
 }
 
 /// Propagation and recursive attributes, applied after the mount exists.
@@ -152,10 +182,12 @@ fn finish(ctx: &MountCtx<'_>, dest: &Path, opts: &MountOptions) -> Result<(), Ch
     }
     let top = reopen(ctx.root, dest)?;
     for p in &opts.propagation {
-        mount(None::<&str>, &proc_fd(&top), None::<&str>, *p, None::<&str>).step(Step::Propagation, dest.display())?;
+        mount(None::<&str>, &proc_fd(&top), None::<&str>, *p, None::<&str>)
+            .step(Step::Propagation, dest.display())?;
     }
     if opts.recursive != 0 {
-        berth_sys::mount::setattr(top.as_fd(), opts.recursive, 0, None, true).step(Step::Mount, dest.display())?;
+        berth_sys::mount::setattr(top.as_fd(), opts.recursive, 0, None, true)
+            .step(Step::Mount, dest.display())?;
     }
     Ok(())
 }

@@ -25,16 +25,30 @@ pub enum Kind {
 ///
 /// A dangling symlink on the way (an image's `/var/run -> /run` before /run exists) is
 /// followed the way the kernel would, inside the root, and its target is created.
-pub fn open_or_create(root: BorrowedFd<'_>, dest: &Path, kind: Kind) -> Result<OwnedFd, ChildError> {
+pub fn open_or_create(
+    root: BorrowedFd<'_>,
+    dest: &Path,
+    kind: Kind,
+) -> Result<OwnedFd, ChildError> {
     let mut rel = relative(dest);
     for _ in 0..40 {
         match create_step(root, &rel, kind) {
             Ok(Walk::Done(fd)) => return Ok(fd),
             Ok(Walk::Restart(next)) => rel = next,
-            Err(errno) => return Err(ChildError::new(Step::MountTarget, dest.display(), errno as i32)),
+            Err(errno) => {
+                return Err(ChildError::new(
+                    Step::MountTarget,
+                    dest.display(),
+                    errno as i32,
+                ))
+            }
         }
     }
-    Err(ChildError::new(Step::MountTarget, dest.display(), libc::ELOOP))
+    Err(ChildError::new(
+        Step::MountTarget,
+        dest.display(),
+        libc::ELOOP,
+    ))
 }
 
 enum Walk {
@@ -62,10 +76,15 @@ fn create_step(root: BorrowedFd<'_>, rel: &Path, kind: Kind) -> nix::Result<Walk
             cur = next;
             continue;
         }
-        let parent = open_path(root, &cur).map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+        let parent = open_path(root, &cur)
+            .map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
         if let Ok(target) = nix::fcntl::readlinkat(&parent, name) {
             let target = PathBuf::from(target);
-            let base = if target.is_absolute() { relative(&target) } else { cur.join(target) };
+            let base = if target.is_absolute() {
+                relative(&target)
+            } else {
+                cur.join(target)
+            };
             let rest: PathBuf = comps[i + 1..].iter().collect();
             return Ok(Walk::Restart(base.join(rest)));
         }
@@ -83,18 +102,32 @@ fn create_step(root: BorrowedFd<'_>, rel: &Path, kind: Kind) -> nix::Result<Walk
         }
         cur = next;
     }
-    open_path(root, &cur).map(Walk::Done).map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+    open_path(root, &cur)
+        .map(Walk::Done)
+        .map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
 }
 
 /// Open an existing `dest` under `root` as O_PATH (following symlinks inside the root).
 pub fn open_path(root: BorrowedFd<'_>, rel: &Path) -> std::io::Result<OwnedFd> {
-    let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
-    openat2(root, rel, libc::O_PATH, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    openat2(
+        root,
+        rel,
+        libc::O_PATH,
+        0,
+        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    )
 }
 
 /// `dest` as a path relative to the root.
 pub fn relative(dest: &Path) -> PathBuf {
-    dest.components().filter(|c| matches!(c, Component::Normal(_) | Component::ParentDir)).collect()
+    dest.components()
+        .filter(|c| matches!(c, Component::Normal(_) | Component::ParentDir))
+        .collect()
 }
 
 /// The magic-link path through which syscalls that take a path reach `fd`.
@@ -116,8 +149,16 @@ mod tests {
         let real = std::fs::read_link(proc_fd(&fd)).unwrap();
         assert!(real.starts_with(d.path()), "{} escaped", real.display());
         assert!(!outside.path().join("x").exists());
-        assert!(d.path().join(outside.path().strip_prefix("/").unwrap()).join("x/y").is_dir(), "created inside");
+        assert!(
+            d.path()
+                .join(outside.path().strip_prefix("/").unwrap())
+                .join("x/y")
+                .is_dir(),
+            "created inside"
+        );
         let f = open_or_create(root.as_fd(), Path::new("/../../f"), Kind::File).unwrap();
-        assert!(std::fs::read_link(proc_fd(&f)).unwrap().starts_with(d.path()));
+        assert!(std::fs::read_link(proc_fd(&f))
+            .unwrap()
+            .starts_with(d.path()));
     }
 }
