@@ -7,7 +7,7 @@
 #   bench/runtime.sh --write         ... and regenerate bench/RESULTS.md
 #   bench/runtime.sh --runs N        hyperfine runs per command (default 100)
 #   bench/runtime.sh --iters N       create/start/delete iterations (default 100)
-#   bench/runtime.sh --no-build      use target/release/berth-runtime as it is
+#   bench/runtime.sh --no-build      use the static release build (scripts/build-static.sh) as it is
 #
 # Needs root, runc, crun, hyperfine, jq, busybox-static and GNU time (/usr/bin/time);
 # missing Debian packages are installed with apt-get. No test asserts a time: this
@@ -48,10 +48,10 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >&2
 fi
 
-BERTH=$REPO/target/release/berth-runtime
+BERTH=$REPO/target/x86_64-unknown-linux-gnu/release/berth-runtime
 if [ "$BUILD" = 1 ]; then
-  log "cargo build --release -p berth-runtime-cli"
-  cargo build --release -q -p berth-runtime-cli >&2
+  log "scripts/build-static.sh -p berth-runtime-cli"
+  "$REPO/scripts/build-static.sh" -q -p berth-runtime-cli >&2
 fi
 [ -x "$BERTH" ] || { echo "runtime.sh: $BERTH missing (build it, or drop --no-build)" >&2; exit 1; }
 CRUN=$(command -v crun) RUNC=$(command -v runc)

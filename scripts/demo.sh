@@ -6,7 +6,7 @@
 #
 # What it does, so you can do it by hand:
 #   1. apt-get install busybox-static jq (if missing)
-#   2. cargo build --release -p berth-runtime-cli
+#   2. scripts/build-static.sh -p berth-runtime-cli (a static release build)
 #   3. rootfs = /bin/busybox plus its applet symlinks; config.json = `berth-runtime spec`
 #      with terminal off and a command that prints and exits
 #   4. berth-runtime run --bundle $BUNDLE demo
@@ -27,9 +27,9 @@ if [ ${#need[@]} -gt 0 ]; then
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"; }
 fi
 
-echo "+ cargo build --release -p berth-runtime-cli"
-cargo build --release -p berth-runtime-cli
-RT=$(pwd)/target/release/berth-runtime
+echo "+ scripts/build-static.sh -p berth-runtime-cli"
+./scripts/build-static.sh -p berth-runtime-cli
+RT=$(pwd)/target/x86_64-unknown-linux-gnu/release/berth-runtime
 
 echo "+ bundle in $BUNDLE"
 rm -rf "$BUNDLE"

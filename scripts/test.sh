@@ -65,11 +65,12 @@ install_packages() {
   }
 }
 stage "packages" install_packages || { printf '%s\n' "${SUMMARY[@]}"; exit 1; }
+# Podman, containerd and dockerd drive berth-runtime in tests/clients.
+stage "client packages" "$ROOT/scripts/clients/install.sh" || { printf '%s\n' "${SUMMARY[@]}"; exit 1; }
 
 # --- static checker -------------------------------------------------------------------
 build_checker() {
-  RUSTFLAGS='-C target-feature=+crt-static' \
-    cargo build -p berth-check --release --target x86_64-unknown-linux-gnu
+  "$ROOT/scripts/build-static.sh" -p berth-check
 }
 
 # Summarise `cargo test` output: totals of the "test result:" lines.

@@ -29,10 +29,8 @@ REL=$ROOT/target/$TARGET/release
 pkgs=(-p berth-check)
 [ $MODE = full ] && pkgs+=(-p berth-runtime-cli)
 echo "run.sh: building static ${pkgs[*]}"
-# libseccomp must be linked from its .a (libseccomp-dev ships one): a crt-static binary
-# that still NEEDs a .so is broken and segfaults at start.
-(cd "$ROOT" && RUSTFLAGS='-C target-feature=+crt-static' LIBSECCOMP_LINK_TYPE=static \
-   LIBSECCOMP_LIB_PATH=/usr/lib/x86_64-linux-gnu cargo build -q --release --target $TARGET "${pkgs[@]}")
+# The initramfs has no libc: scripts/build-static.sh makes static binaries.
+"$ROOT/scripts/build-static.sh" -q "${pkgs[@]}"
 bins=(berth-check)
 [ $MODE = full ] && bins+=(berth-runtime)
 for b in "${bins[@]}"; do
