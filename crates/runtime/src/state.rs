@@ -116,6 +116,12 @@ pub struct Record {
     /// process.terminal: init's stdio is a pty whose master went to the console socket.
     #[serde(default)]
     pub terminal: bool,
+    /// The spec's ociVersion.
+    #[serde(default)]
+    pub oci_version: String,
+    /// The spec has poststart or poststop hooks (so start and delete read the snapshot).
+    #[serde(default)]
+    pub late_hooks: bool,
 }
 
 /// Check an id as runc does.

@@ -200,6 +200,18 @@ fn spawn(boot: &Bootstrap, cleanup: &mut Cleanup<'_>) -> Result<(Channel, i32)> 
     Ok((ours, child))
 }
 
+/// Init inherited the intermediate's cgroups (it was forked after they were joined): every
+/// hierarchy line of /proc/PID/cgroup already ends in the container's path. Saves a write
+/// per hierarchy.
+fn already_in(pid: i32, path: &str) -> bool {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
+        return false;
+    };
+    let path = format!("/{}", path.trim_start_matches('/'));
+    text.lines()
+        .all(|l| l.rsplit_once(':').is_some_and(|(_, p)| p == path))
+}
+
 fn record(boot: &Bootstrap, init: i32, terminal: bool) -> Record {
     Record {
         id: boot.id.clone(),
@@ -217,6 +229,11 @@ fn record(boot: &Bootstrap, init: i32, terminal: bool) -> Record {
             .and_then(|l| l.cgroups_path().clone()),
         annotations: boot.spec.annotations().clone().unwrap_or_default(),
         terminal,
+        oci_version: boot.spec.version().clone(),
+        late_hooks: boot.spec.hooks().as_ref().is_some_and(|h| {
+            h.poststart().as_ref().is_some_and(|v| !v.is_empty())
+                || h.poststop().as_ref().is_some_and(|v| !v.is_empty())
+        }),
     }
 }
 
@@ -283,7 +300,9 @@ fn drive(
                 cleanup.pids.insert(0, pid);
                 // Init builds its rootfs meanwhile; it waits for this before it forks,
                 // makes its cgroup namespace or execs.
-                cg.apply(pid)?;
+                if !already_in(pid, &b.cgroup_path) {
+                    cg.apply(pid)?;
+                }
                 chan.send(&Msg::CgroupJoined).map_err(chan_err)?;
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
             }

@@ -39,7 +39,11 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     // Processes left in a shared pid namespace outlive init; the cgroup knows them all.
     let _ = cg.kill_all(libc::SIGKILL);
     cg.destroy()?;
-    let spec = root.load_spec(id).ok();
+    let spec = if rec.late_hooks {
+        root.load_spec(id).ok()
+    } else {
+        None
+    };
     root.remove(id)?;
     if let Some(spec) = spec {
         let list = spec

@@ -38,10 +38,7 @@ pub struct StateDoc {
 pub fn state_doc(root: &Root, rec: &Record) -> StateDoc {
     let st = status(root, rec);
     StateDoc {
-        oci_version: root
-            .load_spec(&rec.id)
-            .map(|s| s.version().clone())
-            .unwrap_or_else(|_| "1.0.2".into()),
+        oci_version: rec.oci_version.clone(),
         id: rec.id.clone(),
         status: st,
         pid: if st == Status::Stopped { 0 } else { rec.pid },

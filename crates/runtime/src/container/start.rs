@@ -44,6 +44,9 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         }
     }
     std::fs::remove_file(&path).map_err(error::sys("remove", path.display()))?;
+    if !rec.late_hooks {
+        return Ok(());
+    }
     let spec = root.load_spec(id)?;
     let list = spec
         .hooks()

@@ -128,10 +128,13 @@ pub fn drop_privileges(p: &Process, seccomp: Option<&CompiledFilter>) -> Result<
     let all = LinuxCapabilities::default();
     let c = p.capabilities().as_ref().unwrap_or(&all);
     let bounding = cap_set(c.bounding());
-    for cap in caps::all() {
-        if !bounding.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
-            caps::drop(None, CapSet::Bounding, cap)
-                .map_err(|e| caps_err(format!("bounding {cap}"), e))?;
+    // One prctl per capability: dropping one that is already gone succeeds, and one the
+    // kernel does not know (EINVAL) is only an error if it is somehow still there.
+    for cap in caps::all().into_iter().filter(|c| !bounding.contains(c)) {
+        if let Err(e) = caps::drop(None, CapSet::Bounding, cap) {
+            if caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
+                return Err(caps_err(format!("bounding {cap}"), e));
+            }
         }
     }
     nix::sys::prctl::set_keepcaps(true).step(Step::Capabilities, "keepcaps")?;
