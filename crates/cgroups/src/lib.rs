@@ -26,7 +26,7 @@ mod testfs;
 mod v1;
 mod v2;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use oci_spec::runtime::LinuxResources;
 
@@ -48,6 +48,21 @@ pub trait Manager: Send {
     /// Creates the cgroup directories (with missing parents) and moves `pid`
     /// (a whole process) into them.
     fn apply(&self, pid: i32) -> Result<(), Error>;
+
+    /// The cgroup2 directory in which a new process can be started directly with
+    /// clone3(CLONE_INTO_CGROUP): the container's directory on v2, its directory in the
+    /// cgroup2 hierarchy on a hybrid host, `None` on a pure v1 host. Exists after
+    /// [`Manager::set`] or [`Manager::apply`].
+    fn clone_target(&self) -> Option<PathBuf>;
+
+    /// Moves the calling process, which must be single-threaded (a freshly forked child),
+    /// into the cgroup; `cloned_in` says it was started in [`Manager::clone_target`].
+    ///
+    /// Moving only the calling thread (`0` into a v1 `tasks` file), the kernel skips the
+    /// global threadgroup lock whose first writer waits for an RCU grace period (7-15 ms
+    /// here), which every `cgroup.procs` write takes. Together with CLONE_INTO_CGROUP for
+    /// the cgroup2 part, no migration of a create waits for one.
+    fn join_self(&self, cloned_in: bool) -> Result<(), Error>;
 
     /// Writes every limit in `r`, leaving absent ones as they are. Used at
     /// create time and by `update`; creates the directories first, so it may

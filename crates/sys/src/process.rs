@@ -87,6 +87,59 @@ pub fn fork_watched(watch: &ThreadWatch) -> io::Result<Forked> {
     }
 }
 
+/// clone3(2) with CLONE_INTO_CGROUP: like [`fork_watched`], but the child starts life in
+/// the cgroup2 directory `cgroup`, so nobody has to migrate it (a migration through
+/// cgroup.procs takes a global lock whose first writer waits for an RCU grace period).
+/// Fails (ENOSYS, EINVAL, EBADF...) where the kernel or the hierarchy does not allow it;
+/// callers then fork and migrate.
+pub fn fork_into_cgroup(watch: &ThreadWatch, cgroup: BorrowedFd<'_>) -> io::Result<Forked> {
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let threads = watch.count()?;
+    if threads != 1 {
+        return Err(io::Error::other(format!(
+            "clone3: refusing to fork a process with {threads} threads"
+        )));
+    }
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup.as_raw_fd() as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: single-threaded (checked above), no new stack (the child continues on a
+    // copy of ours, exactly as with fork), and `args` is a valid clone_args of the size
+    // passed that outlives the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match rc {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as i32)),
+    }
+}
+
+/// The kernel's `struct clone_args` (CLONE_ARGS_SIZE_VER2).
+#[repr(C, align(8))]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
 /// pidfd_open(2): a stable handle on a process, immune to pid reuse.
 pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes two integers and returns a new fd or -1.

@@ -148,6 +148,21 @@ impl Manager for V1Manager {
         Ok(())
     }
 
+    fn clone_target(&self) -> Option<PathBuf> {
+        self.unified.as_ref().map(|(_, u)| u.clone())
+    }
+
+    fn join_self(&self, cloned_in: bool) -> Result<()> {
+        self.create()?;
+        for d in &self.dirs {
+            cgfs::write(&d.path, "tasks", "0")?;
+        }
+        match &self.unified {
+            Some((_, u)) if !cloned_in => cgfs::add_pid(u, 0),
+            _ => Ok(()),
+        }
+    }
+
     fn set(&self, r: &LinuxResources) -> Result<()> {
         if r.unified().as_ref().is_some_and(|u| !u.is_empty()) {
             return Err(Error::Unsupported {
@@ -298,14 +313,15 @@ mod tests {
         for h in [
             "cpu", "cpuacct", "memory", "freezer", "pids", "devices", "systemd", "unified",
         ] {
-            t.file(&format!("cg/{h}/p/c/cgroup.procs"), "");
+            t.file(&format!("cg/{h}/p/c/cgroup.procs"), "")
+                .file(&format!("cg/{h}/p/c/tasks"), "");
         }
         t.file("cg/cpuset/cpuset.cpus", "0-3\n")
             .file("cg/cpuset/cpuset.mems", "0\n");
         for lvl in ["p", "p/c"] {
             t.files(
                 &format!("cg/cpuset/{lvl}"),
-                &["cpuset.cpus", "cpuset.mems", "cgroup.procs"],
+                &["cpuset.cpus", "cpuset.mems", "cgroup.procs", "tasks"],
             );
         }
         t
@@ -316,15 +332,26 @@ mod tests {
         let t = tree();
         let m = manager(&t);
         m.apply(42).unwrap();
-        for h in [
+        let v1 = [
             "cpu", "cpuacct", "cpuset", "memory", "freezer", "pids", "devices", "systemd",
-            "unified",
-        ] {
+        ];
+        for h in v1 {
             assert_eq!(t.read(&format!("cg/{h}/p/c/cgroup.procs")), "42", "{h}");
         }
+        assert_eq!(t.read("cg/unified/p/c/cgroup.procs"), "42");
+        assert_eq!(m.clone_target(), Some(t.path("cg/unified/p/c")));
         assert_eq!(t.read("cg/cpuset/p/cpuset.cpus"), "0-3");
         assert_eq!(t.read("cg/cpuset/p/c/cpuset.mems"), "0");
         assert_eq!(m.path(), "/p/c");
+        // join_self moves the calling thread through each v1 `tasks` file; the cgroup2
+        // hierarchy only when the process was not cloned into it.
+        m.join_self(true).unwrap();
+        for h in v1 {
+            assert_eq!(t.read(&format!("cg/{h}/p/c/tasks")), "0", "{h}");
+        }
+        assert_eq!(t.read("cg/unified/p/c/cgroup.procs"), "42");
+        m.join_self(false).unwrap();
+        assert_eq!(t.read("cg/unified/p/c/cgroup.procs"), "0");
     }
 
     #[test]

@@ -175,6 +175,18 @@ impl Manager for V2Manager {
         cgfs::add_pid(&self.dir, pid)
     }
 
+    fn clone_target(&self) -> Option<PathBuf> {
+        Some(self.dir.clone())
+    }
+
+    fn join_self(&self, cloned_in: bool) -> Result<()> {
+        if cloned_in {
+            return Ok(());
+        }
+        self.create()?;
+        cgfs::add_pid(&self.dir, 0)
+    }
+
     fn set(&self, r: &LinuxResources) -> Result<()> {
         Self::check_supported(r)?;
         self.create()?;

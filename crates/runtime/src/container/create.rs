@@ -44,7 +44,7 @@ struct Cleanup<'a> {
     root: &'a Root,
     id: String,
     pids: Vec<i32>,
-    cgroup: Option<Box<dyn berth_cgroups::Manager>>,
+    cgroup: Option<std::rc::Rc<dyn berth_cgroups::Manager>>,
     armed: bool,
 }
 
@@ -92,7 +92,7 @@ pub fn create(root: &Root, opts: &CreateOpts) -> Result<Record> {
         armed: true,
     };
     root.write_json(&opts.id, "config.json", &spec)?;
-    let cgroup_path = make_cgroup(&spec, &opts.id, &mut cleanup)?;
+    let cgroup = make_cgroup(&spec, &opts.id, &mut cleanup)?;
     let boot = Bootstrap {
         id: opts.id.clone(),
         rootfs: spec
@@ -115,7 +115,8 @@ pub fn create(root: &Root, opts: &CreateOpts) -> Result<Record> {
         seccomp,
         preserve_fds: opts.preserve_fds,
         no_pivot: opts.no_pivot,
-        cgroup_path,
+        cgroup_path: cgroup.path(),
+        cgroup,
         new_keyring: !opts.no_new_keyring,
     };
     let (ours, child) = spawn(&boot, &mut cleanup)?;
@@ -168,48 +169,37 @@ fn open_console(opts: &CreateOpts, terminal: bool) -> Result<Option<OwnedFd>> {
 }
 
 /// The container's cgroup, with its limits set while it is still empty, so no process
-/// ever runs in it unlimited. Returns its path relative to the hierarchy roots.
-fn make_cgroup(spec: &Spec, id: &str, cleanup: &mut Cleanup<'_>) -> Result<String> {
+/// ever runs in it unlimited.
+fn make_cgroup(
+    spec: &Spec,
+    id: &str,
+    cleanup: &mut Cleanup<'_>,
+) -> Result<std::rc::Rc<dyn berth_cgroups::Manager>> {
     let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
-    let cg = berth_cgroups::create_manager(cgroups_path.as_deref(), id)?;
-    let path = cg.path();
-    let cg = cleanup.cgroup.insert(cg);
+    let cg: std::rc::Rc<dyn berth_cgroups::Manager> =
+        berth_cgroups::create_manager(cgroups_path.as_deref(), id)?.into();
+    cleanup.cgroup = Some(cg.clone());
     if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
         cg.set(r)?;
     }
-    Ok(path)
+    Ok(cg)
 }
 
 /// Fork the intermediate; returns our end of the channel and its pid.
 fn spawn(boot: &Bootstrap, cleanup: &mut Cleanup<'_>) -> Result<(Channel, i32)> {
     let (ours, theirs) = Channel::pair().map_err(error::nix("socketpair", "sync channel"))?;
-    let child = match berth_sys::process::fork().map_err(error::sys("fork", "intermediate"))? {
-        berth_sys::process::Forked::Child => {
+    let forked =
+        crate::process::fork_in(&*boot.cgroup).map_err(error::sys("fork", "intermediate"))?;
+    let child = match forked {
+        (berth_sys::process::Forked::Child, cloned_in) => {
             drop(ours);
-            intermediate::run(boot, &theirs)
+            intermediate::run(boot, &theirs, cloned_in)
         }
-        berth_sys::process::Forked::Parent(pid) => pid,
+        (berth_sys::process::Forked::Parent(pid), _) => pid,
     };
     drop(theirs);
     cleanup.pids.push(child);
-    // Start the (slow, on cgroup v1: an RCU grace period) first cgroup migration now, while
-    // the intermediate makes namespaces; init, forked later, is written again (fast).
-    if let Some(cg) = &cleanup.cgroup {
-        cg.apply(child)?;
-    }
     Ok((ours, child))
-}
-
-/// Init inherited the intermediate's cgroups (it was forked after they were joined): every
-/// hierarchy line of /proc/PID/cgroup already ends in the container's path. Saves a write
-/// per hierarchy.
-fn already_in(pid: i32, path: &str) -> bool {
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/cgroup")) else {
-        return false;
-    };
-    let path = format!("/{}", path.trim_start_matches('/'));
-    text.lines()
-        .all(|l| l.rsplit_once(':').is_some_and(|(_, p)| p == path))
 }
 
 fn record(boot: &Bootstrap, init: i32, terminal: bool) -> Record {
@@ -283,7 +273,6 @@ fn drive(
         id: id.clone(),
         source,
     };
-    let cg = cleanup.cgroup.as_ref().expect("cgroup set before fork");
     let mut seq = Sequence::create(b.plan.new_user, b.runtime_hooks, listener.is_some());
     let mut init = 0;
     while !seq.done() {
@@ -300,10 +289,6 @@ fn drive(
                 cleanup.pids.insert(0, pid);
                 // Init builds its rootfs meanwhile; it waits for this before it forks,
                 // makes its cgroup namespace or execs.
-                if !already_in(pid, &b.cgroup_path) {
-                    cg.apply(pid)?;
-                }
-                chan.send(&Msg::CgroupJoined).map_err(chan_err)?;
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
             }
             Msg::RunHooks => {
@@ -335,7 +320,7 @@ fn drive(
                     source,
                 })
             }
-            Msg::Go | Msg::IdmapTree(_) | Msg::CgroupJoined => {}
+            Msg::Go | Msg::IdmapTree(_) => {}
         }
     }
     Ok(init)

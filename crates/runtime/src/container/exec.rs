@@ -1,6 +1,6 @@
 //! `exec`: run another process in a running container's namespaces and cgroup.
 //!
-//! Like create but shorter: fork an intermediate, put it in the cgroup, enter every
+//! Like create but shorter: fork an intermediate, which joins the cgroup, enters every
 //! namespace of init that differs from ours (user first, mnt last; setns into a mount
 //! namespace also moves our root and cwd there, so no host directory leaks in, see
 //! CVE-2024-21626), fork the process itself so it is inside a new pid namespace too, then
@@ -42,6 +42,7 @@ struct ExecBoot<'a> {
     plan: Plan,
     seccomp: Option<CompiledFilter>,
     console: Option<OwnedFd>,
+    cgroup: Box<dyn berth_cgroups::Manager>,
 }
 
 /// Start the process; returns its pid (in our pid namespace).
@@ -84,33 +85,22 @@ pub fn exec(root: &Root, opts: &ExecOpts) -> Result<i32> {
         plan,
         seccomp,
         console,
+        cgroup: manager(&rec)?,
     };
-    let cg = manager(&rec)?;
     let (ours, theirs) = Channel::pair().map_err(error::nix("socketpair", "sync channel"))?;
-    let child = match berth_sys::process::fork().map_err(error::sys("fork", "exec"))? {
-        berth_sys::process::Forked::Child => {
+    let forked = crate::process::fork_in(&*boot.cgroup).map_err(error::sys("fork", "exec"))?;
+    let child = match forked {
+        (berth_sys::process::Forked::Child, cloned_in) => {
             drop(ours);
-            intermediate(&boot, &theirs)
+            intermediate(&boot, &theirs, cloned_in)
         }
-        berth_sys::process::Forked::Parent(pid) => pid,
+        (berth_sys::process::Forked::Parent(pid), _) => pid,
     };
     drop(theirs);
     let chan_err = |source| Error::Channel {
         id: opts.id.clone(),
         source,
     };
-    let kill_child = |pid: i32| {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
-    };
-    if let Err(e) = cg.apply(child) {
-        kill_child(child);
-        return Err(e.into());
-    }
-    ours.send(&Msg::Go).map_err(chan_err)?;
     let pid = match ours.recv("exec pid").map_err(chan_err)? {
         Msg::InitPid(pid) => pid,
         Msg::Failed(source) => {
@@ -150,12 +140,18 @@ pub fn exec(root: &Root, opts: &ExecOpts) -> Result<i32> {
     Ok(pid)
 }
 
-fn intermediate(b: &ExecBoot<'_>, chan: &Channel) -> ! {
+fn intermediate(b: &ExecBoot<'_>, chan: &Channel, cloned_in: bool) -> ! {
     let res = (|| -> std::result::Result<(), ChildError> {
         nix::sys::prctl::set_dumpable(false).step(Step::Fork, "dumpable")?;
         let watch = berth_sys::process::ThreadWatch::open().step(Step::Fork, "/proc/self/task")?;
-        chan.wait_go()
-            .map_err(|_| ChildError::new(Step::Cgroup, "exec", libc::EPIPE))?;
+        // Into the container's cgroup before the namespaces (our own move, see
+        // process/intermediate.rs for why not the parent's).
+        b.cgroup.join_self(cloned_in).map_err(|e| ChildError {
+            step: Step::Cgroup,
+            object: b.cgroup.path(),
+            errno: 0,
+            detail: Some(e.to_string()),
+        })?;
         b.plan.join_where(|_| true)?;
         match berth_sys::process::fork_watched(&watch).step(Step::Fork, "exec")? {
             berth_sys::process::Forked::Child => {

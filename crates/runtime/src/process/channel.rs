@@ -122,8 +122,6 @@ pub enum Msg {
     NeedIdMaps,
     /// Init (or exec's intermediate) to parent: the pid in the parent's pid namespace.
     InitPid(i32),
-    /// Parent to init: it is now in the container's cgroup.
-    CgroupJoined,
     /// Parent to intermediate: the idmapped tree for mount number N travels with this.
     IdmapTree(usize),
     /// Init to parent: run prestart and createRuntime hooks now.
@@ -263,7 +261,6 @@ fn name(m: &Msg) -> &'static str {
     match m {
         Msg::Go => "go",
         Msg::IdmapTree(_) => "idmap-tree",
-        Msg::CgroupJoined => "cgroup-joined",
         Msg::NeedIdMaps => "need-id-maps",
         Msg::InitPid(_) => "init-pid",
         Msg::RunHooks => "run-hooks",

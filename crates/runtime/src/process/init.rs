@@ -94,17 +94,12 @@ fn before_ready(
             }
         }
     }
-    let parent = Parent {
-        chan,
-        joined: std::cell::Cell::new(false),
-    };
     if b.runtime_hooks {
         chan.send(&Msg::RunHooks)
             .map_err(|_| ChildError::new(Step::Hook, "createRuntime", libc::EPIPE))?;
-        parent.wait_go()?;
+        chan.wait_go()
+            .map_err(|_| ChildError::new(Step::Hook, "createRuntime", libc::EPIPE))?;
     }
-    let cgroupns = b.plan.new.contains(nix::sched::CloneFlags::CLONE_NEWCGROUP);
-    let join_cgroup = || parent.wait_joined(cgroupns);
     let ns = crate::spec::namespace_types(&b.spec);
     let userns = ns.contains(&LinuxNamespaceType::User);
     let ctx = RootfsCtx {
@@ -116,10 +111,8 @@ fn before_ready(
         cgroupns: ns.contains(&LinuxNamespaceType::Cgroup),
         no_pivot: b.no_pivot,
         idmaps,
-        join_cgroup: &join_cgroup,
     };
     let create_container = || {
-        join_cgroup()?;
         let list = b
             .spec
             .hooks()
@@ -129,7 +122,6 @@ fn before_ready(
         hooks::run_all("createContainer", &list, &state(b, "created", pid)).map_err(hook_err)
     };
     rootfs::setup(&ctx, create_container)?;
-    join_cgroup()?;
     // Sysctls before finish(): /proc/sys becomes a read-only path there.
     set_names_and_sysctls(b)?;
     rootfs::finish(&b.spec)?;
@@ -169,49 +161,6 @@ fn before_ready(
     chan.send(&Msg::Ready)
         .map_err(|_| ChildError::new(Step::Exec, "ready", libc::EPIPE))?;
     Ok(exe)
-}
-
-/// Init's view of the parent: it answers requests with Go, and says once, at a time of
-/// its choosing, that init is in the cgroup.
-struct Parent<'a> {
-    chan: &'a Channel,
-    joined: std::cell::Cell<bool>,
-}
-
-impl Parent<'_> {
-    fn recv(&self, expected: &'static str) -> Result<Msg, ChildError> {
-        self.chan
-            .recv(expected)
-            .map_err(|_| ChildError::new(Step::Cgroup, expected, libc::EPIPE))
-    }
-
-    /// Wait for Go, noting a CgroupJoined that may arrive first.
-    fn wait_go(&self) -> Result<(), ChildError> {
-        loop {
-            match self.recv("go")? {
-                Msg::Go => return Ok(()),
-                Msg::CgroupJoined => self.joined.set(true),
-                _ => return Err(ChildError::new(Step::Cgroup, "go", libc::EPROTO)),
-            }
-        }
-    }
-
-    /// Wait until we are in the container's cgroup, then make the cgroup namespace
-    /// (rooted there) if one is asked for. Idempotent.
-    fn wait_joined(&self, cgroupns: bool) -> Result<(), ChildError> {
-        if self.joined.get() {
-            return Ok(());
-        }
-        match self.recv("cgroup-joined")? {
-            Msg::CgroupJoined => self.joined.set(true),
-            _ => return Err(ChildError::new(Step::Cgroup, "cgroup-joined", libc::EPROTO)),
-        }
-        if cgroupns {
-            nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP)
-                .step(Step::Unshare, "cgroup")?;
-        }
-        Ok(())
-    }
 }
 
 fn set_names_and_sysctls(b: &Bootstrap) -> Result<(), ChildError> {

@@ -1,9 +1,12 @@
 //! The intermediate process: namespaces, then fork init.
 //!
-//! 1. (No wait for the cgroup: the parent moves init into it while init builds the rootfs.
-//!    A v1 cgroup.procs write waits for an RCU grace period, 7-15 ms here, so doing it in
-//!    parallel is the largest saving in create. Init waits for it before it forks anything,
-//!    creates its cgroup namespace or execs; see init.rs.)
+//! 1. Join the container's cgroup ourselves, so init and everything it forks are accounted
+//!    from their first instruction and a new cgroup namespace is rooted there (see youki
+//!    container_intermediate_process.rs on cgroups before userns). The parent started us
+//!    in the cgroup2 part already (clone3 CLONE_INTO_CGROUP); for v1 we are single-threaded
+//!    and move through `tasks` with "0". Neither takes the global lock whose first writer
+//!    waits for an RCU grace period (7-15 ms here), which a cgroup.procs write pays: that
+//!    wait used to be the largest cost of a create.
 //! 2. Join the user namespace or create one and have the parent write our id maps, then
 //!    become its root.
 //! 3. Join the other given namespaces, then unshare the new ones; pid and time namespaces
@@ -19,8 +22,8 @@ use crate::namespaces::{self, CLONE_NEWTIME};
 use crate::rootfs::mounts::IdmapTrees;
 
 /// Run the intermediate; never returns.
-pub fn run(b: &Bootstrap, chan: &Channel) -> ! {
-    let code = match steps(b, chan) {
+pub fn run(b: &Bootstrap, chan: &Channel, cloned_in: bool) -> ! {
+    let code = match steps(b, chan, cloned_in) {
         Ok(()) => 0,
         Err(e) => {
             let _ = chan.send(&Msg::Failed(e));
@@ -45,12 +48,18 @@ fn receive_idmap_trees(chan: &Channel) -> Result<IdmapTrees, ChildError> {
     }
 }
 
-fn steps(b: &Bootstrap, chan: &Channel) -> Result<(), ChildError> {
+fn steps(b: &Bootstrap, chan: &Channel, cloned_in: bool) -> Result<(), ChildError> {
     let mut idmaps = IdmapTrees::new();
     // Non-dumpable until exec: other processes in the container cannot ptrace us or open
     // our /proc files (and through them host fds) while we still hold them.
     nix::sys::prctl::set_dumpable(false).step(Step::Fork, "dumpable")?;
     let watch = berth_sys::process::ThreadWatch::open().step(Step::Fork, "/proc/self/task")?;
+    b.cgroup.join_self(cloned_in).map_err(|e| ChildError {
+        step: Step::Cgroup,
+        object: b.cgroup_path.clone(),
+        errno: 0,
+        detail: Some(e.to_string()),
+    })?;
     b.plan.join_where(|f| f == CloneFlags::CLONE_NEWUSER)?;
     if b.plan.new_user {
         nix::sched::unshare(CloneFlags::CLONE_NEWUSER).step(Step::Unshare, "user")?;
@@ -65,9 +74,7 @@ fn steps(b: &Bootstrap, chan: &Channel) -> Result<(), ChildError> {
             .step(Step::SetIds, "uid 0")?;
     }
     b.plan.join_where(|f| f != CloneFlags::CLONE_NEWUSER)?;
-    // A new cgroup namespace is made by init once it is in the cgroup, so it is rooted there.
-    let new = b.plan.new - CloneFlags::CLONE_NEWCGROUP;
-    nix::sched::unshare(new).step(Step::Unshare, format!("{new:?}"))?;
+    nix::sched::unshare(b.plan.new).step(Step::Unshare, format!("{:?}", b.plan.new))?;
     if b.plan.new.contains(CLONE_NEWTIME) {
         namespaces::write_time_offsets(&b.spec)?;
     }

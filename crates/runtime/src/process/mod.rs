@@ -17,6 +17,24 @@ use std::path::PathBuf;
 use oci_spec::runtime::Spec;
 
 use crate::namespaces::Plan;
+
+/// Fork a child that starts in `cgroup`'s cgroup2 directory when the kernel allows
+/// (clone3 CLONE_INTO_CGROUP), else a plain fork. The bool says which: the child then
+/// joins the rest with [`berth_cgroups::Manager::join_self`].
+pub fn fork_in(
+    cgroup: &dyn berth_cgroups::Manager,
+) -> std::io::Result<(berth_sys::process::Forked, bool)> {
+    let watch = berth_sys::process::ThreadWatch::open()?;
+    if let Some(dir) = cgroup.clone_target() {
+        if let Ok(fd) = std::fs::File::open(&dir) {
+            use std::os::fd::AsFd;
+            if let Ok(f) = berth_sys::process::fork_into_cgroup(&watch, fd.as_fd()) {
+                return Ok((f, true));
+            }
+        }
+    }
+    Ok((berth_sys::process::fork_watched(&watch)?, false))
+}
 use crate::seccomp::CompiledFilter;
 
 /// Everything the forked processes need, prepared in the parent before the fork.
@@ -43,6 +61,8 @@ pub struct Bootstrap {
     pub no_pivot: bool,
     /// The container's cgroup path relative to each hierarchy root.
     pub cgroup_path: String,
+    /// The container's cgroup, which the intermediate joins first thing.
+    pub cgroup: std::rc::Rc<dyn berth_cgroups::Manager>,
     /// The parent must run prestart/createRuntime hooks mid-way.
     pub runtime_hooks: bool,
     /// Give the container its own session keyring.

@@ -37,10 +37,7 @@ pub fn mount_cgroups(
         Layout::V2 { root } => {
             let target = open_or_create(ctx.root, dest, Kind::Dir)?;
             if ctx.cgroupns {
-                // The fresh cgroup2 mount shows the cgroup namespace's root: be in it first.
-                // (Bind mounts of the host's directories need no wait: the directories
-                // exist before init is moved in.)
-                (ctx.join_cgroup)()?;
+                // A fresh cgroup2 mount shows the cgroup namespace's root: our cgroup.
                 return mount(
                     Some("cgroup2"),
                     &proc_fd(&target),

@@ -43,9 +43,6 @@ pub struct RootfsCtx<'a> {
     pub no_pivot: bool,
     /// Idmapped trees the parent made, by mount index.
     pub idmaps: &'a mounts::IdmapTrees,
-    /// Wait until init is in the container's cgroup (and in its cgroup namespace); called
-    /// before a cgroup2 mount in a new cgroup namespace, the only mount that needs it.
-    pub join_cgroup: &'a dyn Fn() -> Result<(), ChildError>,
 }
 
 /// Build the container's root and enter it; `before_pivot` runs createContainer hooks.
@@ -83,7 +80,6 @@ pub fn setup(
         cgroup_path: ctx.cgroup_path,
         cgroupns: ctx.cgroupns,
         idmaps: ctx.idmaps,
-        join_cgroup: ctx.join_cgroup,
     };
     for (i, m) in ctx.spec.mounts().iter().flatten().enumerate() {
         mounts::mount_one(&mctx, i, m)?;

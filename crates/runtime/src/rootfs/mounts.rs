@@ -24,8 +24,6 @@ pub struct MountCtx<'a> {
     pub cgroupns: bool,
     /// Idmapped trees the parent made, by mount index.
     pub idmaps: &'a IdmapTrees,
-    /// Wait for the cgroup (and cgroup namespace) before a cgroup2 mount in a new cgroupns.
-    pub join_cgroup: &'a dyn Fn() -> Result<(), ChildError>,
 }
 
 /// Detached, idmapped mount trees by their index in `mounts`.
