@@ -323,23 +323,7 @@ fn joined_namespaces() {
 #[test]
 fn user_namespace() {
     let mut b = Bundle::new();
-    b.namespaces(&["pid", "network", "ipc", "uts", "mount", "user"]);
-    b.set(
-        "/linux/uidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
-    b.set(
-        "/linux/gidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
-    let mounts: Vec<Value> = b.spec["mounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["destination"] != "/sys/fs/cgroup")
-        .cloned()
-        .collect();
-    b.set("/mounts", json!(mounts));
+    b.user_namespace(100000, 100000);
     compare(&mut b, &[]);
 }
 

@@ -21,23 +21,7 @@ fn init_is_not_dumpable_until_exec() {
     let mut b = Bundle::new();
     // In a user namespace the kernel shows the difference from outside: /proc/PID of a
     // dumpable process belongs to its (mapped) uid, of a non-dumpable one to the host's root.
-    b.namespaces(&["pid", "network", "ipc", "uts", "mount", "user"]);
-    b.set(
-        "/linux/uidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
-    b.set(
-        "/linux/gidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
-    let mounts: Vec<serde_json::Value> = b.spec["mounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["destination"] != "/sys/fs/cgroup")
-        .cloned()
-        .collect();
-    b.set("/mounts", json!(mounts));
+    b.user_namespace(100000, 100000);
     b.check(&["sleep", "100"]);
     let id = unique("dump");
     rt.create(&b, &id).ok();

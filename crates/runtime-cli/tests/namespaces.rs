@@ -7,7 +7,7 @@ use std::fs;
 use std::time::Duration;
 
 use common::{host_ns, ns_inode, unique, wait_for_text, Bundle, Kind, NetNs, NsHolder, Runtime};
-use serde_json::{json, Value};
+use serde_json::json;
 
 const T: Duration = Duration::from_secs(5);
 
@@ -100,25 +100,7 @@ fn join_namespaces_by_path() {
 
 fn userns_bundle() -> Bundle {
     let mut b = Bundle::new();
-    b.namespaces(&["pid", "network", "ipc", "uts", "mount", "user"]);
-    b.set(
-        "/linux/uidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
-    b.set(
-        "/linux/gidMappings",
-        json!([{"containerID": 0, "hostID": 200000, "size": 65536}]),
-    );
-    // A cgroup v1 hierarchy cannot be mounted from a user namespace that does not own
-    // the cgroup namespace; runc and crun then bind it; keep the test about ids.
-    let mounts: Vec<Value> = b.spec["mounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["destination"] != "/sys/fs/cgroup")
-        .cloned()
-        .collect();
-    b.set("/mounts", json!(mounts));
+    b.user_namespace(100000, 200000);
     b
 }
 

@@ -4,27 +4,7 @@
 mod common;
 
 use common::{Bundle, Kind, Runtime};
-use serde_json::{json, Value};
-
-fn userns(b: &mut Bundle) {
-    b.namespaces(&["pid", "network", "ipc", "uts", "mount", "user"]);
-    b.set(
-        "/linux/uidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
-    b.set(
-        "/linux/gidMappings",
-        json!([{"containerID": 0, "hostID": 100000, "size": 65536}]),
-    );
-    let mounts: Vec<Value> = b.spec["mounts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["destination"] != "/sys/fs/cgroup")
-        .cloned()
-        .collect();
-    b.set("/mounts", json!(mounts));
-}
+use serde_json::json;
 
 #[test]
 fn no_pivot_moves_the_rootfs_and_chroots() {
@@ -115,7 +95,7 @@ fn idmapped_bind_mount_shows_host_owners_mapped() {
         return;
     }
     let mut b = Bundle::new();
-    userns(&mut b);
+    b.user_namespace(100000, 100000);
     let host = b.host_dir("owned");
     std::fs::write(host.join("f"), "x").unwrap(); // owned by host root (0)
                                                   // Root of a user namespace cannot create directories in the host-owned rootfs.

@@ -140,6 +140,30 @@ impl Bundle {
         )
     }
 
+    /// Every namespace but cgroup and time new, including a user namespace that maps
+    /// container ids 0..65536 to host uids from `uid_base` and gids from `gid_base`. The
+    /// /sys/fs/cgroup mount goes: a user namespace that does not own the cgroup namespace
+    /// cannot mount a v1 hierarchy.
+    pub fn user_namespace(&mut self, uid_base: u32, gid_base: u32) -> &mut Self {
+        self.namespaces(&["pid", "network", "ipc", "uts", "mount", "user"]);
+        self.set(
+            "/linux/uidMappings",
+            json!([{"containerID": 0, "hostID": uid_base, "size": 65536}]),
+        );
+        self.set(
+            "/linux/gidMappings",
+            json!([{"containerID": 0, "hostID": gid_base, "size": 65536}]),
+        );
+        let mounts: Vec<Value> = self.spec["mounts"]
+            .as_array()
+            .expect("mounts")
+            .iter()
+            .filter(|m| m["destination"] != "/sys/fs/cgroup")
+            .cloned()
+            .collect();
+        self.set("/mounts", json!(mounts))
+    }
+
     /// Replaces `linux.namespaces` with these types (all new).
     pub fn namespaces(&mut self, types: &[&str]) -> &mut Self {
         let list: Vec<Value> = types.iter().map(|t| json!({"type": t})).collect();
