@@ -357,11 +357,26 @@ fn validate_sysctl(spec: &Spec) -> Result<(), SpecError> {
 }
 
 fn validate_lsm(spec: &Spec) -> Result<(), SpecError> {
-    let process = spec.process().as_ref();
-    let apparmor = process
-        .and_then(|p| p.apparmor_profile().as_ref())
-        .filter(|s| !s.is_empty());
-    if let Some(profile) = apparmor {
+    if let Some(p) = spec.process() {
+        validate_process_lsm(p)?;
+    }
+    let mount_label = spec.linux().as_ref().and_then(|l| l.mount_label().as_ref());
+    if let Some(l) = mount_label.filter(|s| !s.is_empty()) {
+        if !crate::lsm::selinux_enabled() {
+            return Err(invalid(
+                "linux.mountLabel",
+                "SELinux is not enabled on this host; cannot apply",
+                l,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// AppArmor profile and SELinux label of a process (the container's or an exec's) can only
+/// be applied when that LSM is active; refuse them clearly otherwise.
+pub fn validate_process_lsm(p: &oci_spec::runtime::Process) -> Result<(), SpecError> {
+    if let Some(profile) = p.apparmor_profile().as_ref().filter(|s| !s.is_empty()) {
         if !crate::lsm::apparmor_enabled() {
             return Err(invalid(
                 "process.apparmorProfile",
@@ -370,26 +385,13 @@ fn validate_lsm(spec: &Spec) -> Result<(), SpecError> {
             ));
         }
     }
-    let selinux = process
-        .and_then(|p| p.selinux_label().as_ref())
-        .filter(|s| !s.is_empty());
-    let mount_label = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.mount_label().as_ref())
-        .filter(|s| !s.is_empty());
-    for (field, label) in [
-        ("process.selinuxLabel", selinux),
-        ("linux.mountLabel", mount_label),
-    ] {
-        if let Some(l) = label {
-            if !crate::lsm::selinux_enabled() {
-                return Err(invalid(
-                    field,
-                    "SELinux is not enabled on this host; cannot apply",
-                    l,
-                ));
-            }
+    if let Some(l) = p.selinux_label().as_ref().filter(|s| !s.is_empty()) {
+        if !crate::lsm::selinux_enabled() {
+            return Err(invalid(
+                "process.selinuxLabel",
+                "SELinux is not enabled on this host; cannot apply",
+                l,
+            ));
         }
     }
     Ok(())

@@ -55,6 +55,7 @@ pub fn exec(root: &Root, opts: &ExecOpts) -> Result<i32> {
         "created or running",
     )?;
     let spec = root.load_spec(&opts.id)?;
+    crate::spec::validate_process_lsm(&opts.process)?;
     let terminal = opts.process.terminal().unwrap_or(false);
     if terminal && opts.console_socket.is_none() && opts.console_fd.is_none() {
         return Err(Error::Usage {
