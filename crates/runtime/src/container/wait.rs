@@ -17,13 +17,11 @@ pub fn wait_exit(pid: i32, timeout: Duration) -> bool {
     matches!(poll(&mut fds, ms), Ok(n) if n > 0)
 }
 
-/// Wait for `pid` (our child, or reparented to us as subreaper) while forwarding the
-/// signals a foreground runtime receives; returns its exit code as a shell reports it.
-/// Other children that exit meanwhile (orphans reparented to us) are reaped too.
-pub fn forward_until_exit(pid: i32) -> i32 {
+/// Every signal a foreground runtime forwards, blocked and readable through a signalfd
+/// (SIGCHLD included, to notice exits; the unblockable and fault signals left out).
+fn forwarding_signalfd() -> Option<nix::sys::signalfd::SignalFd> {
     use nix::sys::signal::{SigSet, Signal};
     use nix::sys::signalfd::{SfdFlags, SignalFd};
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     let mut set = SigSet::all();
     for s in [
         Signal::SIGKILL,
@@ -35,24 +33,26 @@ pub fn forward_until_exit(pid: i32) -> i32 {
     ] {
         set.remove(s);
     }
-    let _ = set.thread_block();
-    let Ok(sfd) = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC) else {
+    set.thread_block().ok()?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).ok()
+}
+
+/// Wait for `pid` (our child, or reparented to us as subreaper) while forwarding the
+/// signals a foreground runtime receives; returns its exit code as a shell reports it.
+/// Other children that exit meanwhile (orphans reparented to us) are reaped too.
+pub fn forward_until_exit(pid: i32) -> i32 {
+    let Some(sfd) = forwarding_signalfd() else {
         return 255;
     };
     let target = nix::unistd::Pid::from_raw(pid);
     loop {
-        loop {
-            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(p, code)) if p == target => return code,
-                Ok(WaitStatus::Signaled(p, sig, _)) if p == target => return 128 + sig as i32,
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                Ok(_) => continue,
-            }
+        if let Some(code) = reap(target) {
+            return code;
         }
         match sfd.read_signal() {
             Ok(Some(info)) if info.ssi_signo as i32 != libc::SIGCHLD => {
-                let _ =
-                    nix::sys::signal::kill(target, Signal::try_from(info.ssi_signo as i32).ok());
+                let sig = nix::sys::signal::Signal::try_from(info.ssi_signo as i32).ok();
+                let _ = nix::sys::signal::kill(target, sig);
             }
             _ => {}
         }
@@ -63,8 +63,6 @@ pub fn forward_until_exit(pid: i32) -> i32 {
 /// stdin (raw mode when it is a terminal) to the container, its output to our stdout,
 /// window size changes to the pty.
 pub fn proxy_until_exit(pid: i32, master: std::os::fd::OwnedFd) -> i32 {
-    use nix::sys::signal::{SigSet, Signal};
-    use nix::sys::signalfd::{SfdFlags, SignalFd};
     let stdin = std::io::stdin();
     let saved = nix::sys::termios::tcgetattr(&stdin).ok();
     if let Some(t) = &saved {
@@ -73,21 +71,9 @@ pub fn proxy_until_exit(pid: i32, master: std::os::fd::OwnedFd) -> i32 {
         let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, &raw);
         copy_winsize(&master);
     }
-    let mut set = SigSet::all();
-    for s in [
-        Signal::SIGKILL,
-        Signal::SIGSTOP,
-        Signal::SIGSEGV,
-        Signal::SIGBUS,
-        Signal::SIGILL,
-        Signal::SIGFPE,
-    ] {
-        set.remove(s);
-    }
-    let _ = set.thread_block();
-    let code = match SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC) {
-        Ok(sfd) => pump(pid, &master, &sfd),
-        Err(_) => 255,
+    let code = match forwarding_signalfd() {
+        Some(sfd) => pump(pid, &master, &sfd),
+        None => 255,
     };
     if let Some(t) = &saved {
         let _ = nix::sys::termios::tcsetattr(&stdin, nix::sys::termios::SetArg::TCSANOW, t);

@@ -99,7 +99,7 @@ mod tests {
         let ids = fds
             .into_iter()
             .map(|fd| {
-                // The magic link resolves to the open file itself (no unsafe fd wrapping).
+                // The magic link resolves to the open file itself (no raw fd wrapping needed).
                 let st = std::fs::metadata(format!("/proc/self/fd/{fd}")).expect("stat");
                 nix::unistd::close(fd).expect("close");
                 (st.dev(), st.ino())
