@@ -14,6 +14,8 @@ pub struct Args {
 
 /// Delete the container.
 pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
-    berth_runtime::container::delete::delete(root, &a.id, a.force)?;
+    if let Some(w) = berth_runtime::container::delete::delete(root, &a.id, a.force)? {
+        eprintln!("berth-runtime: warning: {w}");
+    }
     Ok(0)
 }

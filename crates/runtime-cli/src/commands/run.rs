@@ -46,9 +46,13 @@ pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
         (Some(sock), true) => Some(berth_runtime::tty::recv_master(sock.as_fd())?),
         _ => None,
     };
-    if let Err(e) = start(root, &a.id) {
-        let _ = delete(root, &a.id, true);
-        return Err(e.into());
+    match start(root, &a.id) {
+        Ok(Some(w)) => eprintln!("berth-runtime: warning: {w}"),
+        Ok(None) => {}
+        Err(e) => {
+            let _ = delete(root, &a.id, true);
+            return Err(e.into());
+        }
     }
     if a.detach {
         return Ok(0);
@@ -58,7 +62,9 @@ pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
         None => forward_until_exit(rec.pid),
     };
     if !a.keep {
-        delete(root, &a.id, true)?;
+        if let Some(w) = delete(root, &a.id, true)? {
+            eprintln!("berth-runtime: warning: {w}");
+        }
     }
     Ok(code)
 }

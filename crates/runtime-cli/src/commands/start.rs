@@ -11,6 +11,8 @@ pub struct Args {
 
 /// Start the container.
 pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
-    berth_runtime::container::start::start(root, &a.id)?;
+    if let Some(w) = berth_runtime::container::start::start(root, &a.id)? {
+        eprintln!("berth-runtime: warning: {w}");
+    }
     Ok(0)
 }

@@ -8,14 +8,15 @@ use crate::hooks::{self, HookState};
 use crate::state::{Root, StateError, Status};
 
 /// Delete container `id`; with `force` a running one is killed first.
-pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
+/// A failing poststop hook does not fail the delete (OCI: a warning); it is returned.
+pub fn delete(root: &Root, id: &str, force: bool) -> Result<Option<hooks::HookError>> {
     let rec = match root.load(id) {
         Ok(r) => r,
         Err(StateError::NotFound(_)) if force && root.container_dir(id).exists() => {
             // A create that died half-way: nothing recorded but the directory.
-            return Ok(root.remove(id)?);
+            return Ok(root.remove(id).map(|()| None)?);
         }
-        Err(StateError::NotFound(_)) if force => return Ok(()),
+        Err(StateError::NotFound(_)) if force => return Ok(None),
         Err(e) => return Err(e.into()),
     };
     let st = status(root, &rec);
@@ -59,11 +60,9 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
             bundle: rec.bundle.to_str().unwrap_or(""),
             annotations: &rec.annotations,
         };
-        if let Err(e) = hooks::run_all("poststop", &list, &st) {
-            eprintln!("berth-runtime: warning: {e}");
-        }
+        return Ok(hooks::run_all("poststop", &list, &st).err());
     }
-    Ok(())
+    Ok(None)
 }
 
 fn kill_and_wait(cg: &dyn berth_cgroups::Manager, pid: i32, thaw: bool) {

@@ -11,8 +11,9 @@ use crate::error::{self, Result};
 use crate::hooks::{self, HookState};
 use crate::state::{Root, StateError, Status};
 
-/// Start created container `id`.
-pub fn start(root: &Root, id: &str) -> Result<()> {
+/// Start created container `id`. A failing poststart hook does not fail the start (the
+/// OCI spec makes it a warning): it is returned for the caller to report.
+pub fn start(root: &Root, id: &str) -> Result<Option<hooks::HookError>> {
     let (rec, _) = load_in(root, id, "start", &[Status::Created], "created")?;
     let path = root.container_dir(id).join("exec.fifo");
     // Non-blocking open of the read side succeeds at once; init's blocking open for writing
@@ -45,7 +46,7 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     }
     std::fs::remove_file(&path).map_err(error::sys("remove", path.display()))?;
     if !rec.late_hooks {
-        return Ok(());
+        return Ok(None);
     }
     let spec = root.load_spec(id)?;
     let list = spec
@@ -61,9 +62,5 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         bundle: rec.bundle.to_str().unwrap_or(""),
         annotations: &rec.annotations,
     };
-    if let Err(e) = hooks::run_all("poststart", &list, &st) {
-        // The spec: a failing poststart hook is a warning; the container keeps running.
-        eprintln!("berth-runtime: warning: {e}");
-    }
-    Ok(())
+    Ok(hooks::run_all("poststart", &list, &st).err())
 }
