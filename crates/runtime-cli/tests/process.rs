@@ -338,6 +338,34 @@ fn personality() {
 }
 
 #[test]
+fn io_priority() {
+    let rt = Runtime::under_test();
+    if rt.kind() != Kind::Berth {
+        eprintln!("skip: {} predates process.ioPriority", rt.name());
+        return;
+    }
+    let mut b = Bundle::new();
+    b.set(
+        "/process/ioPriority",
+        json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}),
+    );
+    assert_eq!(
+        rt.report(&mut b, &[])["ioprio"]["class"],
+        3,
+        "IDLE is class 3"
+    );
+    b.set(
+        "/process/ioPriority",
+        json!({"class": "IOPRIO_CLASS_BE", "priority": 6}),
+    );
+    let r = rt.report(&mut b, &[]);
+    assert_eq!(
+        (r["ioprio"]["class"].clone(), r["ioprio"]["level"].clone()),
+        (json!(2), json!(6))
+    );
+}
+
+#[test]
 fn scheduler_policy() {
     let rt = Runtime::under_test();
     if rt.kind() != Kind::Berth {

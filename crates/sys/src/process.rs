@@ -28,6 +28,18 @@ pub fn thread_count() -> io::Result<usize> {
         })
 }
 
+/// ioprio_get(2) for the calling process: (class, level), class 0 meaning "none set".
+pub fn ioprio_get_self() -> io::Result<(u32, u32)> {
+    const IOPRIO_WHO_PROCESS: i32 = 1;
+    // SAFETY: two integer arguments; 0 means the calling process; no memory is touched.
+    let rc = unsafe { libc::syscall(libc::SYS_ioprio_get, IOPRIO_WHO_PROCESS, 0) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let v = rc as u32;
+    Ok((v >> 13, v & 0x1fff))
+}
+
 /// A handle on our own /proc/self/task directory, opened while /proc is still the procfs
 /// of our pid namespace. After setns into another mount or pid namespace, /proc/self may
 /// not resolve any more; this fd still counts our threads.
