@@ -1,0 +1,3 @@
+//! berth: Docker's verbs and flags on berth's on-disk store, with no daemon.
+
+fn main() {}

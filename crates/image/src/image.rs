@@ -1,0 +1,1 @@
+//! The OCI image model: manifests, configs, and images in the store.

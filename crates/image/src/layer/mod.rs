@@ -1,0 +1,1 @@
+//! Layers: tar streams (plain, gzip, zstd) unpacked safely into a directory.

@@ -1,0 +1,1 @@
+//! Overlay snapshots: shared read-only layers below, a container's own upper above.
