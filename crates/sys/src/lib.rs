@@ -6,6 +6,7 @@
 
 pub mod bpf;
 pub mod fd;
+pub mod fsmount;
 pub mod mount;
 pub mod process;
 pub mod seccomp;
