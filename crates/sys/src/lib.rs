@@ -10,3 +10,4 @@ pub mod fsmount;
 pub mod mount;
 pub mod process;
 pub mod seccomp;
+pub mod xattr;
