@@ -304,6 +304,14 @@ impl Store {
         self.blob_path(digest).is_ok_and(|path| path.is_file())
     }
 
+    /// The size in bytes of a stored blob (as the descriptor that names it must say).
+    pub fn blob_size(&self, digest: &str) -> Result<u64, StoreError> {
+        let path = self.blob_path(digest)?;
+        fs::metadata(&path)
+            .map(|m| m.len())
+            .map_err(|e| self.open_error(digest, &path, e))
+    }
+
     /// Deletes a blob; [`StoreError::BlobNotFound`] when it is not there.
     pub fn delete_blob(&self, digest: &str) -> Result<(), StoreError> {
         let path = self.blob_path(digest)?;

@@ -1,0 +1,28 @@
+//! `berth inspect` / `berth image inspect` (images).
+
+use berth_image::store::Store;
+
+/// `inspect` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Images (names or ids).
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+/// Print a JSON array of Docker's image documents.
+pub fn run(a: Args, store: &Store) -> anyhow::Result<i32> {
+    let all = berth_image::image::list(store)?;
+    let mut docs = Vec::new();
+    for n in &a.names {
+        let image = berth_image::image::resolve(store, n)?;
+        let names = all
+            .iter()
+            .find(|(i, _)| i.manifest_digest == image.manifest_digest)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_default();
+        docs.push(berth_image::image::inspect(&image, &names));
+    }
+    println!("{}", serde_json::to_string_pretty(&docs)?);
+    Ok(0)
+}

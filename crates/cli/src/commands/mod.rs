@@ -1,0 +1,65 @@
+//! One file per verb.
+
+mod history;
+mod images;
+mod import;
+mod inspect;
+mod rmi;
+mod tag;
+
+use std::path::Path;
+
+use berth_image::store::Store;
+use clap::Subcommand;
+
+/// The verbs (images so far; containers, networks and volumes come with the engine).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import a flat rootfs tarball (file or `-` for stdin) as an image.
+    Import(import::Args),
+    /// List images.
+    Images(images::Args),
+    /// Give an image another name.
+    Tag(tag::Args),
+    /// Remove images.
+    Rmi(rmi::Args),
+    /// Show low-level information on images.
+    Inspect(inspect::Args),
+    /// Show the history of an image.
+    History(history::Args),
+    /// Manage images (`image ls`, `image rm`, `image inspect`, ...).
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+/// `berth image ...`, Docker's management-command spellings.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// List images.
+    #[command(alias = "list")]
+    Ls(images::Args),
+    /// Remove images.
+    #[command(alias = "remove")]
+    Rm(rmi::Args),
+    /// Show low-level information on images.
+    Inspect(inspect::Args),
+    /// Show the history of an image.
+    History(history::Args),
+    /// Give an image another name.
+    Tag(tag::Args),
+    /// Import a flat rootfs tarball.
+    Import(import::Args),
+}
+
+/// Run one verb; the result is the process exit code.
+pub fn run(cmd: Command, root: &Path) -> anyhow::Result<i32> {
+    let store = Store::open(root)?;
+    match cmd {
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => import::run(a, &store),
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(a, &store),
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => tag::run(a, &store),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => rmi::run(a, &store),
+        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => inspect::run(a, &store),
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => history::run(a, &store),
+    }
+}

@@ -1,0 +1,192 @@
+//! `berth import`, `images`, `tag`, `rmi`, `inspect`, `history` against a store in a temp dir.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+struct Env {
+    root: tempfile::TempDir,
+    work: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            root: tempfile::tempdir().unwrap(),
+            work: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn berth(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("--root")
+            .arg(self.root.path())
+            .args(args)
+            .output()
+            .expect("run berth")
+    }
+
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.berth(args);
+        assert!(
+            o.status.success(),
+            "berth {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    #[track_caller]
+    fn fails(&self, args: &[&str]) -> String {
+        let o = self.berth(args);
+        assert!(!o.status.success(), "berth {args:?} should fail");
+        let err = String::from_utf8(o.stderr).unwrap();
+        assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
+        err
+    }
+
+    /// A busybox rootfs as a tar file (gzip with `gz`).
+    fn rootfs_tar(&self, gz: bool) -> PathBuf {
+        let dir = self.work.path().join("rootfs");
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        std::fs::copy("/bin/busybox", dir.join("bin/busybox")).unwrap();
+        let _ = std::os::unix::fs::symlink("busybox", dir.join("bin/sh"));
+        let out = self
+            .work
+            .path()
+            .join(if gz { "rootfs.tar.gz" } else { "rootfs.tar" });
+        let flag = if gz { "-czf" } else { "-cf" };
+        let st = Command::new("tar")
+            .arg("-C")
+            .arg(&dir)
+            .arg(flag)
+            .arg(&out)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(st.success());
+        out
+    }
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn import_list_inspect_tag_rmi() {
+    let e = Env::new();
+    let tar = e.rootfs_tar(false);
+    let id = e.ok(&[
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        "-c",
+        "ENV A=b",
+        "-m",
+        "first",
+        p(&tar),
+        "busybox:test",
+    ]);
+    let id = id.trim();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+    let list = e.ok(&["images"]);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("busybox") && l.contains("test") && l.contains(&id[7..19])),
+        "{list}"
+    );
+    assert_eq!(e.ok(&["images", "-q"]).trim(), &id[7..19]);
+    let doc: serde_json::Value =
+        serde_json::from_str(&e.ok(&["image", "inspect", "busybox:test"])).unwrap();
+    let d = &doc[0];
+    assert_eq!(d["Id"], id);
+    assert_eq!(d["RepoTags"], serde_json::json!(["busybox:test"]));
+    assert_eq!(d["Config"]["Cmd"], serde_json::json!(["sh"]));
+    assert_eq!(d["Config"]["Env"], serde_json::json!(["A=b"]));
+    assert_eq!(d["Comment"], "first");
+    assert_eq!(d["RootFS"]["Layers"].as_array().map(|a| a.len()), Some(1));
+    // The diff id is the sha256 of the uncompressed tar.
+    let sum = Command::new("sha256sum").arg(&tar).output().unwrap();
+    let sum = String::from_utf8_lossy(&sum.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string();
+    assert_eq!(d["RootFS"]["Layers"][0], format!("sha256:{sum}"));
+    e.ok(&["tag", "busybox:test", "localhost:5000/x/y:1"]);
+    assert!(e.ok(&["images"]).contains("localhost:5000/x/y"));
+    // Two names: removing by id needs -f; by name only untags.
+    e.fails(&["rmi", &id[7..19]]);
+    assert_eq!(
+        e.ok(&["rmi", "localhost:5000/x/y:1"]).trim(),
+        "Untagged: localhost:5000/x/y:1"
+    );
+    let out = e.ok(&["rmi", "busybox:test"]);
+    assert!(
+        out.contains("Untagged: busybox:test") && out.contains(&format!("Deleted: {id}")),
+        "{out}"
+    );
+    assert_eq!(e.ok(&["images", "-q"]).trim(), "");
+    let blobs = std::fs::read_dir(e.root.path().join("blobs/sha256"))
+        .unwrap()
+        .count();
+    assert_eq!(blobs, 0, "every blob of the image is gone");
+}
+
+#[test]
+fn import_from_stdin_gzip_and_history() {
+    let e = Env::new();
+    let tgz = e.rootfs_tar(true);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("--root")
+        .arg(e.root.path())
+        .args(["import", "-", "imported"])
+        .stdin(Stdio::from(std::fs::File::open(&tgz).unwrap()))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let h = e.ok(&["history", "imported"]);
+    assert!(
+        h.lines().nth(1).is_some_and(|l| l.contains("berth import")),
+        "{h}"
+    );
+    let plain_diff = {
+        let tar = e.rootfs_tar(false);
+        e.ok(&["import", p(&tar), "plain"]);
+        let a: serde_json::Value =
+            serde_json::from_str(&e.ok(&["inspect", "plain", "imported"])).unwrap();
+        (a[0]["RootFS"].clone(), a[1]["RootFS"].clone())
+    };
+    assert_eq!(
+        plain_diff.0, plain_diff.1,
+        "gzip input gives the same diff id as plain"
+    );
+}
+
+#[test]
+fn bad_input_gets_one_clear_line() {
+    let e = Env::new();
+    let tar = e.rootfs_tar(false);
+    assert!(e
+        .fails(&["import", "-c", "FROM scratch", p(&tar), "x"])
+        .contains("\"FROM scratch\""));
+    assert!(e
+        .fails(&["import", "/nonexistent.tar", "x"])
+        .contains("/nonexistent.tar"));
+    assert!(e
+        .fails(&["import", p(&tar), "Busybox"])
+        .contains("\"Busybox\""));
+    assert!(e
+        .fails(&["image", "inspect", "nosuchimage"])
+        .contains("nosuchimage"));
+    assert!(e
+        .fails(&["tag", "nosuchimage", "x"])
+        .contains("nosuchimage"));
+    assert_eq!(
+        e.ok(&["images", "-q"]).trim(),
+        "",
+        "nothing was left behind"
+    );
+}

@@ -1,1 +1,0 @@
-//! The OCI image model: manifests, configs, and images in the store.
