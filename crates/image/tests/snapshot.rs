@@ -17,14 +17,20 @@ use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 /// (even when the test failed), then the temp dir deletes everything.
 struct Fixture {
     snap: Snapshotter,
-    dir: tempfile::TempDir,
+    /// Deleted after `drop` has unmounted everything under it.
+    _dir: tempfile::TempDir,
 }
 
 impl Fixture {
     fn new() -> Self {
+        Self::under("")
+    }
+
+    /// A fixture whose root is `<temp>/<sub>/overlay`.
+    fn under(sub: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let snap = Snapshotter::open(dir.path().join("overlay")).expect("open");
-        Fixture { snap, dir }
+        let snap = Snapshotter::open(dir.path().join(sub).join("overlay")).expect("open");
+        Fixture { snap, _dir: dir }
     }
 
     /// Unpacks a layer whose files are `(path, contents)`, with `whiteouts` as 0:0 char
@@ -54,7 +60,7 @@ impl Fixture {
     }
 
     fn path(&self, rel: &str) -> std::path::PathBuf {
-        self.dir.path().join("overlay").join(rel)
+        self.snap.root().join(rel)
     }
 }
 
@@ -177,8 +183,26 @@ fn two_containers_share_one_copy_of_each_layer() {
 
 #[test]
 fn one_hundred_thirty_layers_mount() {
+    many_layers_mount(&Fixture::new());
+}
+
+/// Under a root whose paths exceed fsconfig's 256-byte values, the mount(2) fallback with
+/// paths relative to the root is used; 130 lowers still fit its one-page option limit.
+#[test]
+fn one_hundred_thirty_layers_mount_under_a_long_root() {
+    let f = Fixture::under(&"r".repeat(250));
+    assert!(f.path("l").as_os_str().len() > 256);
+    let merged = many_layers_mount(&f);
+    let mountinfo = read(Path::new("/proc/self/mountinfo"));
+    let line = mountinfo
+        .lines()
+        .find(|l| l.contains(merged.to_str().unwrap()))
+        .expect("merged in mountinfo");
+    assert!(line.contains("lowerdir=l/"), "relative short links: {line}");
+}
+
+fn many_layers_mount(f: &Fixture) -> std::path::PathBuf {
     const N: usize = 130;
-    let f = Fixture::new();
     let mut lowers: Vec<String> = (0..N)
         .map(|i| {
             let name = format!("f{i}");
@@ -206,6 +230,7 @@ fn one_hundred_thirty_layers_mount() {
     assert!(lower
         .split(':')
         .all(|e| e.len() == 28 && e.starts_with("l/")));
+    merged
 }
 
 #[test]

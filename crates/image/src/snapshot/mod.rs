@@ -160,9 +160,13 @@ pub struct Snapshotter {
 
 impl Snapshotter {
     /// Opens the snapshotter at `root`, creating `root` and its `layers/`, `l/`, `locks/` and
-    /// `containers/` dirs if missing. `root` should be absolute: mount paths are built from it.
+    /// `containers/` dirs if missing. The root is made absolute (canonical), since mounts
+    /// are done from it.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, SnapshotError> {
-        let s = Snapshotter { root: root.into() };
+        let root = root.into();
+        fs::create_dir_all(&root).map_err(io_err("create dir", &root))?;
+        let root = fs::canonicalize(&root).map_err(io_err("resolve", &root))?;
+        let s = Snapshotter { root };
         for dir in [s.layers(), s.links(), s.locks(), s.containers()] {
             fs::create_dir_all(&dir).map_err(io_err("create dir", &dir))?;
         }

@@ -14,6 +14,8 @@ use super::{io_err, SnapshotError, Snapshotter};
 
 /// mount(2) copies at most one page of options.
 const MAX_OPTIONS: usize = 4096;
+/// fsconfig(2) copies at most 256 bytes of a string value, terminating NUL included.
+const MAX_FSCONFIG_VALUE: usize = 255;
 
 /// Serialises the process-wide chdir of the mount(2) fallback within this process.
 static CWD: Mutex<()> = Mutex::new(());
@@ -78,12 +80,23 @@ impl Snapshotter {
                 .map(str::to_owned)
                 .ok_or_else(|| NewApi::Failed(io::ErrorKind::InvalidInput.into()))
         };
+        let lowers = links
+            .iter()
+            .map(|link| path_str(&self.root.join(link)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (upper, work) = (path_str(upper)?, path_str(work)?);
+        // fsconfig takes values of at most 256 bytes; the fallback's relative paths are short.
+        if lowers
+            .iter()
+            .chain([&upper, &work])
+            .any(|p| p.len() > MAX_FSCONFIG_VALUE)
+        {
+            return Err(NewApi::Unsupported);
+        }
         fsmount::set_string(ctx, "source", "overlay").map_err(NewApi::Failed)?;
-        for (i, link) in links.iter().enumerate() {
-            let lower = path_str(&self.root.join(link))?;
-            if let Err(e) = fsmount::set_string(ctx, "lowerdir+", &lower) {
-                // An older kernel rejects the unknown key with EINVAL; so does any kernel a
-                // value over 256 bytes (a very long root). The fallback handles both.
+        for (i, lower) in lowers.iter().enumerate() {
+            if let Err(e) = fsmount::set_string(ctx, "lowerdir+", lower) {
+                // A kernel before 6.8 rejects the unknown key with EINVAL.
                 return Err(if i == 0 && e.raw_os_error() == Some(libc::EINVAL) {
                     NewApi::Unsupported
                 } else {
@@ -91,8 +104,8 @@ impl Snapshotter {
                 });
             }
         }
-        fsmount::set_string(ctx, "upperdir", &path_str(upper)?).map_err(NewApi::Failed)?;
-        fsmount::set_string(ctx, "workdir", &path_str(work)?).map_err(NewApi::Failed)?;
+        fsmount::set_string(ctx, "upperdir", &upper).map_err(NewApi::Failed)?;
+        fsmount::set_string(ctx, "workdir", &work).map_err(NewApi::Failed)?;
         fsmount::create(ctx).map_err(NewApi::Failed)?;
         let tree = fsmount::fsmount(ctx).map_err(NewApi::Failed)?;
         let target: OwnedFd = File::open(merged).map_err(NewApi::Failed)?.into();
