@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use berth_sys::xattr::lgetxattr;
+use berth_sys::xattr::{lgetxattr, llistxattr};
 use sha2::{Digest, Sha256};
 use tar::{EntryType, Header};
 
@@ -174,6 +174,9 @@ fn every_entry_type_round_trips() {
     );
     assert_eq!(lgetxattr(&dest.join("d/f"), "user.k").unwrap(), b"v");
     assert_eq!(lgetxattr(&dest.join("d/f"), "trusted.t").unwrap(), b"tv");
+    let mut names = llistxattr(&dest.join("d/f")).unwrap();
+    names.sort();
+    assert_eq!(names, ["security.capability", "trusted.t", "user.k"]);
 
     assert_eq!(fs::read_link(dest.join("d/s")).unwrap(), Path::new("f"));
     let h = fs::symlink_metadata(dest.join("d/h")).unwrap();
@@ -441,4 +444,40 @@ fn escaping_whiteouts_are_refused() {
         assert_eq!(err.to_string(), format!("unpack `{name}`: {reason}"));
         assert_eq!(outside(outer.path()), ["layer"]);
     }
+}
+
+#[test]
+fn root_entry_and_symlink_owner_are_applied() {
+    let (outer, dest) = dirs();
+    let tar = tar_of(|b| {
+        let mut r = hdr(EntryType::Directory, b"./", b"", 0, 0o751);
+        r.set_mtime(42);
+        r.set_cksum();
+        b.append(&r, &[][..]).unwrap();
+        let mut s = hdr(EntryType::Symlink, b"s", b"/nowhere", 0, 0o777);
+        s.set_uid(7);
+        s.set_gid(8);
+        s.set_cksum();
+        b.append(&s, &[][..]).unwrap();
+    });
+    run(&tar, &dest, &UnpackOptions::default()).unwrap();
+    let root = fs::metadata(&dest).unwrap();
+    assert_eq!((root.mode() & 0o7777, root.mtime()), (0o751, 42));
+    let s = fs::symlink_metadata(dest.join("s")).unwrap();
+    assert_eq!((s.uid(), s.gid(), s.mtime()), (7, 8, 1_600_000_000));
+    assert_eq!(outside(outer.path()), ["layer"]);
+}
+
+#[test]
+fn missing_dest_and_garbage_are_clear_errors() {
+    let (outer, dest) = dirs();
+    let missing = dest.join("nope");
+    let err = run(b"", &missing, &UnpackOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().starts_with("open layer directory `"),
+        "{err}"
+    );
+    let err = run(&[7u8; 1024], &dest, &UnpackOptions::default()).unwrap_err();
+    assert!(matches!(err, LayerError::Read { .. }), "{err}");
+    assert_eq!(outside(outer.path()), ["layer"]);
 }
