@@ -45,27 +45,34 @@ impl Env {
         err
     }
 
-    /// A busybox rootfs as a tar file (gzip with `gz`).
+    /// A busybox rootfs as a tar file; with `gz` also that same tar gzip-compressed.
     fn rootfs_tar(&self, gz: bool) -> PathBuf {
         let dir = self.work.path().join("rootfs");
-        std::fs::create_dir_all(dir.join("bin")).unwrap();
-        std::fs::copy("/bin/busybox", dir.join("bin/busybox")).unwrap();
-        let _ = std::os::unix::fs::symlink("busybox", dir.join("bin/sh"));
-        let out = self
-            .work
-            .path()
-            .join(if gz { "rootfs.tar.gz" } else { "rootfs.tar" });
-        let flag = if gz { "-czf" } else { "-cf" };
-        let st = Command::new("tar")
-            .arg("-C")
-            .arg(&dir)
-            .arg(flag)
+        let out = self.work.path().join("rootfs.tar");
+        if !out.exists() {
+            std::fs::create_dir_all(dir.join("bin")).unwrap();
+            std::fs::copy("/bin/busybox", dir.join("bin/busybox")).unwrap();
+            std::os::unix::fs::symlink("busybox", dir.join("bin/sh")).unwrap();
+            let st = Command::new("tar")
+                .arg("-C")
+                .arg(&dir)
+                .arg("-cf")
+                .arg(&out)
+                .arg(".")
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }
+        if !gz {
+            return out;
+        }
+        let st = Command::new("gzip")
+            .args(["-k", "-f"])
             .arg(&out)
-            .arg(".")
             .status()
             .unwrap();
         assert!(st.success());
-        out
+        self.work.path().join("rootfs.tar.gz")
     }
 }
 
