@@ -6,6 +6,7 @@
 mod import;
 mod inspect;
 mod remove;
+mod rootfs;
 
 use std::str::FromStr;
 
@@ -14,6 +15,7 @@ use oci_spec::image::{ImageConfiguration, ImageManifest};
 pub use import::{import, parse_change, ImportOptions};
 pub use inspect::{history, inspect, HistoryRow};
 pub use remove::remove;
+pub use rootfs::{chain_ids, create_rootfs, unpack_layers, RootfsError};
 
 use crate::reference::{Reference, ReferenceError};
 use crate::store::{Store, StoreError};
