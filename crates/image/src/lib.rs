@@ -2,8 +2,10 @@
 //! holds blobs, manifests and tags, layer unpacking, overlay snapshots, and the OCI image
 //! model the engine reads. Registries and archives build on these.
 
+pub mod archive;
 pub mod image;
 pub mod layer;
 pub mod reference;
+pub mod registry;
 pub mod snapshot;
 pub mod store;
