@@ -71,6 +71,15 @@ pub(crate) fn run(args: &[String]) -> Result<Outcome, String> {
             })
         }
         "syscall" | "syscall-nr" => syscall(need(1, "NAME|NR")?)?,
+        // A syscall number no kernel knows (>= 1024): ENOSYS unless a filter says otherwise.
+        "unknown-syscall" => {
+            let nr: i64 = arg(1)
+                .unwrap_or("1024")
+                .parse()
+                .map_err(|_| "try unknown-syscall: bad NR".to_string())?;
+            let e = berth_sys::process::unassigned_syscall(nr);
+            Err(nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+        }
         "kill" => {
             let pid: i32 = need(1, "PID")?
                 .parse()

@@ -191,3 +191,36 @@ fn granted_capabilities_allow_them() {
     // CAP_MKNOD lets mknod through, the device cgroup does not stop creating nodes.
     assert_eq!(probe(&rt, &mut b, &["mknod", "/tmp/node"]), "ok");
 }
+
+/// Every syscall name the kernel headers list (linux-libc-dev).
+fn all_syscall_names() -> Option<Vec<String>> {
+    let text = std::fs::read_to_string("/usr/include/x86_64-linux-gnu/asm/unistd_64.h").ok()?;
+    Some(
+        text.lines()
+            .filter_map(|l| l.strip_prefix("#define __NR_"))
+            .filter_map(|l| l.split_whitespace().next().map(String::from))
+            .collect(),
+    )
+}
+
+#[test]
+fn unknown_syscalls_get_enosys_under_a_deny_by_default_profile() {
+    let rt = Runtime::under_test();
+    let Some(mut names) = all_syscall_names() else {
+        eprintln!("skip: no /usr/include/x86_64-linux-gnu/asm/unistd_64.h (linux-libc-dev)");
+        return;
+    };
+    names.retain(|n| n != "getsid");
+    let mut b = Bundle::new();
+    // Docker-style: deny by default (EPERM), allow every syscall the profile knows but one.
+    b.set(
+        "/linux/seccomp",
+        json!({"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"],
+               "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]}),
+    );
+    // A known syscall left out gets the default action...
+    assert_eq!(probe(&rt, &mut b, &["syscall", "getsid"]), "EPERM");
+    // ...but one newer than the filter knows gets ENOSYS, so a libc falls back to an
+    // older call instead of failing (runc's patchbpf; berth builds the same stub).
+    assert_eq!(probe(&rt, &mut b, &["unknown-syscall", "1024"]), "ENOSYS");
+}

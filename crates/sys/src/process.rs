@@ -40,6 +40,23 @@ pub fn ioprio_get_self() -> io::Result<(u32, u32)> {
     Ok((v >> 13, v & 0x1fff))
 }
 
+/// Call syscall number `nr`, which no Linux architecture assigns (it must be at least
+/// 1024), with no arguments, and return the error it fails with: ENOSYS from the kernel,
+/// or whatever a seccomp filter answers for syscalls it does not know.
+pub fn unassigned_syscall(nr: i64) -> io::Error {
+    if nr < 1024 {
+        return io::Error::from_raw_os_error(libc::EINVAL);
+    }
+    // SAFETY: no syscall has a number >= 1024, so the kernel (or a seccomp filter) only
+    // returns an error; nothing is read or written.
+    let rc = unsafe { libc::syscall(nr) };
+    if rc < 0 {
+        io::Error::last_os_error()
+    } else {
+        io::Error::other(format!("syscall {nr} returned {rc}"))
+    }
+}
+
 /// A handle on our own /proc/self/task directory, opened while /proc is still the procfs
 /// of our pid namespace. After setns into another mount or pid namespace, /proc/self may
 /// not resolve any more; this fd still counts our threads.
