@@ -5,6 +5,7 @@
 
 mod import;
 mod inspect;
+mod prune;
 mod remove;
 mod rootfs;
 
@@ -14,6 +15,7 @@ use oci_spec::image::{ImageConfiguration, ImageManifest};
 
 pub use import::{import, parse_change, ImportOptions};
 pub use inspect::{history, inspect, HistoryRow};
+pub use prune::{prune, usage, ImageUsage};
 pub use remove::remove;
 pub use rootfs::{chain_ids, create_rootfs, unpack_layers, RootfsError};
 
