@@ -17,6 +17,8 @@
 //! - A hardlink must name a non-directory entry written earlier in the same layer.
 
 mod apply;
+pub mod diff;
+pub mod export;
 mod stream;
 #[cfg(test)]
 mod tests;
