@@ -4,7 +4,9 @@ mod history;
 mod images;
 mod import;
 mod inspect;
+mod load;
 mod rmi;
+mod save;
 mod tag;
 
 use std::path::Path;
@@ -27,6 +29,10 @@ pub enum Command {
     Inspect(inspect::Args),
     /// Show the history of an image.
     History(history::Args),
+    /// Save images to a tar archive (docker-archive or OCI layout).
+    Save(save::Args),
+    /// Load images from a tar archive (docker-archive or OCI layout).
+    Load(load::Args),
     /// Manage images (`image ls`, `image rm`, `image inspect`, ...).
     #[command(subcommand)]
     Image(ImageCommand),
@@ -49,6 +55,10 @@ pub enum ImageCommand {
     Tag(tag::Args),
     /// Import a flat rootfs tarball.
     Import(import::Args),
+    /// Save images to a tar archive (docker-archive or OCI layout).
+    Save(save::Args),
+    /// Load images from a tar archive (docker-archive or OCI layout).
+    Load(load::Args),
 }
 
 /// Run one verb; the result is the process exit code.
@@ -61,5 +71,7 @@ pub fn run(cmd: Command, root: &Path) -> anyhow::Result<i32> {
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => rmi::run(a, &store),
         Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => inspect::run(a, &store),
         Command::History(a) | Command::Image(ImageCommand::History(a)) => history::run(a, &store),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => save::run(a, &store),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => load::run(a, &store),
     }
 }

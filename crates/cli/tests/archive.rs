@@ -1,0 +1,310 @@
+//! `berth save` / `berth load`: round trips in both formats, interop with skopeo, bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+struct Env {
+    root: tempfile::TempDir,
+    work: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            root: tempfile::tempdir().unwrap(),
+            work: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Another store, sharing nothing with this one.
+    fn fresh(&self) -> Env {
+        Env::new()
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
+        c.arg("--root").arg(self.root.path()).args(args);
+        c
+    }
+
+    fn berth(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run berth")
+    }
+
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.berth(args);
+        assert!(
+            o.status.success(),
+            "berth {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    /// Fails with exit 1 and exactly one error line, which is returned.
+    #[track_caller]
+    fn fails(&self, args: &[&str]) -> String {
+        let o = self.berth(args);
+        assert_eq!(o.status.code(), Some(1), "berth {args:?} should fail");
+        let err = String::from_utf8(o.stderr).unwrap();
+        assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
+        err
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.work.path().join(name)
+    }
+
+    /// `busybox:test` from a rootfs holding /bin/busybox; returns its id.
+    fn busybox(&self) -> String {
+        let dir = self.path("rootfs");
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        std::fs::copy("/bin/busybox", dir.join("bin/busybox")).unwrap();
+        std::os::unix::fs::symlink("busybox", dir.join("bin/sh")).unwrap();
+        let tar = self.path("rootfs.tar");
+        sh(Command::new("tar")
+            .arg("-C")
+            .arg(&dir)
+            .arg("-cf")
+            .arg(&tar)
+            .arg("."));
+        let id = self.ok(&["import", "-c", "CMD [\"sh\"]", p(&tar), "busybox:test"]);
+        id.trim().to_owned()
+    }
+
+    /// `image inspect` of one image, as JSON.
+    fn inspect(&self, name: &str) -> serde_json::Value {
+        let out = self.ok(&["image", "inspect", name]);
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()[0].clone()
+    }
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[track_caller]
+fn sh(cmd: &mut Command) -> String {
+    let o = cmd.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// Same id, tags and diff ids in a fresh root, for each format; by file and by pipe.
+#[test]
+fn round_trip_both_formats() {
+    let e = Env::new();
+    let id = e.busybox();
+    let before = e.inspect("busybox:test");
+    for format in ["docker-archive", "oci-archive"] {
+        let file = e.path(&format!("{format}.tar"));
+        e.ok(&["save", "--format", format, "-o", p(&file), "busybox:test"]);
+        let f = e.fresh();
+        let out = f.ok(&["load", "-i", p(&file)]);
+        assert_eq!(out, "Loaded image: busybox:test\n", "{format}");
+        let after = f.inspect("busybox:test");
+        assert_eq!(after["Id"], id.as_str(), "{format}");
+        assert_eq!(after["RepoTags"], serde_json::json!(["busybox:test"]));
+        assert_eq!(after["RootFS"], before["RootFS"], "{format}");
+        assert_eq!(after["Config"]["Cmd"], serde_json::json!(["sh"]));
+
+        // stdout -> stdin, and `image save`/`image load` spellings.
+        let saved = e
+            .cmd(&["image", "save", "--format", format, "busybox:test"])
+            .output();
+        let saved = saved.unwrap();
+        assert!(saved.status.success());
+        assert_eq!(saved.stdout, std::fs::read(&file).unwrap(), "deterministic");
+        let g = e.fresh();
+        let mut child = g
+            .cmd(&["image", "load", "-q"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), &saved.stdout).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        assert_eq!(g.inspect("busybox:test")["Id"], id.as_str());
+    }
+}
+
+/// Saved by id: no names, so `load` reports the id and the image stays reachable by it.
+#[test]
+fn by_id_and_gzipped() {
+    let e = Env::new();
+    let id = e.busybox();
+    let file = e.path("byid.tar");
+    e.ok(&["save", "-o", p(&file), &id[7..19]]);
+    sh(Command::new("gzip").arg("-k").arg(&file));
+    let f = e.fresh();
+    let out = f.ok(&["load", "-i", &format!("{}.gz", p(&file))]);
+    assert_eq!(out, format!("Loaded image ID: {id}\n"));
+    assert_eq!(f.inspect(&id)["Id"], id.as_str());
+}
+
+/// Errors: one line, exit 1, nothing tagged.
+#[test]
+fn bad_archives() {
+    let e = Env::new();
+    e.busybox();
+    let good = e.path("good.tar");
+    e.ok(&["save", "-o", p(&good), "busybox:test"]);
+    let bytes = std::fs::read(&good).unwrap();
+
+    let truncated = e.path("truncated.tar");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+
+    // A layer.tar that is not the layer the config names.
+    let dir = e.path("edited");
+    std::fs::create_dir(&dir).unwrap();
+    sh(Command::new("tar")
+        .arg("-C")
+        .arg(&dir)
+        .arg("-xf")
+        .arg(&good));
+    let layer = sh(Command::new("tar").arg("-tf").arg(&good))
+        .lines()
+        .find(|l| l.ends_with("/layer.tar"))
+        .unwrap()
+        .to_owned();
+    std::fs::write(dir.join("extra"), "x").unwrap();
+    sh(Command::new("tar")
+        .arg("-C")
+        .arg(&dir)
+        .arg("-rf")
+        .arg(dir.join(&layer))
+        .arg("extra"));
+    std::fs::remove_file(dir.join("extra")).unwrap();
+    let mismatch = e.path("mismatch.tar");
+    sh(Command::new("tar")
+        .arg("-C")
+        .arg(&dir)
+        .arg("-cf")
+        .arg(&mismatch)
+        .arg("."));
+
+    // A member `../evil` next to a valid archive.
+    let evil = e.path("evil.tar");
+    std::fs::copy(&good, &evil).unwrap();
+    std::fs::create_dir(e.path("sub")).unwrap();
+    std::fs::write(e.path("evil"), "x").unwrap();
+    sh(Command::new("tar")
+        .arg("-P")
+        .arg("-C")
+        .arg(e.path("sub"))
+        .arg("-rf")
+        .arg(&evil)
+        .arg("../evil"));
+
+    let empty = e.path("empty.tar");
+    sh(Command::new("tar")
+        .arg("-C")
+        .arg(e.path("sub"))
+        .arg("-cf")
+        .arg(&empty)
+        .arg("."));
+
+    for (file, want) in [
+        (&truncated, "read archive member"),
+        (
+            &mismatch,
+            &format!("verify layer `{layer}`: diff id is")[..],
+        ),
+        (&evil, "member `../evil` has an unsafe path"),
+        (&empty, "no manifest.json"),
+    ] {
+        let f = e.fresh();
+        let err = f.fails(&["load", "-i", p(file)]);
+        assert!(err.contains(want), "{}: {err}", file.display());
+        assert_eq!(f.ok(&["images", "-q"]), "", "nothing tagged after {err}");
+    }
+    let err = e.fails(&["save", "-o", p(&e.path("x.tar")), "nosuch:image"]);
+    assert!(err.contains("no such image"), "{err}");
+    assert!(!e.path("x.tar").exists());
+}
+
+/// skopeo on PATH (installed when CI=true), or None with the reason printed.
+fn skopeo() -> Option<()> {
+    let found = || {
+        Command::new("skopeo")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !found() && std::env::var("CI").as_deref() == Ok("true") {
+        let _ = Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", "skopeo"])
+            .status();
+    }
+    if found() {
+        return Some(());
+    }
+    println!("skipped: skopeo is not installed (set CI=true to install it)");
+    None
+}
+
+fn skopeo_inspect(target: &str) -> serde_json::Value {
+    serde_json::from_str(&sh(Command::new("skopeo").args(["inspect", target]))).unwrap()
+}
+
+/// berth's archives read in skopeo; skopeo's archives load into berth with the same diff ids.
+#[test]
+fn skopeo_interop() {
+    if skopeo().is_none() {
+        return;
+    }
+    let e = Env::new();
+    e.busybox();
+    let diff_ids = e.inspect("busybox:test")["RootFS"]["Layers"].clone();
+    let docker = e.path("berth-docker.tar");
+    let oci = e.path("berth-oci.tar");
+    e.ok(&["save", "-o", p(&docker), "busybox:test"]);
+    e.ok(&[
+        "save",
+        "--format",
+        "oci-archive",
+        "-o",
+        p(&oci),
+        "busybox:test",
+    ]);
+    let d = skopeo_inspect(&format!("docker-archive:{}", p(&docker)));
+    assert_eq!(
+        d["Layers"], diff_ids,
+        "docker-archive layers are uncompressed"
+    );
+    let o = skopeo_inspect(&format!("oci-archive:{}", p(&oci)));
+    assert_eq!(o["Layers"].as_array().map(Vec::len), Some(1), "{o}");
+
+    let from_skopeo_oci = e.path("skopeo-oci.tar");
+    let from_skopeo_docker = e.path("skopeo-docker.tar");
+    sh(Command::new("skopeo").args([
+        "copy",
+        "-q",
+        &format!("docker-archive:{}", p(&docker)),
+        &format!("oci-archive:{}:x:1", p(&from_skopeo_oci)),
+    ]));
+    sh(Command::new("skopeo").args([
+        "copy",
+        "-q",
+        &format!("oci-archive:{}", p(&from_skopeo_oci)),
+        &format!("docker-archive:{}:x:2", p(&from_skopeo_docker)),
+    ]));
+    let f = e.fresh();
+    assert_eq!(
+        f.ok(&["load", "-i", p(&from_skopeo_oci)]),
+        "Loaded image: x:1\n"
+    );
+    assert_eq!(
+        f.ok(&["load", "-i", p(&from_skopeo_docker)]),
+        "Loaded image: x:2\n"
+    );
+    for name in ["x:1", "x:2"] {
+        assert_eq!(f.inspect(name)["RootFS"]["Layers"], diff_ids, "{name}");
+    }
+}

@@ -1,1 +1,0 @@
-//! Image archives: docker-archive (`docker save`) and OCI image layouts, both directions.
