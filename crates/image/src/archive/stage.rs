@@ -45,7 +45,7 @@ impl Staged {
     }
 }
 
-/// Counts read failures, so that a failing `put_blob` can be blamed on the archive.
+/// Remembers a read failure, so that a failing `put_blob` is blamed on the archive member.
 struct Watch<R> {
     inner: R,
     error: Option<io::Error>,
@@ -140,9 +140,9 @@ fn stage_one(store: &Store, entry: impl Read, path: &str) -> Result<Member, Arch
     })
 }
 
-/// `path` joined to the directory `base` (both inside the archive) with `.` and empty
-/// components dropped. A `..` is refused in a member's own path (`base` empty and `path`
-/// not a link target are the same case here, so links may climb but never above the root).
+/// `path` joined to the directory `base` (both inside the archive), `.` and empty components
+/// dropped. With an empty `base` (a member's own path, a hard link target) any `..` is
+/// refused; a symlink target (non-empty `base`) may climb, but never above the archive root.
 fn normalise(path: &str, base: &str) -> Result<String, ArchiveError> {
     let unsafe_path = || ArchiveError::UnsafePath {
         member: path.to_owned(),
