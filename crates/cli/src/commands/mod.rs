@@ -5,6 +5,10 @@ mod images;
 mod import;
 mod inspect;
 mod load;
+mod login;
+mod logout;
+mod pull;
+mod push;
 mod rmi;
 mod save;
 mod tag;
@@ -33,6 +37,14 @@ pub enum Command {
     Save(save::Args),
     /// Load images from a tar archive (docker-archive or OCI layout).
     Load(load::Args),
+    /// Download an image from a registry.
+    Pull(pull::Args),
+    /// Upload an image to a registry.
+    Push(push::Args),
+    /// Log in to a registry (credentials are stored for pull and push).
+    Login(login::Args),
+    /// Log out from a registry.
+    Logout(logout::Args),
     /// Manage images (`image ls`, `image rm`, `image inspect`, ...).
     #[command(subcommand)]
     Image(ImageCommand),
@@ -55,6 +67,10 @@ pub enum ImageCommand {
     Tag(tag::Args),
     /// Import a flat rootfs tarball.
     Import(import::Args),
+    /// Download an image from a registry.
+    Pull(pull::Args),
+    /// Upload an image to a registry.
+    Push(push::Args),
     /// Save images to a tar archive (docker-archive or OCI layout).
     Save(save::Args),
     /// Load images from a tar archive (docker-archive or OCI layout).
@@ -63,9 +79,17 @@ pub enum ImageCommand {
 
 /// Run one verb; the result is the process exit code.
 pub fn run(cmd: Command, root: &Path) -> anyhow::Result<i32> {
+    let cmd = match cmd {
+        Command::Login(a) => return login::run(a),
+        Command::Logout(a) => return logout::run(a),
+        cmd => cmd,
+    };
     let store = Store::open(root)?;
     match cmd {
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => import::run(a, &store),
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::run(a, &store),
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => push::run(a, &store),
+        Command::Login(_) | Command::Logout(_) => unreachable!("handled above"),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(a, &store),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => tag::run(a, &store),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => rmi::run(a, &store),

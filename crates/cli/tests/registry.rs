@@ -1,0 +1,384 @@
+//! `berth push`/`pull`/`login`/`logout` against a real registry (Debian's `docker-registry`)
+//! on 127.0.0.1, and interop with skopeo. Each test starts its own registry on a free port
+//! with its storage in a temp dir. Without the tools the tests are skipped with a reason,
+//! except under CI=true, where they are installed with apt-get.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Makes sure `bin` exists; installs `package` under CI. False (with a message) to skip.
+fn have(bin: &str, package: &str) -> bool {
+    let found = |b: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {b}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if found(bin) {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        let st = Command::new("apt-get")
+            .args(["install", "-y", "-qq", package])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .expect("run apt-get");
+        assert!(
+            st.success() && found(bin),
+            "apt-get install {package} failed"
+        );
+        return true;
+    }
+    eprintln!("skipped: `{bin}` not found (apt-get install {package})");
+    false
+}
+
+/// A registry process, killed on drop.
+struct Registry {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start(htpasswd: Option<&str>) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        );
+        if let Some(h) = htpasswd {
+            let path = dir.path().join("htpasswd");
+            std::fs::write(&path, h).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
+                path.display()
+            ));
+        }
+        let cfg = dir.path().join("config.yml");
+        std::fs::write(&cfg, config).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("log")).unwrap())
+            .spawn()
+            .expect("start docker-registry");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "registry did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn name(&self, repo: &str) -> String {
+        format!("localhost:{}/{repo}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A store and a credentials dir of its own.
+struct Env {
+    root: tempfile::TempDir,
+    config: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            root: tempfile::tempdir().unwrap(),
+            config: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn berth(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_berth"))
+            .arg("--root")
+            .arg(self.root.path())
+            .args(args)
+            .env("BERTH_CONFIG", self.config.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("run berth")
+    }
+
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.berth(args);
+        assert!(
+            o.status.success(),
+            "berth {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
+    #[track_caller]
+    fn fails(&self, args: &[&str]) -> String {
+        let o = self.berth(args);
+        assert_eq!(o.status.code(), Some(1), "berth {args:?} should fail");
+        let err = String::from_utf8(o.stderr).unwrap();
+        assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
+        err
+    }
+
+    fn inspect(&self, name: &str) -> serde_json::Value {
+        let doc: serde_json::Value =
+            serde_json::from_str(&self.ok(&["image", "inspect", name])).unwrap();
+        doc[0].clone()
+    }
+
+    /// Imports a busybox rootfs as `name`; returns the image id.
+    fn import_busybox(&self, name: &str) -> String {
+        let work = self.root.path().join("work");
+        let dir = work.join("rootfs");
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        std::fs::copy("/bin/busybox", dir.join("bin/busybox")).unwrap();
+        let _ = std::os::unix::fs::symlink("busybox", dir.join("bin/sh"));
+        let tar = work.join("rootfs.tar");
+        let st = Command::new("tar")
+            .arg("-C")
+            .arg(&dir)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(st.success());
+        self.ok(&["import", "-c", "CMD [\"sh\"]", p(&tar), name])
+            .trim()
+            .to_owned()
+    }
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn skopeo(args: &[&str]) -> String {
+    let o = Command::new("skopeo").args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// The layer digests of the manifest `manifest_digest` in `e`'s store.
+fn layer_digests(e: &Env, manifest_digest: &str) -> Vec<String> {
+    let bytes = std::fs::read(
+        e.root
+            .path()
+            .join("blobs/sha256")
+            .join(manifest_digest.trim_start_matches("sha256:")),
+    )
+    .unwrap();
+    let m: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    m["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The manifest digest the store's tag index has for `name` (a full name).
+fn manifest_digest_of(e: &Env, name: &str) -> String {
+    let pulled = e.ok(&["pull", "-q", name]);
+    assert_eq!(pulled.trim(), name);
+    // Pulling again is a no-op for the blobs and reports the same digest.
+    let out = e.ok(&["pull", name]);
+    out.lines()
+        .find_map(|l| l.strip_prefix("Digest: "))
+        .expect("digest line")
+        .to_owned()
+}
+
+#[test]
+fn push_then_pull_by_tag_and_digest() {
+    if !have("docker-registry", "docker-registry") {
+        return;
+    }
+    let reg = Registry::start(None);
+    let a = Env::new();
+    let name = format!("{}:1", reg.name("test/busybox"));
+    let id = a.import_busybox(&name);
+    let out = a.ok(&["push", &name]);
+    let digest = out
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .expect("digest printed")
+        .to_owned();
+    assert!(out.starts_with("1: digest: sha256:"), "{out}");
+
+    // A second push finds every blob there already.
+    let again = a.berth(&["push", &name]);
+    assert!(again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already exists"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+
+    let b = Env::new();
+    let out = b.ok(&["pull", &name]);
+    assert!(out.contains(&format!("Digest: {digest}")), "{out}");
+    assert_eq!(out.lines().last(), Some(name.as_str()));
+    assert_eq!(b.inspect(&name)["Id"], id.as_str());
+
+    let c = Env::new();
+    let by_digest = format!("{}@{digest}", reg.name("test/busybox"));
+    c.ok(&["pull", "-q", &by_digest]);
+    assert_eq!(c.inspect(&by_digest)["Id"], id.as_str());
+    // The store holds exactly what was pushed: the layers are byte for byte the same.
+    let layers_a = std::fs::read_dir(a.root.path().join("blobs/sha256"))
+        .unwrap()
+        .count();
+    let layers_c = std::fs::read_dir(c.root.path().join("blobs/sha256"))
+        .unwrap()
+        .count();
+    assert_eq!(layers_a, layers_c);
+}
+
+#[test]
+fn pull_missing_tag_fails_cleanly() {
+    if !have("docker-registry", "docker-registry") {
+        return;
+    }
+    let reg = Registry::start(None);
+    let e = Env::new();
+    let name = format!("{}:nope", reg.name("test/none"));
+    let err = e.fails(&["pull", &name]);
+    assert!(err.contains(&name), "{err}");
+    assert!(e.ok(&["images", "-q"]).trim().is_empty());
+
+    // Nothing listens there any more: a connection error, retried, then one line.
+    let port = reg.port;
+    drop(reg);
+    let err = e.fails(&["pull", &format!("127.0.0.1:{port}/x/y:1")]);
+    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+}
+
+#[test]
+fn login_basic_auth_then_push_and_pull() {
+    if !have("docker-registry", "docker-registry") || !have("htpasswd", "apache2-utils") {
+        return;
+    }
+    let hash = Command::new("htpasswd")
+        .args(["-nbB", "alice", "s3cret"])
+        .output()
+        .unwrap();
+    let reg = Registry::start(Some(&String::from_utf8(hash.stdout).unwrap()));
+    let registry = format!("localhost:{}", reg.port);
+    let e = Env::new();
+    let name = format!("{}:1", reg.name("priv/busybox"));
+    e.import_busybox(&name);
+    let err = e.fails(&["push", &name]);
+    assert!(err.contains("unauthorized"), "{err}");
+    let err = e.fails(&["login", "-u", "alice", "-p", "wrong", &registry]);
+    assert!(err.contains("unauthorized"), "{err}");
+    assert!(e
+        .ok(&["login", "-u", "alice", "-p", "s3cret", &registry])
+        .contains("Login Succeeded"));
+    let config = e.config.path().join("config.json");
+    let meta = std::fs::metadata(&config).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
+    assert_eq!(doc["auths"][&registry]["auth"], "YWxpY2U6czNjcmV0");
+    e.ok(&["push", "-q", &name]);
+
+    let other = Env {
+        root: tempfile::tempdir().unwrap(),
+        config: tempfile::tempdir().unwrap(),
+    };
+    std::fs::copy(&config, other.config.path().join("config.json")).unwrap();
+    other.ok(&["pull", "-q", &name]);
+    assert!(other
+        .ok(&["logout", &registry])
+        .contains("Removing login credentials"));
+    assert!(other.ok(&["logout", &registry]).contains("Not logged in"));
+    let err = other.fails(&["pull", &name]);
+    assert!(err.contains("unauthorized"), "{err}");
+}
+
+#[test]
+fn skopeo_interop() {
+    if !have("docker-registry", "docker-registry") || !have("skopeo", "skopeo") {
+        return;
+    }
+    let reg = Registry::start(None);
+    let e = Env::new();
+    let name = format!("{}:1", reg.name("test/busybox"));
+    e.import_busybox(&name);
+    e.ok(&["push", "-q", &name]);
+
+    // skopeo reads what berth pushed.
+    let doc: serde_json::Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{name}"),
+    ]))
+    .unwrap();
+    let ours = e.inspect(&name);
+    let pushed_layers: Vec<String> = serde_json::from_value(doc["Layers"].clone()).unwrap();
+    assert_eq!(pushed_layers.len(), 1);
+
+    // skopeo converts it to a Docker schema2 image under another name; berth pulls that.
+    let docker_name = format!("{}:2", reg.name("x/y"));
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--format",
+        "v2s2",
+        &format!("docker://{name}"),
+        &format!("docker://{docker_name}"),
+    ]);
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{docker_name}"),
+    ]);
+    let raw: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(
+        raw["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    let meta: serde_json::Value = serde_json::from_str(&skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{docker_name}"),
+    ]))
+    .unwrap();
+    let f = Env::new();
+    let digest = manifest_digest_of(&f, &docker_name);
+    assert_eq!(meta["Digest"], digest.as_str());
+    assert_eq!(layer_digests(&f, &digest), pushed_layers);
+    let theirs = f.inspect(&docker_name);
+    assert_eq!(theirs["Config"]["Cmd"], ours["Config"]["Cmd"]);
+    assert_eq!(theirs["RootFS"], ours["RootFS"]);
+}

@@ -1,1 +1,0 @@
-//! The OCI distribution client: pull and push against registries.

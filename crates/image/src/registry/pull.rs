@@ -1,0 +1,342 @@
+//! `pull`: manifest (through an index if need be), then the blobs, then the tag.
+
+use std::io::Read;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use oci_spec::image::ImageManifest;
+
+use super::client::{backoff, Body, Client, RETRIES};
+use super::progress::{Counting, Progress};
+use super::{RegistryError, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+use crate::image::{load, Image};
+use crate::reference::{Digest, Reference};
+use crate::store::Store;
+
+/// Blobs fetched at once.
+const PARALLEL: usize = 3;
+/// Manifests are small; refuse anything bigger than this.
+const MAX_MANIFEST: u64 = 4 << 20;
+
+/// How to pull.
+#[derive(Debug, Clone)]
+pub struct PullOptions {
+    /// The platform to pick from an image index: `os/arch[/variant]`, e.g. `linux/amd64`.
+    pub platform: String,
+    /// Print no progress.
+    pub quiet: bool,
+}
+
+impl Default for PullOptions {
+    /// This machine's platform, with progress.
+    fn default() -> PullOptions {
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "386",
+            "powerpc64" => "ppc64le",
+            other => other,
+        };
+        PullOptions {
+            platform: format!("linux/{arch}"),
+            quiet: false,
+        }
+    }
+}
+
+/// Pulls `reference` into the store and tags it with the reference's full name. Blobs
+/// already present are not fetched again; the manifest is stored last, so a manifest in the
+/// store always has its blobs.
+pub fn pull(
+    store: &Store,
+    reference: &Reference,
+    opts: &PullOptions,
+) -> Result<Image, RegistryError> {
+    let client = Client::new(reference.registry(), reference.repository(), "pull")?;
+    let (digest, bytes) = fetch_manifest(&client, reference, opts)?;
+    let manifest: ImageManifest =
+        serde_json::from_slice(&bytes).map_err(|e| RegistryError::Manifest {
+            reference: reference.to_string(),
+            reason: e.to_string(),
+        })?;
+    let mut blobs = vec![(
+        manifest.config().digest().to_string(),
+        manifest.config().size(),
+    )];
+    blobs.extend(
+        manifest
+            .layers()
+            .iter()
+            .map(|l| (l.digest().to_string(), l.size())),
+    );
+    fetch_blobs(&client, store, reference.repository(), &blobs, opts.quiet)?;
+    store.put_blob(Some(&digest), &bytes[..])?;
+    store.set_tag(&reference.to_string(), &digest)?;
+    Ok(load(store, &digest)?)
+}
+
+/// Fetches the image manifest for `reference`, going through an index to this platform's
+/// entry; returns its digest and bytes, verified.
+fn fetch_manifest(
+    client: &Client,
+    reference: &Reference,
+    opts: &PullOptions,
+) -> Result<(String, Vec<u8>), RegistryError> {
+    let accept = [
+        OCI_MANIFEST,
+        DOCKER_MANIFEST,
+        OCI_INDEX,
+        DOCKER_MANIFEST_LIST,
+    ]
+    .join(", ");
+    let mut expected = reference.digest().map(Digest::to_string);
+    let mut want = match (&expected, reference.tag()) {
+        (Some(d), _) => d.clone(),
+        (None, Some(t)) => t.to_owned(),
+        (None, None) => "latest".to_owned(),
+    };
+    let repo = reference.repository();
+    // An index may (rarely) point at another index; two levels are plenty.
+    for _ in 0..3 {
+        let path = format!("/v2/{repo}/manifests/{want}");
+        let resp = client.send("GET", &path, &[("Accept", &accept)], &Body::Empty, &[404])?;
+        if resp.status() == 404 {
+            return Err(RegistryError::NotFound {
+                reference: reference.to_string(),
+            });
+        }
+        let announced = resp.header("Docker-Content-Digest").map(str::to_owned);
+        let content_type = resp.content_type().to_owned();
+        let mut bytes = Vec::new();
+        resp.into_reader()
+            .take(MAX_MANIFEST)
+            .read_to_end(&mut bytes)
+            .map_err(|e| RegistryError::Transport {
+                method: "GET".into(),
+                url: client.url(&path),
+                reason: e.to_string(),
+            })?;
+        let actual = Digest::sha256_of(&bytes).to_string();
+        let check = expected
+            .clone()
+            .or(announced.filter(|a| a.starts_with("sha256:")));
+        if let Some(e) = check.filter(|e| *e != actual) {
+            return Err(RegistryError::DigestMismatch {
+                what: format!("manifest {reference}"),
+                expected: e,
+                actual,
+            });
+        }
+        let doc: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| RegistryError::Manifest {
+                reference: reference.to_string(),
+                reason: e.to_string(),
+            })?;
+        let media_type = doc
+            .get("mediaType")
+            .and_then(|m| m.as_str())
+            .unwrap_or(&content_type)
+            .to_owned();
+        match media_type.as_str() {
+            OCI_MANIFEST | DOCKER_MANIFEST => return Ok((actual, bytes)),
+            // An OCI manifest may leave mediaType out; it has a config then.
+            _ if doc.get("config").is_some() && doc.get("layers").is_some() => {
+                return Ok((actual, bytes))
+            }
+            OCI_INDEX | DOCKER_MANIFEST_LIST => {}
+            _ if doc.get("manifests").is_some() => {}
+            other => {
+                return Err(RegistryError::Manifest {
+                    reference: reference.to_string(),
+                    reason: format!("unsupported media type {other:?}"),
+                })
+            }
+        }
+        let d = select_platform(&doc, &opts.platform).ok_or_else(|| RegistryError::Manifest {
+            reference: reference.to_string(),
+            reason: format!("no image for platform {}", opts.platform),
+        })?;
+        want = d.clone();
+        expected = Some(d);
+    }
+    Err(RegistryError::Manifest {
+        reference: reference.to_string(),
+        reason: "image indexes nested too deep".into(),
+    })
+}
+
+/// The digest of the entry in an image index (or manifest list) for `platform`
+/// (`os/arch[/variant]`). With a variant asked for, an entry with that variant wins over one
+/// without; entries for other variants are skipped.
+pub fn select_platform(index: &serde_json::Value, platform: &str) -> Option<String> {
+    let mut parts = platform.split('/');
+    let (os, arch, variant) = (parts.next()?, parts.next()?, parts.next());
+    let str_of =
+        |v: &serde_json::Value, k: &str| v.get(k).and_then(|s| s.as_str()).map(str::to_owned);
+    let mut fallback = None;
+    for m in index.get("manifests")?.as_array()? {
+        let Some(p) = m.get("platform") else { continue };
+        if str_of(p, "os").as_deref() != Some(os)
+            || str_of(p, "architecture").as_deref() != Some(arch)
+        {
+            continue;
+        }
+        let Some(digest) = str_of(m, "digest") else {
+            continue;
+        };
+        match (variant, str_of(p, "variant")) {
+            (Some(want), Some(have)) if want == have => return Some(digest),
+            (Some(_), Some(_)) => {}
+            (None, _) | (Some(_), None) => {
+                fallback.get_or_insert(digest);
+            }
+        }
+    }
+    fallback
+}
+
+/// Fetches the blobs the store lacks, [`PARALLEL`] at a time.
+fn fetch_blobs(
+    client: &Client,
+    store: &Store,
+    repo: &str,
+    blobs: &[(String, u64)],
+    quiet: bool,
+) -> Result<(), RegistryError> {
+    // Layers get lines; the config is small and fetched quietly with them.
+    let layer_digests: Vec<String> = blobs[1..].iter().map(|b| b.0.clone()).collect();
+    let progress = Progress::new(&layer_digests, quiet);
+    let next = AtomicUsize::new(0);
+    let first_error = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..PARALLEL.min(blobs.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((digest, size)) = blobs.get(i) else {
+                    break;
+                };
+                let line = i.wrapping_sub(1);
+                let result = if store.has_blob(digest) {
+                    progress.set(line, "Already exists".into(), true);
+                    Ok(())
+                } else {
+                    fetch_blob(client, store, repo, digest, *size, &progress, line)
+                };
+                if let Err(e) = result {
+                    progress.set(line, "Failed".into(), false);
+                    first_error
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get_or_insert(e);
+                    // Leave the rest: the pull has failed.
+                    next.store(blobs.len(), Ordering::Relaxed);
+                    break;
+                }
+            });
+        }
+    });
+    match first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Fetches one blob into the store, retrying when the transfer breaks off or arrives wrong.
+fn fetch_blob(
+    client: &Client,
+    store: &Store,
+    repo: &str,
+    digest: &str,
+    size: u64,
+    progress: &Progress,
+    line: usize,
+) -> Result<(), RegistryError> {
+    let path = format!("/v2/{repo}/blobs/{digest}");
+    let mut attempt = 0;
+    loop {
+        let resp = client.send("GET", &path, &[], &Body::Empty, &[])?;
+        let reader = Counting {
+            inner: resp.into_reader(),
+            progress,
+            index: line,
+            verb: "Downloading",
+            total: size,
+            done: 0,
+        };
+        match store.put_blob(Some(digest), reader) {
+            Ok(_) => {
+                progress.set(line, "Pull complete".into(), true);
+                return Ok(());
+            }
+            Err(_) if attempt < RETRIES => {
+                attempt += 1;
+                progress.set(line, format!("Retrying ({attempt})"), false);
+                backoff(attempt);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_selection() {
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {"digest": "sha256:aa", "platform": {"os": "linux", "architecture": "arm", "variant": "v7"}},
+                {"digest": "sha256:bb", "platform": {"os": "linux", "architecture": "arm64"}},
+                {"digest": "sha256:cc", "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+                {"digest": "sha256:dd", "platform": {"os": "windows", "architecture": "amd64"}},
+                {"digest": "sha256:ee", "platform": {"os": "linux", "architecture": "amd64"}},
+                {"digest": "sha256:ff", "platform": {"os": "unknown", "architecture": "unknown"}},
+            ]
+        });
+        for (platform, want) in [
+            ("linux/amd64", Some("sha256:ee")),
+            ("windows/amd64", Some("sha256:dd")),
+            ("linux/arm64", Some("sha256:bb")),
+            ("linux/arm64/v8", Some("sha256:cc")),
+            ("linux/arm/v7", Some("sha256:aa")),
+            ("linux/arm/v6", None),
+            ("linux/s390x", None),
+            ("linux", None),
+        ] {
+            assert_eq!(
+                select_platform(&index, platform).as_deref(),
+                want,
+                "{platform}"
+            );
+        }
+        assert_eq!(select_platform(&serde_json::json!({}), "linux/amd64"), None);
+    }
+
+    #[test]
+    fn docker_schema2_parses_as_a_manifest() {
+        let doc = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": 1469,
+                "digest": format!("sha256:{}", "a".repeat(64)),
+            },
+            "layers": [{
+                "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "size": 2,
+                "digest": format!("sha256:{}", "b".repeat(64)),
+            }]
+        });
+        let m: ImageManifest = serde_json::from_value(doc).unwrap();
+        assert_eq!(m.layers().len(), 1);
+        assert_eq!(m.config().size(), 1469);
+        assert_eq!(
+            m.layers()[0].digest().to_string(),
+            format!("sha256:{}", "b".repeat(64))
+        );
+    }
+}
