@@ -21,6 +21,7 @@ fn have(bin: &str, package: &str) -> bool {
         return true;
     }
     if std::env::var("CI").as_deref() == Ok("true") {
+        let _ = Command::new("apt-get").args(["update", "-qq"]).status();
         let st = Command::new("apt-get")
             .args(["install", "-y", "-qq", package])
             .env("DEBIAN_FRONTEND", "noninteractive")
@@ -381,4 +382,154 @@ fn skopeo_interop() {
     let theirs = f.inspect(&docker_name);
     assert_eq!(theirs["Config"]["Cmd"], ours["Config"]["Cmd"]);
     assert_eq!(theirs["RootFS"], ours["RootFS"]);
+}
+
+/// A scripted registry on 127.0.0.1 serving one image as `fake/img:1`: it wants a Bearer
+/// token from its own `/token`, answers the first manifest fetch with 503 and cuts the
+/// first layer download off halfway. Returns the port and the log of requests.
+fn fake_registry(
+    blobs: std::collections::HashMap<String, Vec<u8>>,
+    manifest: Vec<u8>,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log2 = log.clone();
+    let digest = format!("sha256:{}", sha256_hex(&manifest));
+    std::thread::spawn(move || {
+        let (mut manifest_hits, mut layer_hits) = (0, 0);
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            let mut auth = String::new();
+            let _ = reader.read_line(&mut request);
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.strip_prefix("Authorization: ") {
+                    auth = v.trim().to_owned();
+                }
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("").to_owned();
+            log2.lock().unwrap().push(path.clone());
+            let mut reply = |status: &str, headers: &str, body: &[u8], cut: bool| {
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{headers}\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(if cut { &body[..body.len() / 2] } else { body });
+            };
+            if path.starts_with("/token?") {
+                if path.contains("scope=repository%3Afake%2Fimg%3Apull") {
+                    reply("200 OK", "", br#"{"token":"t0k"}"#, false);
+                } else {
+                    reply("400 Bad Request", "", b"", false);
+                }
+            } else if auth != "Bearer t0k" {
+                let challenge = format!(
+                    "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"fake\",scope=\"repository:fake/img:pull\"\r\n"
+                );
+                reply("401 Unauthorized", &challenge, b"", false);
+            } else if path == "/v2/fake/img/manifests/hang" {
+                // Accept and never answer.
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_secs(30));
+                    drop(stream);
+                });
+            } else if path == "/v2/fake/img/manifests/1" {
+                manifest_hits += 1;
+                if manifest_hits == 1 {
+                    reply("503 Service Unavailable", "", b"", false);
+                } else {
+                    let h = format!(
+                        "Content-Type: application/vnd.oci.image.manifest.v1+json\r\nDocker-Content-Digest: {digest}\r\n"
+                    );
+                    reply("200 OK", &h, &manifest, false);
+                }
+            } else if let Some(blob) = path
+                .strip_prefix("/v2/fake/img/blobs/")
+                .and_then(|d| blobs.get(d))
+            {
+                let is_layer = blob.len() > 10_000;
+                layer_hits += usize::from(is_layer);
+                reply("200 OK", "", blob, is_layer && layer_hits == 1);
+            } else {
+                reply("404 Not Found", "", b"", false);
+            }
+        }
+    });
+    (port, log)
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8(out.stdout).unwrap()[..64].to_owned()
+}
+
+#[test]
+fn bearer_token_and_retries_against_a_scripted_registry() {
+    let src = Env::new();
+    let id = src.import_busybox("fake:src");
+    let mut blobs = std::collections::HashMap::new();
+    let mut manifest = None;
+    for entry in std::fs::read_dir(src.root.path().join("blobs/sha256")).unwrap() {
+        let entry = entry.unwrap();
+        let data = std::fs::read(entry.path()).unwrap();
+        let doc = serde_json::from_slice::<serde_json::Value>(&data).ok();
+        if doc.is_some_and(|d| d.get("layers").is_some()) {
+            manifest = Some(data.clone());
+        }
+        let name = entry.file_name().into_string().unwrap();
+        blobs.insert(format!("sha256:{name}"), data);
+    }
+    let manifest = manifest.expect("a manifest");
+    let doc: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    let layer = doc["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let (port, log) = fake_registry(blobs, manifest);
+    let e = Env::new();
+    let name = format!("localhost:{port}/fake/img:1");
+    e.ok(&["pull", &name]);
+    assert_eq!(e.inspect(&name)["Id"], id.as_str());
+    let log = log.lock().unwrap().clone();
+    let count = |p: &str| log.iter().filter(|l| l.starts_with(p)).count();
+    assert!(count("/token?") >= 1, "{log:?}");
+    assert_eq!(
+        count("/v2/fake/img/manifests/1"),
+        3,
+        "401, 503, 200: {log:?}"
+    );
+    // Cut off halfway, then fetched whole; nothing half-written was kept.
+    assert_eq!(count(&format!("/v2/fake/img/blobs/{layer}")), 2, "{log:?}");
+    let err = e.fails(&["pull", &format!("localhost:{port}/fake/img:2")]);
+    assert!(err.contains("fake/img:2"), "{err}");
+
+    // A registry that accepts and never answers: each try times out, then one error line.
+    let start = Instant::now();
+    let o = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("--root")
+        .arg(e.root.path())
+        .args(["pull", &format!("localhost:{port}/fake/img:hang")])
+        .env("BERTH_CONFIG", e.config.path())
+        .env("BERTH_REGISTRY_TIMEOUT", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("timed out"), "{err}");
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
 }

@@ -65,8 +65,8 @@ impl Client {
     ) -> Client {
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(15))
-            .timeout_read(Duration::from_secs(60))
-            .timeout_write(Duration::from_secs(60))
+            .timeout_read(io_timeout())
+            .timeout_write(io_timeout())
             .redirects(8)
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
             .build();
@@ -166,7 +166,7 @@ impl Client {
                     return Err(RegistryError::Transport {
                         method: method.to_owned(),
                         url,
-                        reason: t.to_string(),
+                        reason: transport_reason(&t),
                     })
                 }
             }
@@ -213,7 +213,7 @@ impl Client {
                         return Err(RegistryError::Transport {
                             method: "GET".into(),
                             url: realm,
-                            reason: t.to_string(),
+                            reason: transport_reason(&t),
                         })
                     }
                 };
@@ -233,6 +233,24 @@ impl Client {
                     .ok_or_else(unauthorized)
             }
         }
+    }
+}
+
+/// How long a read or write may stall: `BERTH_REGISTRY_TIMEOUT` seconds, 30 by default.
+fn io_timeout() -> Duration {
+    let secs = std::env::var("BERTH_REGISTRY_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    Duration::from_secs(secs)
+}
+
+/// ureq's message without the URL it starts with.
+fn transport_reason(t: &ureq::Transport) -> String {
+    let text = t.to_string();
+    match t.url() {
+        Some(url) => text.replacen(&format!("{url}: "), "", 1),
+        None => text,
     }
 }
 
