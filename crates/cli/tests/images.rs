@@ -197,3 +197,27 @@ fn bad_input_gets_one_clear_line() {
         "nothing was left behind"
     );
 }
+
+#[test]
+fn prune_and_system_df() {
+    let e = Env::new();
+    let tar = e.rootfs_tar(false);
+    let kept = e.ok(&["import", p(&tar), "kept:1"]);
+    let dangling = e.ok(&["import", "-c", "ENV X=1", p(&tar)]);
+    let df = e.ok(&["system", "df"]);
+    assert!(
+        df.lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("Images") && l.contains(" 2 ")),
+        "{df}"
+    );
+    let out = e.ok(&["image", "prune"]);
+    assert!(
+        out.contains(&format!("Deleted: {}", dangling.trim())),
+        "{out}"
+    );
+    assert!(!out.contains(kept.trim()), "a named image stays: {out}");
+    let out = e.ok(&["image", "prune", "-a"]);
+    assert!(out.contains("Untagged: kept:1"), "{out}");
+    assert_eq!(e.ok(&["images", "-q"]).trim(), "");
+}

@@ -1,5 +1,6 @@
 //! One file per verb.
 
+mod df;
 mod history;
 mod images;
 mod import;
@@ -7,6 +8,7 @@ mod inspect;
 mod load;
 mod login;
 mod logout;
+mod prune;
 mod pull;
 mod push;
 mod rmi;
@@ -48,6 +50,16 @@ pub enum Command {
     /// Manage images (`image ls`, `image rm`, `image inspect`, ...).
     #[command(subcommand)]
     Image(ImageCommand),
+    /// berth itself (`system df`).
+    #[command(subcommand)]
+    System(SystemCommand),
+}
+
+/// `berth system ...`.
+#[derive(Debug, Subcommand)]
+pub enum SystemCommand {
+    /// Show disk usage.
+    Df(df::Args),
 }
 
 /// `berth image ...`, Docker's management-command spellings.
@@ -75,6 +87,8 @@ pub enum ImageCommand {
     Save(save::Args),
     /// Load images from a tar archive (docker-archive or OCI layout).
     Load(load::Args),
+    /// Remove unused images (dangling ones, or with -a all of them).
+    Prune(prune::Args),
 }
 
 /// Run one verb; the result is the process exit code.
@@ -97,5 +111,7 @@ pub fn run(cmd: Command, root: &Path) -> anyhow::Result<i32> {
         Command::History(a) | Command::Image(ImageCommand::History(a)) => history::run(a, &store),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => save::run(a, &store),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => load::run(a, &store),
+        Command::Image(ImageCommand::Prune(a)) => prune::run(a, &store),
+        Command::System(SystemCommand::Df(a)) => df::run(a, &store),
     }
 }
