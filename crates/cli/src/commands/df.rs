@@ -15,11 +15,7 @@ pub struct Args {
 /// Print disk usage by type (images so far; containers and volumes come with the engine).
 pub fn run(a: Args, store: &Store) -> anyhow::Result<i32> {
     let u = berth_image::image::usage(store, &[])?;
-    let pct = if u.size == 0 {
-        0
-    } else {
-        u.reclaimable * 100 / u.size
-    };
+    let pct = (u.reclaimable * 100).checked_div(u.size).unwrap_or(0);
     if a.format == "json" {
         let v = serde_json::json!({"Type": "Images", "TotalCount": u.total, "Active": u.active,
             "Size": format::size(u.size), "Reclaimable": format!("{} ({pct}%)", format::size(u.reclaimable))});
