@@ -308,3 +308,114 @@ fn skopeo_interop() {
         assert_eq!(f.inspect(name)["RootFS"]["Layers"], diff_ids, "{name}");
     }
 }
+
+/// `tool` on PATH (its Debian package installed when CI=true), or None with the reason.
+fn tool(bin: &str, package: &str) -> Option<()> {
+    let found = || {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {bin}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !found() && std::env::var("CI").as_deref() == Ok("true") {
+        let _ = Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", package])
+            .status();
+    }
+    if found() {
+        return Some(());
+    }
+    println!("skipped: {bin} is not installed (set CI=true to install {package})");
+    None
+}
+
+/// What `berth save` writes loads in Podman, in both formats (vfs storage in a temp root,
+/// so nothing is mounted and nothing of the host's Podman is touched).
+#[test]
+fn podman_loads_berths_archives() {
+    if tool("podman", "podman").is_none() {
+        return;
+    }
+    let e = Env::new();
+    let id = e.busybox();
+    for (format, file) in [("docker-archive", "d.tar"), ("oci-archive", "o.tar")] {
+        e.ok(&[
+            "save",
+            "--format",
+            format,
+            "-o",
+            p(&e.path(file)),
+            "busybox:test",
+        ]);
+        let store = tempfile::tempdir().unwrap();
+        let podman = |args: &[&str]| {
+            let mut c = Command::new("podman");
+            c.arg("--root")
+                .arg(store.path().join("root"))
+                .arg("--runroot")
+                .arg(store.path().join("run"));
+            c.args([
+                "--storage-driver",
+                "vfs",
+                "--events-backend",
+                "file",
+                "--cgroup-manager",
+                "cgroupfs",
+            ]);
+            c.args(args);
+            sh(&mut c)
+        };
+        podman(&["load", "-i", p(&e.path(file))]);
+        let ids = podman(&["images", "--no-trunc", "--format", "{{.ID}}"]);
+        assert!(
+            ids.contains(&id[7..]),
+            "{format}: podman sees image {id}: {ids}"
+        );
+    }
+}
+
+/// An OCI layout made by umoci (init, new, unpack, add a file, repack) loads into berth.
+#[test]
+fn umoci_layouts_load() {
+    if tool("umoci", "umoci").is_none() {
+        return;
+    }
+    let e = Env::new();
+    let layout = e.path("layout");
+    let bundle = e.path("bundle");
+    sh(Command::new("umoci").args(["init", "--layout", p(&layout)]));
+    sh(Command::new("umoci").args(["new", "--image", &format!("{}:base", p(&layout))]));
+    sh(Command::new("umoci").args([
+        "unpack",
+        "--image",
+        &format!("{}:base", p(&layout)),
+        p(&bundle),
+    ]));
+    std::fs::create_dir_all(bundle.join("rootfs/bin")).unwrap();
+    std::fs::copy("/bin/busybox", bundle.join("rootfs/bin/busybox")).unwrap();
+    sh(Command::new("umoci").args([
+        "repack",
+        "--image",
+        &format!("{}:base", p(&layout)),
+        p(&bundle),
+    ]));
+    let tar = e.path("layout.tar");
+    sh(Command::new("tar")
+        .arg("-C")
+        .arg(&layout)
+        .arg("-cf")
+        .arg(&tar)
+        .arg("."));
+    let out = e.ok(&["load", "-i", p(&tar)]);
+    let id = out
+        .trim()
+        .strip_prefix("Loaded image ID: ")
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_string();
+    let doc = e.inspect(&id);
+    assert_eq!(
+        doc["RootFS"]["Layers"].as_array().map(|a| a.len()),
+        Some(1),
+        "{doc}"
+    );
+}
