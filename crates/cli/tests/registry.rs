@@ -533,3 +533,40 @@ fn bearer_token_and_retries_against_a_scripted_registry() {
         start.elapsed()
     );
 }
+
+/// A manifest whose layer descriptor gives the wrong size: the pull fails with one line
+/// naming the blob and both sizes, whichever way the size is off, and nothing is tagged.
+#[test]
+fn a_layer_of_another_size_than_its_descriptor_is_refused() {
+    let src = Env::new();
+    src.import_busybox("fake:src");
+    let mut blobs = std::collections::HashMap::new();
+    let mut manifest = None;
+    for entry in std::fs::read_dir(src.root.path().join("blobs/sha256")).unwrap() {
+        let entry = entry.unwrap();
+        let data = std::fs::read(entry.path()).unwrap();
+        if serde_json::from_slice::<serde_json::Value>(&data)
+            .is_ok_and(|d| d.get("layers").is_some())
+        {
+            manifest = Some(data.clone());
+        }
+        blobs.insert(
+            format!("sha256:{}", entry.file_name().into_string().unwrap()),
+            data,
+        );
+    }
+    let doc: serde_json::Value = serde_json::from_slice(&manifest.expect("a manifest")).unwrap();
+    let size = doc["layers"][0]["size"].as_u64().unwrap();
+    for wrong in [size - 1, size + 1] {
+        let mut bad = doc.clone();
+        bad["layers"][0]["size"] = wrong.into();
+        let (port, _) = fake_registry(blobs.clone(), serde_json::to_vec(&bad).unwrap());
+        let e = Env::new();
+        let err = e.fails(&["pull", &format!("localhost:{port}/fake/img:1")]);
+        assert!(
+            err.contains(&format!("the manifest says {wrong} bytes")),
+            "{err}"
+        );
+        assert_eq!(e.ok(&["images", "-q"]).trim(), "", "nothing tagged");
+    }
+}

@@ -88,6 +88,16 @@ pub enum RegistryError {
         /// The digest of what arrived.
         actual: String,
     },
+    /// A blob whose length is not the one its descriptor gives (read no further than it).
+    #[error("blob `{digest}`: the manifest says {expected} bytes, the registry sent {actual}")]
+    SizeMismatch {
+        /// The blob's digest.
+        digest: String,
+        /// The descriptor's size.
+        expected: u64,
+        /// What arrived (at most one byte more than expected: the read stops there).
+        actual: u64,
+    },
     /// A manifest this client cannot use.
     #[error("manifest `{reference}`: {reason}")]
     Manifest {

@@ -255,15 +255,29 @@ fn fetch_blob(
     let mut attempt = 0;
     loop {
         let resp = client.send("GET", &path, &[], &Body::Empty, &[])?;
-        let reader = Counting {
-            inner: resp.into_reader(),
+        // Never read past the descriptor's size (a registry streaming forever fills no
+        // disk), and a blob of another length is refused even when its digest is right.
+        let mut reader = Counting {
+            inner: resp.into_reader().take(size + 1),
             progress,
             index: line,
             verb: "Downloading",
             total: size,
             done: 0,
         };
-        match store.put_blob(Some(digest), reader) {
+        let stored = store.put_blob(Some(digest), &mut reader);
+        let got = reader.done;
+        if got > size || (stored.is_ok() && got != size) {
+            // A stored blob is valid content (its digest checked); nothing names it, so the
+            // next prune takes it.
+            let (digest, expected, actual) = (digest.to_owned(), size, got);
+            return Err(RegistryError::SizeMismatch {
+                digest,
+                expected,
+                actual,
+            });
+        }
+        match stored {
             Ok(_) => {
                 progress.set(line, "Pull complete".into(), true);
                 return Ok(());
