@@ -100,7 +100,7 @@ pub(crate) fn report(opts: &Options) -> Value {
         .and_then(|s| i64::from_str_radix(s.trim(), 16).ok());
     r.insert("personality".into(), json!(persona));
     r.insert("sched".into(), sched());
-    // Through berth-sys, the project's one crate allowed unsafe (nix has no ioprio).
+    // Through berth-sys, where the project's syscall wrappers live (nix has no ioprio).
     let ioprio = berth_sys::process::ioprio_get_self().ok();
     r.insert(
         "ioprio".into(),

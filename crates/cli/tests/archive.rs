@@ -1,110 +1,21 @@
 //! `berth save` / `berth load`: round trips in both formats, interop with skopeo, bad input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
-struct Env {
-    root: tempfile::TempDir,
-    work: tempfile::TempDir,
-}
+use std::process::{Command, Stdio};
 
-impl Env {
-    fn new() -> Env {
-        Env {
-            root: tempfile::tempdir().unwrap(),
-            work: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    /// Another store, sharing nothing with this one.
-    fn fresh(&self) -> Env {
-        Env::new()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_berth"));
-        c.arg("--root").arg(self.root.path()).args(args);
-        c
-    }
-
-    fn berth(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().expect("run berth")
-    }
-
-    #[track_caller]
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
-        assert!(
-            o.status.success(),
-            "berth {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
-    }
-
-    /// Fails with exit 1 and exactly one error line, which is returned.
-    #[track_caller]
-    fn fails(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
-        assert_eq!(o.status.code(), Some(1), "berth {args:?} should fail");
-        let err = String::from_utf8(o.stderr).unwrap();
-        assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
-        err
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.work.path().join(name)
-    }
-
-    /// `busybox:test` from a rootfs holding /bin/busybox; returns its id.
-    fn busybox(&self) -> String {
-        let dir = self.path("rootfs");
-        std::fs::create_dir_all(dir.join("bin")).unwrap();
-        std::fs::copy("/bin/busybox", dir.join("bin/busybox")).unwrap();
-        std::os::unix::fs::symlink("busybox", dir.join("bin/sh")).unwrap();
-        let tar = self.path("rootfs.tar");
-        sh(Command::new("tar")
-            .arg("-C")
-            .arg(&dir)
-            .arg("-cf")
-            .arg(&tar)
-            .arg("."));
-        let id = self.ok(&["import", "-c", "CMD [\"sh\"]", p(&tar), "busybox:test"]);
-        id.trim().to_owned()
-    }
-
-    /// `image inspect` of one image, as JSON.
-    fn inspect(&self, name: &str) -> serde_json::Value {
-        let out = self.ok(&["image", "inspect", name]);
-        serde_json::from_str::<serde_json::Value>(&out).unwrap()[0].clone()
-    }
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
-
-#[track_caller]
-fn sh(cmd: &mut Command) -> String {
-    let o = cmd.output().unwrap();
-    assert!(
-        o.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
+use common::{have, p, sh, Env};
 
 /// Same id, tags and diff ids in a fresh root, for each format; by file and by pipe.
 #[test]
 fn round_trip_both_formats() {
     let e = Env::new();
-    let id = e.busybox();
+    let id = e.import_busybox("busybox:test");
     let before = e.inspect("busybox:test");
     for format in ["docker-archive", "oci-archive"] {
         let file = e.path(&format!("{format}.tar"));
         e.ok(&["save", "--format", format, "-o", p(&file), "busybox:test"]);
-        let f = e.fresh();
+        let f = Env::new();
         let out = f.ok(&["load", "-i", p(&file)]);
         assert_eq!(out, "Loaded image: busybox:test\n", "{format}");
         let after = f.inspect("busybox:test");
@@ -120,7 +31,7 @@ fn round_trip_both_formats() {
         let saved = saved.unwrap();
         assert!(saved.status.success());
         assert_eq!(saved.stdout, std::fs::read(&file).unwrap(), "deterministic");
-        let g = e.fresh();
+        let g = Env::new();
         let mut child = g
             .cmd(&["image", "load", "-q"])
             .stdin(Stdio::piped())
@@ -138,11 +49,11 @@ fn round_trip_both_formats() {
 #[test]
 fn by_id_and_gzipped() {
     let e = Env::new();
-    let id = e.busybox();
+    let id = e.import_busybox("busybox:test");
     let file = e.path("byid.tar");
     e.ok(&["save", "-o", p(&file), &id[7..19]]);
     sh(Command::new("gzip").arg("-k").arg(&file));
-    let f = e.fresh();
+    let f = Env::new();
     let out = f.ok(&["load", "-i", &format!("{}.gz", p(&file))]);
     assert_eq!(out, format!("Loaded image ID: {id}\n"));
     assert_eq!(f.inspect(&id)["Id"], id.as_str());
@@ -152,7 +63,7 @@ fn by_id_and_gzipped() {
 #[test]
 fn bad_archives() {
     let e = Env::new();
-    e.busybox();
+    e.import_busybox("busybox:test");
     let good = e.path("good.tar");
     e.ok(&["save", "-o", p(&good), "busybox:test"]);
     let bytes = std::fs::read(&good).unwrap();
@@ -216,10 +127,10 @@ fn bad_archives() {
             &mismatch,
             &format!("verify layer `{layer}`: diff id is")[..],
         ),
-        (&evil, "member `../evil` has an unsafe path"),
+        (&evil, "member `../evil` climbs out of the archive"),
         (&empty, "no manifest.json"),
     ] {
-        let f = e.fresh();
+        let f = Env::new();
         let err = f.fails(&["load", "-i", p(file)]);
         assert!(err.contains(want), "{}: {err}", file.display());
         assert_eq!(f.ok(&["images", "-q"]), "", "nothing tagged after {err}");
@@ -229,26 +140,6 @@ fn bad_archives() {
     assert!(!e.path("x.tar").exists());
 }
 
-/// skopeo on PATH (installed when CI=true), or None with the reason printed.
-fn skopeo() -> Option<()> {
-    let found = || {
-        Command::new("skopeo")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !found() && std::env::var("CI").as_deref() == Ok("true") {
-        let _ = Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", "skopeo"])
-            .status();
-    }
-    if found() {
-        return Some(());
-    }
-    println!("skipped: skopeo is not installed (set CI=true to install it)");
-    None
-}
-
 fn skopeo_inspect(target: &str) -> serde_json::Value {
     serde_json::from_str(&sh(Command::new("skopeo").args(["inspect", target]))).unwrap()
 }
@@ -256,11 +147,11 @@ fn skopeo_inspect(target: &str) -> serde_json::Value {
 /// berth's archives read in skopeo; skopeo's archives load into berth with the same diff ids.
 #[test]
 fn skopeo_interop() {
-    if skopeo().is_none() {
+    if !have("skopeo", "skopeo") {
         return;
     }
     let e = Env::new();
-    e.busybox();
+    e.import_busybox("busybox:test");
     let diff_ids = e.inspect("busybox:test")["RootFS"]["Layers"].clone();
     let docker = e.path("berth-docker.tar");
     let oci = e.path("berth-oci.tar");
@@ -295,7 +186,7 @@ fn skopeo_interop() {
         &format!("oci-archive:{}", p(&from_skopeo_oci)),
         &format!("docker-archive:{}:x:2", p(&from_skopeo_docker)),
     ]));
-    let f = e.fresh();
+    let f = Env::new();
     assert_eq!(
         f.ok(&["load", "-i", p(&from_skopeo_oci)]),
         "Loaded image: x:1\n"
@@ -309,35 +200,15 @@ fn skopeo_interop() {
     }
 }
 
-/// `tool` on PATH (its Debian package installed when CI=true), or None with the reason.
-fn tool(bin: &str, package: &str) -> Option<()> {
-    let found = || {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {bin}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !found() && std::env::var("CI").as_deref() == Ok("true") {
-        let _ = Command::new("apt-get")
-            .args(["install", "-y", "--no-install-recommends", package])
-            .status();
-    }
-    if found() {
-        return Some(());
-    }
-    println!("skipped: {bin} is not installed (set CI=true to install {package})");
-    None
-}
-
 /// What `berth save` writes loads in Podman, in both formats (vfs storage in a temp root,
 /// so nothing is mounted and nothing of the host's Podman is touched).
 #[test]
 fn podman_loads_berths_archives() {
-    if tool("podman", "podman").is_none() {
+    if !have("podman", "podman") {
         return;
     }
     let e = Env::new();
-    let id = e.busybox();
+    let id = e.import_busybox("busybox:test");
     for (format, file) in [("docker-archive", "d.tar"), ("oci-archive", "o.tar")] {
         e.ok(&[
             "save",
@@ -377,7 +248,7 @@ fn podman_loads_berths_archives() {
 /// An OCI layout made by umoci (init, new, unpack, add a file, repack) loads into berth.
 #[test]
 fn umoci_layouts_load() {
-    if tool("umoci", "umoci").is_none() {
+    if !have("umoci", "umoci") {
         return;
     }
     let e = Env::new();

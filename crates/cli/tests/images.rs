@@ -1,84 +1,10 @@
 //! `berth import`, `images`, `tag`, `rmi`, `inspect`, `history` against a store in a temp dir.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
 
-struct Env {
-    root: tempfile::TempDir,
-    work: tempfile::TempDir,
-}
+use std::process::{Command, Stdio};
 
-impl Env {
-    fn new() -> Env {
-        Env {
-            root: tempfile::tempdir().unwrap(),
-            work: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn berth(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_berth"))
-            .arg("--root")
-            .arg(self.root.path())
-            .args(args)
-            .output()
-            .expect("run berth")
-    }
-
-    #[track_caller]
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
-        assert!(
-            o.status.success(),
-            "berth {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
-    }
-
-    #[track_caller]
-    fn fails(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
-        assert!(!o.status.success(), "berth {args:?} should fail");
-        let err = String::from_utf8(o.stderr).unwrap();
-        assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
-        err
-    }
-
-    /// A busybox rootfs as a tar file; with `gz` also that same tar gzip-compressed.
-    fn rootfs_tar(&self, gz: bool) -> PathBuf {
-        let dir = self.work.path().join("rootfs");
-        let out = self.work.path().join("rootfs.tar");
-        if !out.exists() {
-            std::fs::create_dir_all(dir.join("bin")).unwrap();
-            std::fs::copy("/bin/busybox", dir.join("bin/busybox")).unwrap();
-            std::os::unix::fs::symlink("busybox", dir.join("bin/sh")).unwrap();
-            let st = Command::new("tar")
-                .arg("-C")
-                .arg(&dir)
-                .arg("-cf")
-                .arg(&out)
-                .arg(".")
-                .status()
-                .unwrap();
-            assert!(st.success());
-        }
-        if !gz {
-            return out;
-        }
-        let st = Command::new("gzip")
-            .args(["-k", "-f"])
-            .arg(&out)
-            .status()
-            .unwrap();
-        assert!(st.success());
-        self.work.path().join("rootfs.tar.gz")
-    }
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+use common::{p, Env};
 
 #[test]
 fn import_list_inspect_tag_rmi() {

@@ -3,39 +3,13 @@
 //! with its storage in a temp dir. Without the tools the tests are skipped with a reason,
 //! except under CI=true, where they are installed with apt-get.
 
+mod common;
+
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Makes sure `bin` exists; installs `package` under CI. False (with a message) to skip.
-fn have(bin: &str, package: &str) -> bool {
-    let found = |b: &str| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {b}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if found(bin) {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        let _ = Command::new("apt-get").args(["update", "-qq"]).status();
-        let st = Command::new("apt-get")
-            .args(["install", "-y", "-qq", package])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .expect("run apt-get");
-        assert!(
-            st.success() && found(bin),
-            "apt-get install {package} failed"
-        );
-        return true;
-    }
-    eprintln!("skipped: `{bin}` not found (apt-get install {package})");
-    false
-}
+use common::{have, Env};
 
 /// A registry process, killed on drop.
 struct Registry {
@@ -95,84 +69,6 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A store and a credentials dir of its own.
-struct Env {
-    root: tempfile::TempDir,
-    config: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            root: tempfile::tempdir().unwrap(),
-            config: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn berth(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_berth"))
-            .arg("--root")
-            .arg(self.root.path())
-            .args(args)
-            .env("BERTH_CONFIG", self.config.path())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run berth")
-    }
-
-    #[track_caller]
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
-        assert!(
-            o.status.success(),
-            "berth {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
-    }
-
-    #[track_caller]
-    fn fails(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
-        assert_eq!(o.status.code(), Some(1), "berth {args:?} should fail");
-        let err = String::from_utf8(o.stderr).unwrap();
-        assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
-        err
-    }
-
-    fn inspect(&self, name: &str) -> serde_json::Value {
-        let doc: serde_json::Value =
-            serde_json::from_str(&self.ok(&["image", "inspect", name])).unwrap();
-        doc[0].clone()
-    }
-
-    /// Imports a busybox rootfs as `name`; returns the image id.
-    fn import_busybox(&self, name: &str) -> String {
-        let work = self.root.path().join("work");
-        let dir = work.join("rootfs");
-        std::fs::create_dir_all(dir.join("bin")).unwrap();
-        std::fs::copy("/bin/busybox", dir.join("bin/busybox")).unwrap();
-        let _ = std::os::unix::fs::symlink("busybox", dir.join("bin/sh"));
-        let tar = work.join("rootfs.tar");
-        let st = Command::new("tar")
-            .arg("-C")
-            .arg(&dir)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap();
-        assert!(st.success());
-        self.ok(&["import", "-c", "CMD [\"sh\"]", p(&tar), name])
-            .trim()
-            .to_owned()
-    }
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 fn skopeo(args: &[&str]) -> String {
@@ -311,10 +207,7 @@ fn login_basic_auth_then_push_and_pull() {
     assert_eq!(doc["auths"][&registry]["auth"], "YWxpY2U6czNjcmV0");
     e.ok(&["push", "-q", &name]);
 
-    let other = Env {
-        root: tempfile::tempdir().unwrap(),
-        config: tempfile::tempdir().unwrap(),
-    };
+    let other = Env::new();
     std::fs::copy(&config, other.config.path().join("config.json")).unwrap();
     other.ok(&["pull", "-q", &name]);
     assert!(other

@@ -86,7 +86,7 @@ pub enum ArchiveError {
         by: String,
     },
     /// A member path that has a `..` component or is absolute.
-    #[error("load archive: member `{member}` has an unsafe path (`..` or absolute)")]
+    #[error("load archive: member `{member}` climbs out of the archive (`..` or absolute path)")]
     UnsafePath {
         /// The member's path, verbatim.
         member: String,
