@@ -11,6 +11,25 @@ use crate::error::{self, Result};
 use crate::hooks::{self, HookState};
 use crate::state::{Root, StateError, Status};
 
+/// Wait until init has exec'd the user's program (or died): its write end of the fifo is
+/// close-on-exec, so the fifo reads end-of-file then.
+fn wait_for_exec(f: &mut std::fs::File, rec: &crate::state::Record) {
+    let mut buf = [0u8; 16];
+    loop {
+        let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(100u16));
+        match f.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+        if !rec.init_alive() {
+            return;
+        }
+    }
+}
+
 /// Start created container `id`. A failing poststart hook does not fail the start (the
 /// OCI spec makes it a warning): it is returned for the caller to report.
 pub fn start(root: &Root, id: &str) -> Result<Option<hooks::HookError>> {
@@ -48,6 +67,7 @@ pub fn start(root: &Root, id: &str) -> Result<Option<hooks::HookError>> {
     if !rec.late_hooks {
         return Ok(None);
     }
+    wait_for_exec(&mut f, &rec);
     let spec = root.load_spec(id)?;
     let list = spec
         .hooks()

@@ -181,20 +181,28 @@ fn set_names_and_sysctls(b: &Bootstrap) -> Result<(), ChildError> {
 }
 
 fn after_start(b: &Bootstrap, p: &Process, exe: &std::ffi::CString, pid: i32) -> ChildError {
-    if let Some(fifo) = &b.fifo {
-        // Blocks until `start` opens the read side.
-        let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-        let res = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .and_then(|mut f| {
-                use std::io::Write;
-                f.write_all(b"0")
-            });
-        if let Err(e) = res {
-            return ChildError::new(Step::ExecFifo, path, e.raw_os_error().unwrap_or(0));
+    // Opening blocks until `start` opens the read side. The write end stays open (it is
+    // close-on-exec) so `start` sees end-of-file exactly when the user's program has
+    // replaced us: poststart hooks must run after it started (OCI runtime spec).
+    let _fifo = match &b.fifo {
+        Some(fifo) => {
+            let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+            let opened = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .and_then(|mut f| {
+                    use std::io::Write;
+                    f.write_all(b"0").map(|()| f)
+                });
+            match opened {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    return ChildError::new(Step::ExecFifo, path, e.raw_os_error().unwrap_or(0))
+                }
+            }
         }
-    }
+        None => None,
+    };
     let list = b
         .spec
         .hooks()
