@@ -25,7 +25,7 @@ fn oom_kill_is_reported() {
     b.args(&[
         "/bin/sh",
         "-c",
-        "sleep 1; /bin/berth-check alloc 64; sleep 100",
+        "sleep 2; /bin/berth-check alloc 64; sleep 100",
     ]);
     let id = unique("oom");
     rt.run_detached(&b, &id).ok();
@@ -35,7 +35,8 @@ fn oom_kill_is_reported() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn events");
-    std::thread::sleep(Duration::from_secs(3));
+    // Generous under load: events must be running before the OOM (2 s in), and see it.
+    std::thread::sleep(Duration::from_secs(5));
     rt.kill(&id, "KILL").ok();
     let out = events.wait_with_output().expect("events");
     rt.forget(&id);
