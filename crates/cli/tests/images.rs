@@ -147,3 +147,38 @@ fn prune_and_system_df() {
     assert!(out.contains("Untagged: kept:1"), "{out}");
     assert_eq!(e.ok(&["images", "-q"]).trim(), "");
 }
+
+#[test]
+fn go_template_formats() {
+    let e = Env::new();
+    let id = e.import_busybox("busybox:t");
+    let out = e.ok(&[
+        "images",
+        "--format",
+        "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["REPOSITORY", "TAG", "IMAGE", "ID"]
+    );
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["busybox", "t", &id[7..19]]
+    );
+    assert_eq!(
+        e.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+            .trim(),
+        "busybox:t"
+    );
+    let out = e.ok(&[
+        "inspect",
+        "-f",
+        "{{.Id}} {{.Config.Cmd}} {{index .RepoTags 0}}",
+        "busybox:t",
+    ]);
+    assert_eq!(out.trim(), format!("{id} [sh] busybox:t"));
+    assert!(e
+        .fails(&["inspect", "-f", "{{.Id", "busybox:t"])
+        .contains("unclosed action"));
+}

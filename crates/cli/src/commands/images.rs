@@ -20,7 +20,8 @@ pub struct Args {
     /// Show intermediate images too (accepted; berth keeps none).
     #[arg(short, long)]
     all: bool,
-    /// `table` or `json` (one JSON object per line, as `--format '{{json .}}'`).
+    /// `table`, `json` (one object per line), or a Go template (`{{.Repository}}:{{.Tag}}`,
+    /// `table {{.ID}}\t{{.Size}}`).
     #[arg(long, default_value = "table")]
     format: String,
     /// Only images of this repository (`busybox`, `localhost:5000/x`).
@@ -94,12 +95,24 @@ fn print(a: &Args, rows: &[Row]) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
+    let docs: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| serde_json::json!({"Repository": r.repository, "Tag": r.tag, "Digest": r.digest, "ID": r.id,
+            "CreatedAt": r.created, "CreatedSince": format::ago(&r.created), "Size": format::size(r.size)}))
+        .collect();
     if a.format == "json" {
-        for r in rows {
-            let v = serde_json::json!({"Repository": r.repository, "Tag": r.tag, "Digest": r.digest, "ID": r.id,
-                "CreatedAt": r.created, "CreatedSince": format::ago(&r.created), "Size": format::size(r.size)});
-            println!("{v}");
-        }
+        docs.iter().for_each(|v| println!("{v}"));
+        return Ok(0);
+    }
+    if a.format != "table" {
+        let t = crate::template::Template::parse(&a.format)?;
+        let header = |f: &str| match f {
+            "ID" => "IMAGE ID".to_string(),
+            "CreatedSince" => "CREATED".to_string(),
+            "CreatedAt" => "CREATED AT".to_string(),
+            other => other.to_uppercase(),
+        };
+        print!("{}", t.render_all(&docs, header)?);
         return Ok(0);
     }
     let digest_col = if a.digests {

@@ -5,6 +5,9 @@ use berth_image::store::Store;
 /// `inspect` arguments.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Print each document through this Go template instead (`{{.Id}}`, `{{json .Config}}`).
+    #[arg(short, long)]
+    format: Option<String>,
     /// Images (names or ids).
     #[arg(required = true)]
     names: Vec<String>,
@@ -22,6 +25,13 @@ pub fn run(a: Args, store: &Store) -> anyhow::Result<i32> {
             .map(|(_, n)| n.clone())
             .unwrap_or_default();
         docs.push(berth_image::image::inspect(&image, &names));
+    }
+    if let Some(f) = &a.format {
+        let t = crate::template::Template::parse(f)?;
+        for d in &docs {
+            println!("{}", t.render(d)?);
+        }
+        return Ok(0);
     }
     println!("{}", serde_json::to_string_pretty(&docs)?);
     Ok(0)
