@@ -33,6 +33,7 @@ pub struct Cli {
 }
 
 fn main() {
+    berth_sys::process::default_sigpipe();
     let cli = Cli::parse();
     match commands::run(cli.command, &cli.root) {
         Ok(code) => std::process::exit(code),

@@ -42,6 +42,7 @@ pub struct Cli {
 }
 
 fn main() {
+    berth_sys::process::default_sigpipe();
     let cli = Cli::parse();
     let log = logging::Log::new(cli.log.clone(), &cli.log_format, cli.debug);
     if cli.systemd_cgroup {

@@ -413,3 +413,25 @@ fn exec_with_terminal_over_console_socket() {
     assert_eq!(r["tty"]["stdout"], true);
     assert_ne!(r["pid"], 1);
 }
+
+/// SIGPIPE is not ignored in the container: an ignored disposition survives execve, and a
+/// runtime written in Rust starts with SIGPIPE ignored unless it puts it back (then
+/// `yes | head` in the container would spin on EPIPE instead of ending).
+#[test]
+fn sigpipe_is_not_ignored_in_the_container() {
+    let rt = Runtime::under_test();
+    let mut b = Bundle::new();
+    // busybox's cat, not the checker: a Rust program ignores SIGPIPE itself at start.
+    b.args(&["/bin/cat", "/proc/self/status"]);
+    let id = common::unique("sig");
+    let out = rt.run(&b, &id);
+    rt.forget(&id);
+    let ign = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .map(str::trim)
+        .unwrap_or("missing");
+    let mask = u64::from_str_radix(ign, 16).unwrap_or_else(|_| panic!("SigIgn {ign:?}: {out}"));
+    assert_eq!(mask & (1 << (libc::SIGPIPE - 1)), 0, "SigIgn {ign}: {out}");
+}

@@ -57,6 +57,18 @@ pub fn unassigned_syscall(nr: i64) -> io::Error {
     }
 }
 
+/// Put SIGPIPE back to its default action. Rust's runtime ignores it at start, and an
+/// ignored signal stays ignored across execve: without this every container process would
+/// inherit it (`yes | head` would loop on EPIPE), and our own output into a closed pipe
+/// would panic instead of ending quietly as a C program does.
+pub fn default_sigpipe() {
+    // SAFETY: SIG_DFL installs no handler, so no Rust code can run in signal context; the
+    // call only changes this process's disposition of one signal.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// A handle on our own /proc/self/task directory, opened while /proc is still the procfs
 /// of our pid namespace. After setns into another mount or pid namespace, /proc/self may
 /// not resolve any more; this fd still counts our threads.
