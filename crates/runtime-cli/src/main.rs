@@ -42,7 +42,6 @@ pub struct Cli {
 }
 
 fn main() {
-    berth_sys::process::default_sigpipe();
     let cli = Cli::parse();
     let log = logging::Log::new(cli.log.clone(), &cli.log_format, cli.debug);
     if cli.systemd_cgroup {

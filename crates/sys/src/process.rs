@@ -58,9 +58,9 @@ pub fn unassigned_syscall(nr: i64) -> io::Error {
 }
 
 /// Put SIGPIPE back to its default action. Rust's runtime ignores it at start, and an
-/// ignored signal stays ignored across execve: without this every container process would
-/// inherit it (`yes | head` would loop on EPIPE), and our own output into a closed pipe
-/// would panic instead of ending quietly as a C program does.
+/// ignored signal stays ignored across execve: a process we exec would inherit it
+/// (`yes | head` would loop on EPIPE), and a CLI's output into a closed pipe would panic
+/// instead of ending quietly as a C program does.
 pub fn default_sigpipe() {
     // SAFETY: SIG_DFL installs no handler, so no Rust code can run in signal context; the
     // call only changes this process's disposition of one signal.

@@ -241,6 +241,9 @@ pub fn exec(path: &CString, p: &Process, preserve_fds: u32) -> ChildError {
     if let Err(e) = berth_sys::fd::cloexec_from(3 + preserve_fds) {
         return ChildError::new(Step::Exec, "close_range", e.raw_os_error().unwrap_or(0));
     }
+    // The runtime keeps SIGPIPE ignored (a hook that does not read its state must not kill
+    // us), but an ignored signal survives execve: the user's program gets the default.
+    berth_sys::process::default_sigpipe();
     let err = nix::unistd::execve(path, &args, &env).unwrap_err();
     ChildError::new(Step::Exec, path.to_string_lossy(), err as i32)
 }
