@@ -15,6 +15,7 @@ mod client;
 mod progress;
 mod pull;
 mod push;
+mod transfer;
 
 use std::net::IpAddr;
 use std::path::PathBuf;

@@ -1,20 +1,17 @@
 //! `pull`: manifest (through an index if need be), then the blobs, then the tag.
 
 use std::io::Read;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use oci_spec::image::ImageManifest;
 
 use super::client::{backoff, Body, Client, RETRIES};
 use super::progress::{Counting, Progress};
+use super::transfer::{blobs_of, each_blob};
 use super::{RegistryError, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use crate::image::{load, Image};
 use crate::reference::{Digest, Reference};
 use crate::store::Store;
 
-/// Blobs fetched at once.
-const PARALLEL: usize = 3;
 /// Manifests are small; refuse anything bigger than this.
 const MAX_MANIFEST: u64 = 4 << 20;
 
@@ -59,16 +56,7 @@ pub fn pull(
             reference: reference.to_string(),
             reason: e.to_string(),
         })?;
-    let mut blobs = vec![(
-        manifest.config().digest().to_string(),
-        manifest.config().size(),
-    )];
-    blobs.extend(
-        manifest
-            .layers()
-            .iter()
-            .map(|l| (l.digest().to_string(), l.size())),
-    );
+    let blobs = blobs_of(&manifest);
     fetch_blobs(&client, store, reference.repository(), &blobs, opts.quiet)?;
     store.put_blob(Some(&digest), &bytes[..])?;
     store.set_tag(&reference.to_string(), &digest)?;
@@ -195,7 +183,7 @@ pub fn select_platform(index: &serde_json::Value, platform: &str) -> Option<Stri
     fallback
 }
 
-/// Fetches the blobs the store lacks, [`PARALLEL`] at a time.
+/// Fetches the blobs the store lacks, a few at a time.
 fn fetch_blobs(
     client: &Client,
     store: &Store,
@@ -203,42 +191,13 @@ fn fetch_blobs(
     blobs: &[(String, u64)],
     quiet: bool,
 ) -> Result<(), RegistryError> {
-    // Layers get lines; the config is small and fetched quietly with them.
-    let layer_digests: Vec<String> = blobs[1..].iter().map(|b| b.0.clone()).collect();
-    let progress = Progress::new(&layer_digests, quiet);
-    let next = AtomicUsize::new(0);
-    let first_error = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..PARALLEL.min(blobs.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((digest, size)) = blobs.get(i) else {
-                    break;
-                };
-                let line = i.wrapping_sub(1);
-                let result = if store.has_blob(digest) {
-                    progress.set(line, "Already exists".into(), true);
-                    Ok(())
-                } else {
-                    fetch_blob(client, store, repo, digest, *size, &progress, line)
-                };
-                if let Err(e) = result {
-                    progress.set(line, "Failed".into(), false);
-                    first_error
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .get_or_insert(e);
-                    // Leave the rest: the pull has failed.
-                    next.store(blobs.len(), Ordering::Relaxed);
-                    break;
-                }
-            });
+    each_blob(blobs, quiet, |digest, size, progress, line| {
+        if store.has_blob(digest) {
+            progress.set(line, "Already exists".into(), true);
+            return Ok(());
         }
-    });
-    match first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+        fetch_blob(client, store, repo, digest, size, progress, line)
+    })
 }
 
 /// Fetches one blob into the store, retrying when the transfer breaks off or arrives wrong.

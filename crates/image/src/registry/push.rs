@@ -1,18 +1,14 @@
 //! `push`: the blobs the registry lacks (monolithic uploads), then the manifest.
 
 use std::io::Read;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use super::client::{Body, Client};
 use super::progress::{Counting, Progress};
+use super::transfer::{blobs_of, each_blob};
 use super::{RegistryError, OCI_MANIFEST};
 use crate::image::resolve;
 use crate::reference::Reference;
 use crate::store::Store;
-
-/// Blobs uploaded at once.
-const PARALLEL: usize = 3;
 
 /// What [`push`] sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,44 +30,10 @@ pub fn push(
     let image = resolve(store, image)?;
     let client = Client::new(target.registry(), target.repository(), "pull,push")?;
     let repo = target.repository();
-    let mut blobs = vec![(
-        image.manifest.config().digest().to_string(),
-        image.manifest.config().size(),
-    )];
-    blobs.extend(
-        image
-            .manifest
-            .layers()
-            .iter()
-            .map(|l| (l.digest().to_string(), l.size())),
-    );
-    let layer_digests: Vec<String> = blobs[1..].iter().map(|b| b.0.clone()).collect();
-    let progress = Progress::new(&layer_digests, quiet);
-    let next = AtomicUsize::new(0);
-    let first_error = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..PARALLEL.min(blobs.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((digest, size)) = blobs.get(i) else {
-                    break;
-                };
-                let line = i.wrapping_sub(1);
-                if let Err(e) = push_blob(&client, store, repo, digest, *size, &progress, line) {
-                    progress.set(line, "Failed".into(), false);
-                    first_error
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .get_or_insert(e);
-                    next.store(blobs.len(), Ordering::Relaxed);
-                    break;
-                }
-            });
-        }
-    });
-    if let Some(e) = first_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        return Err(e);
-    }
+    let blobs = blobs_of(&image.manifest);
+    each_blob(&blobs, quiet, |digest, size, progress, line| {
+        push_blob(&client, store, repo, digest, size, progress, line)
+    })?;
     let bytes = store.read_blob(&image.manifest_digest)?;
     let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
         .ok()
