@@ -4,28 +4,13 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-/// The result of [`fork`], seen from one side.
+/// The result of [`fork_watched`] or [`fork_into_cgroup`], seen from one side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Forked {
     /// We are the new child process.
     Child,
     /// We are the parent; this is the child's pid in our pid namespace.
     Parent(i32),
-}
-
-/// Number of threads in the calling process, from /proc/self/status.
-pub fn thread_count() -> io::Result<usize> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                "no Threads: in /proc/self/status",
-            )
-        })
 }
 
 /// ioprio_get(2) for the calling process: (class, level), class 0 meaning "none set".
@@ -106,12 +91,8 @@ impl ThreadWatch {
 ///
 /// After fork only the calling thread exists in the child; any lock another thread held
 /// (the allocator's, stdio's) would stay locked forever. The runtime never starts a thread,
-/// and this check makes that an enforced invariant instead of a hope.
-pub fn fork() -> io::Result<Forked> {
-    fork_watched(&ThreadWatch::open()?)
-}
-
-/// [`fork`] with the thread count read through `watch` (for use after setns).
+/// and this check makes that an enforced invariant instead of a hope. The count is read
+/// through `watch`, opened before any setns changed what /proc/self means.
 pub fn fork_watched(watch: &ThreadWatch) -> io::Result<Forked> {
     let threads = watch.count()?;
     if threads != 1 {
@@ -299,7 +280,6 @@ mod tests {
 
     #[test]
     fn thread_count_is_positive() {
-        assert!(thread_count().unwrap() >= 1);
         assert!(ThreadWatch::open().unwrap().count().unwrap() >= 1);
     }
 

@@ -10,7 +10,7 @@ pub mod wait;
 
 use std::os::fd::AsFd;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::state::{Record, Root, StateError, Status};
 
 /// The live status of a recorded container.
@@ -96,9 +96,4 @@ pub fn set_paused(root: &Root, id: &str, paused: bool) -> Result<()> {
         std::fs::remove_file(&marker)
     };
     res.map_err(crate::error::sys("write", marker.display()))
-}
-
-/// Errors of a container that does not exist are distinguishable (for `delete --force`).
-pub fn is_not_found(e: &Error) -> bool {
-    matches!(e, Error::State(StateError::NotFound(_)))
 }
