@@ -27,6 +27,21 @@ pub struct Cli {
         default_value = "/var/lib/berth"
     )]
     pub root: PathBuf,
+    /// Where runtime state and sockets live (lost at reboot by design).
+    #[arg(long, global = true, env = "BERTH_STATE", default_value = "/run/berth")]
+    pub state: PathBuf,
+    /// The OCI runtime: `berth` (built in) or the path of a runc-compatible binary.
+    #[arg(long, global = true, env = "BERTH_RUNTIME", default_value = "berth")]
+    pub runtime: String,
+    /// The cgroup under which containers' cgroups are made.
+    #[arg(
+        long = "cgroup-parent",
+        global = true,
+        env = "BERTH_CGROUP_PARENT",
+        default_value = "/berth",
+        hide = true
+    )]
+    pub cgroup_parent: String,
     /// The verb.
     #[command(subcommand)]
     pub command: commands::Command,
@@ -34,8 +49,18 @@ pub struct Cli {
 
 fn main() {
     berth_sys::process::default_sigpipe();
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(berth_engine::monitor::ARG) {
+        std::process::exit(berth_engine::monitor::main(&args[2..]));
+    }
     let cli = Cli::parse();
-    match commands::run(cli.command, &cli.root) {
+    let g = commands::Globals {
+        root: cli.root,
+        state: cli.state,
+        runtime: cli.runtime,
+        cgroup_parent: cli.cgroup_parent,
+    };
+    match commands::run(cli.command, &g) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("berth: {e}");

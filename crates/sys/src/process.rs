@@ -54,6 +54,22 @@ pub fn default_sigpipe() {
     }
 }
 
+/// Set signal `sig` to ignored (`true`) or back to its default action (`false`). Neither
+/// installs a handler. Ignored signals stay ignored across execve.
+pub fn set_ignored(sig: i32, ignored: bool) -> io::Result<()> {
+    let action = if ignored {
+        libc::SIG_IGN
+    } else {
+        libc::SIG_DFL
+    };
+    // SAFETY: SIG_IGN and SIG_DFL install no handler, so no Rust code can run in signal
+    // context; the call only changes this process's disposition of one signal.
+    if unsafe { libc::signal(sig, action) } == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// A handle on our own /proc/self/task directory, opened while /proc is still the procfs
 /// of our pid namespace. After setns into another mount or pid namespace, /proc/self may
 /// not resolve any more; this fd still counts our threads.

@@ -1,28 +1,73 @@
 //! One file per verb.
 
+mod attach;
+mod create;
 mod df;
+mod exec;
 mod history;
 mod images;
 mod import;
 mod inspect;
+mod kill;
 mod load;
 mod login;
 mod logout;
+mod logs;
+mod pause;
 mod prune;
+mod ps;
 mod pull;
 mod push;
+mod rename;
+mod rm;
 mod rmi;
+mod run;
 mod save;
+mod start;
+mod stop;
 mod tag;
+mod wait;
 
-use std::path::Path;
-
+use berth_engine::{Engine, Options};
 use berth_image::store::Store;
 use clap::Subcommand;
 
-/// The verbs (images so far; containers, networks and volumes come with the engine).
+/// The verbs.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create and run a new container from an image.
+    Run(run::Args),
+    /// Create a new container.
+    Create(create::Args),
+    /// Start one or more stopped containers.
+    Start(start::Args),
+    /// Stop one or more running containers.
+    Stop(stop::Args),
+    /// Restart one or more containers.
+    Restart(stop::Args),
+    /// Kill one or more running containers.
+    Kill(kill::Args),
+    /// Remove one or more containers.
+    Rm(rm::Args),
+    /// List containers.
+    Ps(ps::Args),
+    /// Execute a command in a running container.
+    Exec(exec::Args),
+    /// Fetch the logs of a container.
+    Logs(logs::Args),
+    /// Block until one or more containers stop, then print their exit codes.
+    Wait(wait::Args),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach(attach::Args),
+    /// Pause all processes within one or more containers.
+    Pause(pause::Args),
+    /// Unpause all processes within one or more containers.
+    Unpause(pause::Args),
+    /// Rename a container.
+    Rename(rename::Args),
+    /// Manage containers (`container ls`, `container rm`, ...).
+    #[command(subcommand)]
+    Container(ContainerCommand),
     /// Import a flat rootfs tarball (file or `-` for stdin) as an image.
     Import(import::Args),
     /// List images.
@@ -53,6 +98,45 @@ pub enum Command {
     /// berth itself (`system df`).
     #[command(subcommand)]
     System(SystemCommand),
+}
+
+/// `berth container ...`, Docker's management-command spellings.
+#[derive(Debug, Subcommand)]
+pub enum ContainerCommand {
+    /// Create and run a new container from an image.
+    Run(run::Args),
+    /// Create a new container.
+    Create(create::Args),
+    /// Start one or more stopped containers.
+    Start(start::Args),
+    /// Stop one or more running containers.
+    Stop(stop::Args),
+    /// Restart one or more containers.
+    Restart(stop::Args),
+    /// Kill one or more running containers.
+    Kill(kill::Args),
+    /// Remove one or more containers.
+    #[command(alias = "remove")]
+    Rm(rm::Args),
+    /// List containers.
+    #[command(alias = "list", alias = "ps")]
+    Ls(ps::Args),
+    /// Execute a command in a running container.
+    Exec(exec::Args),
+    /// Fetch the logs of a container.
+    Logs(logs::Args),
+    /// Block until one or more containers stop, then print their exit codes.
+    Wait(wait::Args),
+    /// Attach to a running container.
+    Attach(attach::Args),
+    /// Pause all processes within one or more containers.
+    Pause(pause::Args),
+    /// Unpause all processes within one or more containers.
+    Unpause(pause::Args),
+    /// Rename a container.
+    Rename(rename::Args),
+    /// Display detailed information on one or more containers.
+    Inspect(inspect::Args),
 }
 
 /// `berth system ...`.
@@ -91,27 +175,92 @@ pub enum ImageCommand {
     Prune(prune::Args),
 }
 
+/// Where the engine keeps things (global flags).
+#[derive(Debug, Clone)]
+pub struct Globals {
+    /// `--root`.
+    pub root: std::path::PathBuf,
+    /// `--state`.
+    pub state: std::path::PathBuf,
+    /// `--runtime`.
+    pub runtime: String,
+    /// `--cgroup-parent`.
+    pub cgroup_parent: String,
+}
+
 /// Run one verb; the result is the process exit code.
-pub fn run(cmd: Command, root: &Path) -> anyhow::Result<i32> {
+pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<i32> {
     let cmd = match cmd {
         Command::Login(a) => return login::run(a),
         Command::Logout(a) => return logout::run(a),
+        Command::Container(c) => return container(c, &engine(g)?),
         cmd => cmd,
     };
-    let store = Store::open(root)?;
+    match cmd {
+        Command::Run(a) => return run::run(a, &engine(g)?),
+        Command::Create(a) => return create::run(a, &engine(g)?),
+        Command::Start(a) => return start::run(a, &engine(g)?),
+        Command::Stop(a) => return stop::run(a, &engine(g)?),
+        Command::Restart(a) => return stop::restart(a, &engine(g)?),
+        Command::Kill(a) => return kill::run(a, &engine(g)?),
+        Command::Rm(a) => return rm::run(a, &engine(g)?),
+        Command::Ps(a) => return ps::run(a, &engine(g)?),
+        Command::Exec(a) => return exec::run(a, &engine(g)?),
+        Command::Logs(a) => return logs::run(a, &engine(g)?),
+        Command::Wait(a) => return wait::run(a, &engine(g)?),
+        Command::Attach(a) => return attach::run(a, &engine(g)?),
+        Command::Pause(a) => return pause::run(a, &engine(g)?, true),
+        Command::Unpause(a) => return pause::run(a, &engine(g)?, false),
+        Command::Rename(a) => return rename::run(a, &engine(g)?),
+        Command::Inspect(a) => return inspect::run(a, &engine(g)?, inspect::Kind::Any),
+        Command::Image(ImageCommand::Inspect(a)) => {
+            return inspect::run(a, &engine(g)?, inspect::Kind::Image)
+        }
+        _ => {}
+    }
+    let store = Store::open(&g.root)?;
     match cmd {
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => import::run(a, &store),
         Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => pull::run(a, &store),
         Command::Push(a) | Command::Image(ImageCommand::Push(a)) => push::run(a, &store),
-        Command::Login(_) | Command::Logout(_) => unreachable!("handled above"),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(a, &store),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => tag::run(a, &store),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => rmi::run(a, &store),
-        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => inspect::run(a, &store),
         Command::History(a) | Command::Image(ImageCommand::History(a)) => history::run(a, &store),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => save::run(a, &store),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => load::run(a, &store),
         Command::Image(ImageCommand::Prune(a)) => prune::run(a, &store),
         Command::System(SystemCommand::Df(a)) => df::run(a, &store),
+        _ => unreachable!("container verbs are handled above"),
+    }
+}
+
+fn engine(g: &Globals) -> anyhow::Result<Engine> {
+    Ok(Engine::open(Options {
+        root: g.root.clone(),
+        state_root: g.state.clone(),
+        runtime: g.runtime.clone(),
+        cgroup_parent: g.cgroup_parent.clone(),
+    })?)
+}
+
+fn container(c: ContainerCommand, eng: &Engine) -> anyhow::Result<i32> {
+    match c {
+        ContainerCommand::Run(a) => run::run(a, eng),
+        ContainerCommand::Create(a) => create::run(a, eng),
+        ContainerCommand::Start(a) => start::run(a, eng),
+        ContainerCommand::Stop(a) => stop::run(a, eng),
+        ContainerCommand::Restart(a) => stop::restart(a, eng),
+        ContainerCommand::Kill(a) => kill::run(a, eng),
+        ContainerCommand::Rm(a) => rm::run(a, eng),
+        ContainerCommand::Ls(a) => ps::run(a, eng),
+        ContainerCommand::Exec(a) => exec::run(a, eng),
+        ContainerCommand::Logs(a) => logs::run(a, eng),
+        ContainerCommand::Wait(a) => wait::run(a, eng),
+        ContainerCommand::Attach(a) => attach::run(a, eng),
+        ContainerCommand::Pause(a) => pause::run(a, eng, true),
+        ContainerCommand::Unpause(a) => pause::run(a, eng, false),
+        ContainerCommand::Rename(a) => rename::run(a, eng),
+        ContainerCommand::Inspect(a) => inspect::run(a, eng, inspect::Kind::Container),
     }
 }

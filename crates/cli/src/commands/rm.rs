@@ -1,0 +1,32 @@
+//! `berth rm`.
+
+use berth_engine::{lifecycle, Engine};
+
+/// `rm` arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Force the removal of a running container (uses SIGKILL).
+    #[arg(short, long)]
+    force: bool,
+    /// Remove anonymous volumes associated with the container.
+    #[arg(short, long)]
+    volumes: bool,
+    /// Containers.
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+/// Removes each container.
+pub fn run(a: Args, eng: &Engine) -> anyhow::Result<i32> {
+    let mut failed = 0;
+    for key in &a.containers {
+        match lifecycle::remove(eng, key, a.force) {
+            Ok(_) => println!("{key}"),
+            Err(e) => {
+                eprintln!("berth: Error response from daemon: {e}");
+                failed = 1;
+            }
+        }
+    }
+    Ok(failed)
+}

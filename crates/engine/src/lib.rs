@@ -1,0 +1,27 @@
+//! berth's engine: containers as a user sees them.
+//!
+//! The store ([`store`]) keeps one directory per container with its configuration
+//! ([`config`]), state, bundle, log and attach socket. `create` resolves the image, makes an
+//! overlay snapshot and records the container; `start` mounts the snapshot, writes the OCI
+//! spec ([`spec`]) and starts a [`monitor`] process that creates and starts the container
+//! through the [`runtime`], holds its stdio, writes its [`logs`], records its exit and OOM,
+//! and applies the restart policy. Nothing runs between commands but the monitors.
+
+pub mod attach;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod exec;
+pub mod inspect;
+pub mod lifecycle;
+pub mod logs;
+pub mod monitor;
+pub mod names;
+pub mod resources;
+pub mod runtime;
+pub mod spec;
+pub mod store;
+pub mod user;
+
+pub use engine::{Engine, Options};
+pub use error::{Error, Result};

@@ -1,0 +1,288 @@
+//! The monitor: one small process per running container, what conmon is to Podman.
+//!
+//! `berth start` runs `berth __monitor ROOT STATE RUNTIME CGROUP_PARENT ID` with a
+//! handshake socket as stdin. The monitor becomes a session leader and a child subreaper,
+//! makes the container's stdio (pipes, or a pty through a console socket), and has a
+//! short-lived forked child call the runtime's `create` (so the runtime's code and memory
+//! never stay in the monitor); init is then reparented to the monitor, which alone can
+//! `waitpid` it. It answers `created PID`, waits for `start`, starts, answers `started`,
+//! and from then on copies output to the json log and to attached clients, feeds stdin,
+//! and when init exits records the exit code and whether the cgroup's OOM killer struck,
+//! deletes the runtime's container, and restarts it or unmounts and leaves.
+
+mod io;
+mod prepare;
+
+pub use io::{in_child, Stdio};
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub use prepare::{binds, prepare};
+
+use crate::attach;
+use crate::config::{Container, State};
+use crate::engine::{Engine, Options};
+use crate::error::{Error, Result};
+
+/// The first argument that makes `berth` a monitor.
+pub const ARG: &str = "__monitor";
+
+/// Entry point: `args` are what follows [`ARG`]. Returns the process's exit code.
+pub fn main(args: &[String]) -> i32 {
+    let [root, state, runtime, cgroup_parent, id] = args else {
+        eprintln!("berth {ARG}: expected ROOT STATE RUNTIME CGROUP_PARENT ID");
+        return 2;
+    };
+    let _ = nix::unistd::setsid();
+    let _ = nix::sys::prctl::set_child_subreaper(true);
+    for s in [libc::SIGHUP, libc::SIGINT, libc::SIGPIPE] {
+        let _ = berth_sys::process::set_ignored(s, true);
+    }
+    let sync = io::take_stdin();
+    let opts = Options {
+        root: root.into(),
+        state_root: state.into(),
+        runtime: runtime.clone(),
+        cgroup_parent: cgroup_parent.clone(),
+    };
+    let mut m = match Monitor::new(opts, id, sync) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("berth monitor {id}: {e}");
+            return 1;
+        }
+    };
+    match m.run() {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("berth monitor {id}: {e}");
+            if let Some(s) = m.sync.take() {
+                let _ = attach::say(&s, &format!("error {e}"));
+            }
+            1
+        }
+    }
+}
+
+/// One container's monitor.
+pub struct Monitor {
+    eng: Engine,
+    c: Container,
+    dir: PathBuf,
+    sync: Option<OwnedFd>,
+    listener: Option<OwnedFd>,
+    clients: Vec<OwnedFd>,
+}
+
+/// How one run of the container ended.
+#[derive(Debug, Clone, Copy)]
+struct Exit {
+    code: i32,
+    oom: bool,
+}
+
+impl Monitor {
+    fn new(opts: Options, id: &str, sync: OwnedFd) -> Result<Monitor> {
+        let eng = Engine::open(opts)?;
+        let c = eng.containers.config(id)?;
+        let dir = eng.dir(id);
+        let listener = attach::listen(&dir).ok();
+        Ok(Monitor {
+            eng,
+            c,
+            dir,
+            sync: Some(sync),
+            listener,
+            clients: vec![],
+        })
+    }
+
+    fn run(&mut self) -> Result<()> {
+        let limits = crate::logs::Limits::of(&self.c.host_config.log_config)?;
+        let mut log = match self.c.host_config.log_config.kind.as_str() {
+            "none" => None,
+            _ => Some(crate::logs::Writer::open(
+                crate::logs::path(&self.dir, &self.c.id),
+                limits,
+            )?),
+        };
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let console = self.eng.console_path(&self.c.id, "console");
+            let stdio = io::Stdio::new(&self.c)?.with_console(console, self.c.config.tty)?;
+            let pid = self.create(&stdio)?;
+            let stdio = stdio.after_create(&self.eng, &self.c.id)?;
+            let first = self.sync.is_some();
+            if first && !self.handshake(pid)? {
+                return Ok(());
+            }
+            if !first {
+                self.start()?;
+                self.record_restart(pid)?;
+            }
+            let started = Instant::now();
+            let code = io::relay(self, stdio, pid, log.as_mut());
+            let exit = Exit {
+                code,
+                oom: self.oom_killed(),
+            };
+            let _ = self.eng.runtime_for(&self.c).delete(&self.c.id, true);
+            let restart = self.decide_restart(exit)?;
+            if !restart {
+                let _ = self.eng.snaps.unmount(&self.c.id);
+                if self.c.host_config.auto_remove {
+                    let _ = self.eng.purge(&self.c.id, &self.c.name);
+                }
+                self.tell_clients(exit.code);
+                return Ok(());
+            }
+            if started.elapsed() >= Duration::from_secs(10) {
+                backoff = Duration::from_millis(100);
+            }
+            if !self.sleep_unless_stopped(backoff) {
+                let _ = self.eng.snaps.unmount(&self.c.id);
+                self.tell_clients(exit.code);
+                return Ok(());
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(60));
+        }
+    }
+
+    /// The first start: report `created PID`, wait for `start`, start, report `started`.
+    /// False when `berth` went away before saying start (the container is deleted).
+    fn handshake(&mut self, pid: i32) -> Result<bool> {
+        let Some(sync) = self.sync.take() else {
+            return Ok(true);
+        };
+        let _ = attach::say(&sync, &format!("created {pid}"));
+        match attach::hear(&sync) {
+            Ok(Some(m)) if m == "start" => {}
+            _ => {
+                let _ = self.eng.runtime_for(&self.c).delete(&self.c.id, true);
+                let _ = self.eng.snaps.unmount(&self.c.id);
+                return Ok(false);
+            }
+        }
+        if let Err(e) = self.start() {
+            let _ = attach::say(&sync, &format!("error {e}"));
+            let _ = self.eng.runtime_for(&self.c).delete(&self.c.id, true);
+            let _ = self.eng.snaps.unmount(&self.c.id);
+            return Ok(false);
+        }
+        let _ = attach::say(&sync, "started");
+        Ok(true)
+    }
+
+    /// The runtime's create, in a forked child whose stdio is the container's.
+    fn create(&self, stdio: &io::Stdio) -> Result<i32> {
+        let bundle = self.dir.join("bundle");
+        let console = stdio.console_path();
+        let id = self.c.id.clone();
+        let rt = self.eng.runtime_for(&self.c);
+        let out = io::in_child(Some(stdio), || {
+            rt.create(&id, &bundle, console.as_deref())
+                .map(|p| p.to_string())
+        })?;
+        out.trim()
+            .parse()
+            .map_err(|_| Error::Runtime(format!("create returned `{out}`")))
+    }
+
+    fn start(&self) -> Result<()> {
+        let id = self.c.id.clone();
+        let rt = self.eng.runtime_for(&self.c);
+        io::in_child(None, || rt.start(&id).map(|()| String::new())).map(drop)
+    }
+
+    /// Whether the cgroup's OOM killer killed anything during this run (read before the
+    /// runtime's delete removes the cgroup).
+    fn oom_killed(&self) -> bool {
+        let path = format!(
+            "{}/{}",
+            self.eng.opts.cgroup_parent.trim_end_matches('/'),
+            self.c.id
+        );
+        berth_cgroups::create_manager(Some(Path::new(&path)), &self.c.id)
+            .and_then(|m| m.oom_kill_count())
+            .is_ok_and(|n| n > 0)
+    }
+
+    /// Records the exit; true when the restart policy asks for another run.
+    fn decide_restart(&self, exit: Exit) -> Result<bool> {
+        let _lock = self.eng.containers.lock(&self.c.id)?;
+        let mut st = self.eng.containers.state(&self.c.id)?;
+        let p = &self.c.host_config.restart_policy;
+        let restart = !st.berth.stopped_by_user
+            && !self.c.host_config.auto_remove
+            && match p.name.as_str() {
+                "always" | "unless-stopped" => true,
+                "on-failure" => {
+                    exit.code != 0
+                        && (p.maximum_retry_count <= 0
+                            || st.berth.restart_count < p.maximum_retry_count)
+                }
+                _ => false,
+            };
+        st.running = false;
+        st.paused = false;
+        st.restarting = restart;
+        st.status = if restart { "restarting" } else { "exited" }.into();
+        st.exit_code = exit.code;
+        st.oom_killed = exit.oom;
+        st.pid = 0;
+        st.finished_at = crate::lifecycle::now();
+        if !restart {
+            st.berth.monitor_pid = 0;
+        }
+        if let Some(h) = &mut st.health {
+            h.status = "unhealthy".into();
+        }
+        self.eng.containers.write_state(&self.c.id, &st)?;
+        Ok(restart)
+    }
+
+    fn record_restart(&self, pid: i32) -> Result<()> {
+        let _lock = self.eng.containers.lock(&self.c.id)?;
+        let mut st = self.eng.containers.state(&self.c.id)?;
+        st.status = "running".into();
+        st.running = true;
+        st.restarting = false;
+        st.oom_killed = false;
+        st.pid = pid;
+        st.started_at = crate::lifecycle::now();
+        st.berth.pid_start = berth_runtime::state::process_start_time(pid).unwrap_or(0);
+        st.berth.restart_count += 1;
+        self.eng.containers.write_state(&self.c.id, &st)
+    }
+
+    /// Sleeps `d` in small steps; false when the user stopped the container meanwhile.
+    fn sleep_unless_stopped(&self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        loop {
+            let st = self.eng.containers.state(&self.c.id);
+            if st.is_ok_and(|s: State| s.berth.stopped_by_user) {
+                let _lock = self.eng.containers.lock(&self.c.id);
+                if let Ok(mut s) = self.eng.containers.state(&self.c.id) {
+                    s.restarting = false;
+                    s.status = "exited".into();
+                    s.berth.monitor_pid = 0;
+                    let _ = self.eng.containers.write_state(&self.c.id, &s);
+                }
+                return false;
+            }
+            let now = Instant::now();
+            if now >= until {
+                return true;
+            }
+            std::thread::sleep((until - now).min(Duration::from_millis(50)));
+        }
+    }
+
+    fn tell_clients(&mut self, code: i32) {
+        for c in self.clients.drain(..) {
+            let _ = attach::send(c.as_fd(), attach::EXIT, code.to_string().as_bytes());
+        }
+    }
+}
