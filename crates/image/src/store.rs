@@ -28,6 +28,8 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::reference::{Digest, ReferenceError};
+
 mod reader;
 mod temp;
 #[cfg(test)]
@@ -38,8 +40,6 @@ use temp::{flock, TempFile};
 
 /// The only digest algorithm the store accepts.
 const ALGORITHM: &str = "sha256";
-/// Length of a sha256 digest in hex digits.
-const HEX_LEN: usize = 64;
 /// Temp files older than this are debris from a crashed writer; `Store::open` removes them.
 const TMP_MAX_AGE: Duration = Duration::from_secs(60 * 60);
 /// Chunk size for streaming blobs in and out.
@@ -60,14 +60,11 @@ pub enum StoreError {
         /// The underlying error.
         source: io::Error,
     },
-    /// A string that should be a digest is not `sha256:` + 64 lowercase hex digits.
-    #[error("parse digest `{value}`: {reason}")]
-    InvalidDigest {
-        /// The refused value, verbatim.
-        value: String,
-        /// Why it was refused.
-        reason: &'static str,
-    },
+    /// A string that should be a digest is not `sha256:` + 64 lowercase hex digits (the
+    /// one digest parser, [`crate::reference::Digest`], says why; other algorithms are valid
+    /// digests but not stored).
+    #[error(transparent)]
+    InvalidDigest(#[from] ReferenceError),
     /// Content handed to [`Store::put_blob`] does not hash to the digest the caller expected.
     #[error("verify blob `{expected}`: content hashes to {actual}")]
     DigestMismatch {
@@ -134,25 +131,18 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Sto
 }
 
 /// Checks that `value` is `sha256:<64 lowercase hex>` and returns the hex part, which is then
-/// safe to use as a file name.
-fn digest_hex(value: &str) -> Result<&str, StoreError> {
-    let invalid = |reason| StoreError::InvalidDigest {
-        value: value.to_owned(),
-        reason,
-    };
-    let (algorithm, hex) = value
-        .split_once(':')
-        .ok_or_else(|| invalid("expected `sha256:<hex>`"))?;
-    if algorithm != ALGORITHM {
-        return Err(invalid("unsupported algorithm, expected sha256"));
+/// safe to use as a file name. Parsing is [`Digest`]'s; the store only adds "sha256 only".
+pub(crate) fn digest_hex(value: &str) -> Result<&str, StoreError> {
+    let digest: Digest = value.parse()?;
+    if digest.algorithm() != ALGORITHM {
+        return Err(ReferenceError::UnsupportedDigest {
+            digest: value.to_owned(),
+            algorithm: digest.algorithm().to_owned(),
+        }
+        .into());
     }
-    if hex.len() != HEX_LEN {
-        return Err(invalid("expected 64 hex digits"));
-    }
-    if !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return Err(invalid("expected lowercase hex digits only"));
-    }
-    Ok(hex)
+    // Digest checked the shape: what follows the colon is the 64 hex digits.
+    Ok(&value[ALGORITHM.len() + 1..])
 }
 
 /// Formats a finished hash as a digest string.
