@@ -1,5 +1,6 @@
 //! One file per verb.
 
+mod check;
 mod df;
 mod history;
 mod images;
@@ -50,7 +51,7 @@ pub enum Command {
     /// Manage images (`image ls`, `image rm`, `image inspect`, ...).
     #[command(subcommand)]
     Image(ImageCommand),
-    /// berth itself (`system df`).
+    /// berth itself (`system df`, `system check`).
     #[command(subcommand)]
     System(SystemCommand),
 }
@@ -60,6 +61,8 @@ pub enum Command {
 pub enum SystemCommand {
     /// Show disk usage.
     Df(df::Args),
+    /// Check the store for inconsistencies (and with --repair, fix them).
+    Check(check::Args),
 }
 
 /// `berth image ...`, Docker's management-command spellings.
@@ -113,5 +116,6 @@ pub fn run(cmd: Command, root: &Path) -> anyhow::Result<i32> {
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => load::run(a, &store),
         Command::Image(ImageCommand::Prune(a)) => prune::run(a, &store),
         Command::System(SystemCommand::Df(a)) => df::run(a, &store),
+        Command::System(SystemCommand::Check(a)) => check::run(a, &store),
     }
 }
