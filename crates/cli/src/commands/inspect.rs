@@ -1,5 +1,6 @@
 //! `berth inspect` / `berth image inspect` (images).
 
+use berth_image::snapshot::{Snapshotter, STORE_DIR};
 use berth_image::store::Store;
 
 /// `inspect` arguments.
@@ -16,6 +17,7 @@ pub struct Args {
 /// Print a JSON array of Docker's image documents.
 pub fn run(a: Args, store: &Store) -> anyhow::Result<i32> {
     let all = berth_image::image::list(store)?;
+    let snaps = Snapshotter::open(store.root().join(STORE_DIR))?;
     let mut docs = Vec::new();
     for n in &a.names {
         let image = berth_image::image::resolve(store, n)?;
@@ -24,7 +26,7 @@ pub fn run(a: Args, store: &Store) -> anyhow::Result<i32> {
             .find(|(i, _)| i.manifest_digest == image.manifest_digest)
             .map(|(_, n)| n.clone())
             .unwrap_or_default();
-        docs.push(berth_image::image::inspect(&image, &names));
+        docs.push(berth_image::image::inspect(&image, &names, &snaps));
     }
     if let Some(f) = &a.format {
         let t = crate::template::Template::parse(f)?;
