@@ -13,6 +13,7 @@ mod prune;
 mod pull;
 mod push;
 mod rmi;
+mod rootfs;
 mod save;
 mod tag;
 
@@ -51,6 +52,9 @@ pub enum Command {
     /// Manage images (`image ls`, `image rm`, `image inspect`, ...).
     #[command(subcommand)]
     Image(ImageCommand),
+    /// An overlay snapshot of an image (for benches until the engine's `create`).
+    #[command(hide = true)]
+    Rootfs(rootfs::Args),
     /// berth itself (`system df`, `system check`).
     #[command(subcommand)]
     System(SystemCommand),
@@ -115,6 +119,7 @@ pub fn run(cmd: Command, root: &Path) -> anyhow::Result<i32> {
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => save::run(a, &store),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => load::run(a, &store),
         Command::Image(ImageCommand::Prune(a)) => prune::run(a, &store),
+        Command::Rootfs(a) => rootfs::run(a, &store),
         Command::System(SystemCommand::Df(a)) => df::run(a, &store),
         Command::System(SystemCommand::Check(a)) => check::run(a, &store),
     }
