@@ -93,8 +93,8 @@ diff_ids=() layer_descs=()
 for i in $(seq 1 $LAYERS); do
   d=$W/src/l$i
   mkdir -p "$d/data$i"
-  half=$((MB / 2))
-  for f in $(seq 1 $half); do
+  # Each pair of files is about 1 MB: 512 KiB random, 512 KiB of base64 text.
+  for f in $(seq 1 "$MB"); do
     head -c 524288 /dev/urandom >"$d/data$i/r$f"
     head -c 393216 /dev/urandom | base64 -w 100 >"$d/data$i/t$f"
   done
