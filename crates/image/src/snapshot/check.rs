@@ -3,7 +3,7 @@
 //! small repairs that make them consistent again.
 
 use std::collections::BTreeMap;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
@@ -68,13 +68,7 @@ impl Snapshotter {
 
     /// Whether nobody holds layer `hex`'s lock (taken and released at once).
     fn layer_lock_free(&self, hex: &str) -> Result<bool, SnapshotError> {
-        let path = self.locks().join(format!("{hex}.lock"));
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err("open lock", &path))?;
+        let file = self.layer_lock_file(hex)?;
         Ok(Flock::lock(file, FlockArg::LockExclusiveNonblock).is_ok())
     }
 
