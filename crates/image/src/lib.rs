@@ -3,6 +3,7 @@
 //! model the engine reads. Registries and archives build on these.
 
 pub mod archive;
+pub mod check;
 pub mod image;
 pub mod layer;
 pub mod reference;

@@ -28,18 +28,20 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::reference::{Digest, ReferenceError};
+
 mod reader;
 mod temp;
 #[cfg(test)]
 mod tests;
+mod writer;
 
 pub use reader::VerifiedReader;
 use temp::{flock, TempFile};
+pub use writer::BlobWriter;
 
 /// The only digest algorithm the store accepts.
 const ALGORITHM: &str = "sha256";
-/// Length of a sha256 digest in hex digits.
-const HEX_LEN: usize = 64;
 /// Temp files older than this are debris from a crashed writer; `Store::open` removes them.
 const TMP_MAX_AGE: Duration = Duration::from_secs(60 * 60);
 /// Chunk size for streaming blobs in and out.
@@ -60,14 +62,11 @@ pub enum StoreError {
         /// The underlying error.
         source: io::Error,
     },
-    /// A string that should be a digest is not `sha256:` + 64 lowercase hex digits.
-    #[error("parse digest `{value}`: {reason}")]
-    InvalidDigest {
-        /// The refused value, verbatim.
-        value: String,
-        /// Why it was refused.
-        reason: &'static str,
-    },
+    /// A string that should be a digest is not `sha256:` + 64 lowercase hex digits (the
+    /// one digest parser, [`crate::reference::Digest`], says why; other algorithms are valid
+    /// digests but not stored).
+    #[error(transparent)]
+    InvalidDigest(#[from] ReferenceError),
     /// Content handed to [`Store::put_blob`] does not hash to the digest the caller expected.
     #[error("verify blob `{expected}`: content hashes to {actual}")]
     DigestMismatch {
@@ -134,25 +133,18 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Sto
 }
 
 /// Checks that `value` is `sha256:<64 lowercase hex>` and returns the hex part, which is then
-/// safe to use as a file name.
-fn digest_hex(value: &str) -> Result<&str, StoreError> {
-    let invalid = |reason| StoreError::InvalidDigest {
-        value: value.to_owned(),
-        reason,
-    };
-    let (algorithm, hex) = value
-        .split_once(':')
-        .ok_or_else(|| invalid("expected `sha256:<hex>`"))?;
-    if algorithm != ALGORITHM {
-        return Err(invalid("unsupported algorithm, expected sha256"));
+/// safe to use as a file name. Parsing is [`Digest`]'s; the store only adds "sha256 only".
+pub(crate) fn digest_hex(value: &str) -> Result<&str, StoreError> {
+    let digest: Digest = value.parse()?;
+    if digest.algorithm() != ALGORITHM {
+        return Err(ReferenceError::UnsupportedDigest {
+            digest: value.to_owned(),
+            algorithm: digest.algorithm().to_owned(),
+        }
+        .into());
     }
-    if hex.len() != HEX_LEN {
-        return Err(invalid("expected 64 hex digits"));
-    }
-    if !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return Err(invalid("expected lowercase hex digits only"));
-    }
-    Ok(hex)
+    // Digest checked the shape: what follows the colon is the 64 hex digits.
+    Ok(&value[ALGORITHM.len() + 1..])
 }
 
 /// Formats a finished hash as a digest string.
@@ -248,31 +240,18 @@ impl Store {
         if let Some(expected) = expected {
             digest_hex(expected)?;
         }
-        let mut temp = TempFile::create(&self.tmp_dir())?;
-        let mut hasher = Sha256::new();
+        let mut writer = self.blob_writer()?;
         let mut buf = vec![0; BUF_SIZE];
         loop {
             let n = match data.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io_err("read blob content for", &temp.path)(e)),
+                Err(e) => return Err(io_err("read blob content for", writer.path())(e)),
             };
-            hasher.update(&buf[..n]);
-            temp.write_all(&buf[..n])?;
+            writer.write(&buf[..n])?;
         }
-        let actual = format_digest(hasher);
-        if let Some(expected) = expected {
-            if expected != actual {
-                return Err(StoreError::DigestMismatch {
-                    expected: expected.to_owned(),
-                    actual,
-                });
-            }
-        }
-        let dest = self.blob_path(&actual)?;
-        temp.commit(&dest, "rename blob into place")?;
-        Ok(actual)
+        writer.commit(expected)
     }
 
     /// Opens a blob for streaming; the reader fails at end of file if the content on disk does
@@ -368,7 +347,7 @@ impl Store {
         self.gc_tmp_older_than(Duration::ZERO)
     }
 
-    fn blobs_dir(&self) -> PathBuf {
+    pub(crate) fn blobs_dir(&self) -> PathBuf {
         self.root.join("blobs").join(ALGORITHM)
     }
 
@@ -384,7 +363,7 @@ impl Store {
         self.root.join("index")
     }
 
-    fn index_path(&self) -> PathBuf {
+    pub(crate) fn index_path(&self) -> PathBuf {
         self.index_dir().join("tags.json")
     }
 
@@ -463,37 +442,61 @@ impl Store {
 
     /// Removes unlocked temp files whose last change is at least `age` ago.
     fn gc_tmp_older_than(&self, age: Duration) -> Result<usize, StoreError> {
-        let dir = self.tmp_dir();
-        let now = SystemTime::now();
         let mut removed = 0;
-        for entry in fs::read_dir(&dir).map_err(io_err("read directory", &dir))? {
-            let path = entry.map_err(io_err("read directory", &dir))?.path();
-            // Entries vanish under us when a writer commits or another gc runs: skip them.
-            let Ok(meta) = fs::symlink_metadata(&path) else {
-                continue;
-            };
-            let old = meta
-                .modified()
-                .ok()
-                .and_then(|m| now.duration_since(m).ok())
-                .map_or(age.is_zero(), |elapsed| elapsed >= age);
-            if meta.is_dir() || !old {
-                continue;
-            }
-            let Ok(file) = File::open(&path) else {
-                continue;
-            };
-            // A live writer holds an exclusive flock on its temp file; leave those alone.
-            let Ok(_held) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else {
-                continue;
-            };
-            match fs::remove_file(&path) {
-                Ok(()) => removed += 1,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err("remove temp file", &path)(e)),
+        for path in self.temp_files()? {
+            if self.remove_temp_if_abandoned(&path, age)? {
+                removed += 1;
             }
         }
         Ok(removed)
+    }
+
+    /// The files in `tmp/` now.
+    pub(crate) fn temp_files(&self) -> Result<Vec<PathBuf>, StoreError> {
+        let dir = self.tmp_dir();
+        let mut out = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io_err("read directory", &dir))? {
+            out.push(entry.map_err(io_err("read directory", &dir))?.path());
+        }
+        Ok(out)
+    }
+
+    /// Whether temp file `path` is held by no live writer (and so is debris).
+    pub(crate) fn temp_is_abandoned(&self, path: &Path) -> bool {
+        File::open(path).is_ok_and(|f| Flock::lock(f, FlockArg::LockExclusiveNonblock).is_ok())
+    }
+
+    /// Removes temp file `path` if it is at least `age` old and no live writer holds it;
+    /// returns whether it did.
+    pub(crate) fn remove_temp_if_abandoned(
+        &self,
+        path: &Path,
+        age: Duration,
+    ) -> Result<bool, StoreError> {
+        // Entries vanish under us when a writer commits or another gc runs: skip them.
+        let Ok(meta) = fs::symlink_metadata(path) else {
+            return Ok(false);
+        };
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .map_or(age.is_zero(), |elapsed| elapsed >= age);
+        if meta.is_dir() || !old {
+            return Ok(false);
+        }
+        let Ok(file) = File::open(path) else {
+            return Ok(false);
+        };
+        // A live writer holds an exclusive flock on its temp file; leave those alone.
+        let Ok(_held) = Flock::lock(file, FlockArg::LockExclusiveNonblock) else {
+            return Ok(false);
+        };
+        match fs::remove_file(path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io_err("remove temp file", path)(e)),
+        }
     }
 }
 

@@ -40,7 +40,7 @@ fn image_doc(eng: &Engine, name: &str) -> anyhow::Result<serde_json::Value> {
         .find(|(i, _)| i.manifest_digest == image.manifest_digest)
         .map(|(_, n)| n.clone())
         .unwrap_or_default();
-    Ok(berth_image::image::inspect(&image, &names))
+    Ok(berth_image::image::inspect(&image, &names, &eng.snaps))
 }
 
 /// Print a JSON array of Docker's documents (or each through `--format`).

@@ -1,6 +1,7 @@
 //! One file per verb.
 
 mod attach;
+mod check;
 mod create;
 mod df;
 mod exec;
@@ -21,6 +22,7 @@ mod push;
 mod rename;
 mod rm;
 mod rmi;
+mod rootfs;
 mod run;
 mod save;
 mod start;
@@ -95,7 +97,10 @@ pub enum Command {
     /// Manage images (`image ls`, `image rm`, `image inspect`, ...).
     #[command(subcommand)]
     Image(ImageCommand),
-    /// berth itself (`system df`).
+    /// An overlay snapshot of an image (for benches until the engine's `create`).
+    #[command(hide = true)]
+    Rootfs(rootfs::Args),
+    /// berth itself (`system df`, `system check`).
     #[command(subcommand)]
     System(SystemCommand),
 }
@@ -144,6 +149,8 @@ pub enum ContainerCommand {
 pub enum SystemCommand {
     /// Show disk usage.
     Df(df::Args),
+    /// Check the store for inconsistencies (and with --repair, fix them).
+    Check(check::Args),
 }
 
 /// `berth image ...`, Docker's management-command spellings.
@@ -230,7 +237,9 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<i32> {
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => save::run(a, &store),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => load::run(a, &store),
         Command::Image(ImageCommand::Prune(a)) => prune::run(a, &store),
+        Command::Rootfs(a) => rootfs::run(a, &store),
         Command::System(SystemCommand::Df(a)) => df::run(a, &store),
+        Command::System(SystemCommand::Check(a)) => check::run(a, &store),
         _ => unreachable!("container verbs are handled above"),
     }
 }

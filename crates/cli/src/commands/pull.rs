@@ -2,8 +2,10 @@
 
 use std::str::FromStr;
 
+use berth_image::image::unpack_layers;
 use berth_image::reference::Reference;
 use berth_image::registry::{pull, PullOptions};
+use berth_image::snapshot::{Snapshotter, STORE_DIR};
 use berth_image::store::Store;
 
 /// `pull` flags.
@@ -19,7 +21,8 @@ pub struct Args {
     name: String,
 }
 
-/// Pull, then print the digest and the full name.
+/// Pull, unpack the layers (as Docker and Podman do, so that the first container starts at
+/// once), then print the digest and the full name.
 pub fn run(a: Args, store: &Store) -> anyhow::Result<i32> {
     let reference = Reference::from_str(&a.name)?;
     let mut opts = PullOptions {
@@ -30,6 +33,8 @@ pub fn run(a: Args, store: &Store) -> anyhow::Result<i32> {
         opts.platform = p;
     }
     let image = pull(store, &reference, &opts)?;
+    let snaps = Snapshotter::open(store.root().join(STORE_DIR))?;
+    unpack_layers(store, &snaps, &image)?;
     if !a.quiet {
         println!("Digest: {}", image.manifest_digest);
     }

@@ -2,6 +2,8 @@
 //! own per test, the binary run against them, a busybox image, and tool checks.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

@@ -10,10 +10,12 @@ use super::transfer::{blobs_of, each_blob};
 use super::{RegistryError, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use crate::image::{load, Image};
 use crate::reference::{Digest, Reference};
-use crate::store::Store;
+use crate::store::{BlobWriter, Store};
 
 /// Manifests are small; refuse anything bigger than this.
 const MAX_MANIFEST: u64 = 4 << 20;
+/// Read size for blob downloads.
+const BUF_SIZE: usize = 256 << 10;
 
 /// How to pull.
 #[derive(Debug, Clone)]
@@ -200,7 +202,11 @@ fn fetch_blobs(
     })
 }
 
-/// Fetches one blob into the store, retrying when the transfer breaks off or arrives wrong.
+/// Fetches one blob into the store. When the transfer breaks off (a dropped connection, a
+/// read that stalls past the timeout), the next attempt asks for the rest with `Range` and
+/// appends to what arrived; a registry that ignores `Range` sends it all again. Content
+/// that arrives wrong is fetched again from the start. Nothing is visible in the store
+/// until the whole blob is there and verified.
 fn fetch_blob(
     client: &Client,
     store: &Store,
@@ -211,43 +217,88 @@ fn fetch_blob(
     line: usize,
 ) -> Result<(), RegistryError> {
     let path = format!("/v2/{repo}/blobs/{digest}");
+    let mut writer = store.blob_writer()?;
     let mut attempt = 0;
     loop {
-        let resp = client.send("GET", &path, &[], &Body::Empty, &[])?;
-        // Never read past the descriptor's size (a registry streaming forever fills no
-        // disk), and a blob of another length is refused even when its digest is right.
-        let mut reader = Counting {
-            inner: resp.into_reader().take(size + 1),
-            progress,
-            index: line,
-            verb: "Downloading",
-            total: size,
-            done: 0,
+        let failure = match fetch_rest(client, &path, size, &mut writer, progress, line)? {
+            None if writer.len() != size => {
+                let (digest, expected, actual) = (digest.to_owned(), size, writer.len());
+                return Err(RegistryError::SizeMismatch {
+                    digest,
+                    expected,
+                    actual,
+                });
+            }
+            None if writer.digest() != digest => {
+                let e = RegistryError::DigestMismatch {
+                    what: format!("blob {digest}"),
+                    expected: digest.to_owned(),
+                    actual: writer.digest(),
+                };
+                writer.restart()?;
+                e
+            }
+            None => break,
+            Some(broken) => broken,
         };
-        let stored = store.put_blob(Some(digest), &mut reader);
-        let got = reader.done;
-        if got > size || (stored.is_ok() && got != size) {
-            // A stored blob is valid content (its digest checked); nothing names it, so the
-            // next prune takes it.
-            let (digest, expected, actual) = (digest.to_owned(), size, got);
-            return Err(RegistryError::SizeMismatch {
-                digest,
-                expected,
-                actual,
-            });
+        if attempt >= RETRIES {
+            return Err(failure);
         }
-        match stored {
-            Ok(_) => {
-                progress.set(line, "Pull complete".into(), true);
-                return Ok(());
+        attempt += 1;
+        progress.set(line, format!("Retrying ({attempt})"), false);
+        backoff(attempt);
+    }
+    writer.commit(Some(digest))?;
+    progress.set(line, "Pull complete".into(), true);
+    Ok(())
+}
+
+/// One GET of what `writer` still lacks. `Ok(Some(e))`: the transfer broke off (worth a
+/// retry); `Ok(None)`: the body ended; `Err`: the request or the store failed.
+fn fetch_rest(
+    client: &Client,
+    path: &str,
+    size: u64,
+    writer: &mut BlobWriter,
+    progress: &Progress,
+    line: usize,
+) -> Result<Option<RegistryError>, RegistryError> {
+    let from = writer.len();
+    let range = format!("bytes={from}-");
+    let headers: &[(&str, &str)] = if from > 0 { &[("Range", &range)] } else { &[] };
+    let resp = client.send("GET", path, headers, &Body::Empty, &[])?;
+    let resumed = resp.status() == 206
+        && resp
+            .header("Content-Range")
+            .is_some_and(|r| r.starts_with(&format!("bytes {from}-")));
+    if !resumed {
+        writer.restart()?;
+    }
+    // Never read past the descriptor's size (a registry streaming forever fills no disk):
+    // one byte more than it says is enough to refuse the blob.
+    let mut reader = Counting {
+        inner: resp.into_reader().take(size + 1 - writer.len()),
+        progress,
+        index: line,
+        verb: "Downloading",
+        total: size,
+        done: writer.len(),
+    };
+    let mut buf = vec![0; BUF_SIZE];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(None),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Ok(Some(RegistryError::Transport {
+                    method: "GET".into(),
+                    url: client.url(path),
+                    reason: format!("{e} after {} of {size} bytes", writer.len()),
+                }))
             }
-            Err(_) if attempt < RETRIES => {
-                attempt += 1;
-                progress.set(line, format!("Retrying ({attempt})"), false);
-                backoff(attempt);
-            }
-            Err(e) => return Err(e.into()),
-        }
+        };
+        writer.write(&buf[..n])?;
     }
 }
 

@@ -12,15 +12,13 @@ const MAX_ID_LEN: usize = 128;
 
 /// The 64 hex digits of a `sha256:<hex>` chain id, or an error naming it.
 pub(crate) fn chain_hex(chain_id: &str) -> Result<&str, SnapshotError> {
-    match chain_id.strip_prefix("sha256:") {
-        Some(hex) if is_hex64(hex) => Ok(hex),
-        _ => Err(SnapshotError::InvalidChainId(chain_id.to_owned())),
-    }
+    crate::store::digest_hex(chain_id)
+        .map_err(|_| SnapshotError::InvalidChainId(chain_id.to_owned()))
 }
 
 /// True for exactly 64 lower-case hex digits (the form a layer directory is named by).
 pub(crate) fn is_hex64(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    chain_hex(&format!("sha256:{s}")).is_ok()
 }
 
 /// Checks a snapshot (container) id: 1 to 128 of `[A-Za-z0-9_.-]`, starting with a letter or

@@ -78,14 +78,19 @@ impl Snapshotter {
         self.layer_dir(chain_id).is_ok_and(|d| d.is_dir())
     }
 
-    fn lock_layer(&self, chain_id: &str, hex: &str) -> Result<Flock<File>, SnapshotError> {
+    /// Opens (creating) layer `hex`'s lock file, unlocked.
+    pub(crate) fn layer_lock_file(&self, hex: &str) -> Result<File, SnapshotError> {
         let path = self.locks().join(format!("{hex}.lock"));
-        let file = OpenOptions::new()
+        OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(io_err("open lock", &path))?;
+            .map_err(io_err("open lock", &path))
+    }
+
+    fn lock_layer(&self, chain_id: &str, hex: &str) -> Result<Flock<File>, SnapshotError> {
+        let file = self.layer_lock_file(hex)?;
         // flock locks belong to the open file description, so this excludes other threads of
         // this process (each opens its own) as well as other processes.
         Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| SnapshotError::Lock {

@@ -23,6 +23,7 @@
 //! Which layers are still used is the caller's business (image and container records); this
 //! module only refuses to remove a layer that a snapshot on disk still names.
 
+pub(crate) mod check;
 mod id;
 mod layer;
 mod overlay;
@@ -34,6 +35,9 @@ use std::path::{Path, PathBuf};
 pub use layer::LayerSlot;
 
 const LOWER_FILE: &str = "lower";
+
+/// The snapshotter's root under the store's root (`/var/lib/berth/overlay`).
+pub const STORE_DIR: &str = "overlay";
 
 /// What went wrong in a snapshot operation; each variant names the id or path involved.
 #[derive(Debug, thiserror::Error)]

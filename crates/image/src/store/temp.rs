@@ -94,6 +94,11 @@ impl TempFile {
         })
     }
 
+    /// The open file.
+    pub(super) fn file(&self) -> &File {
+        &self.file
+    }
+
     /// Writes `buf` in full.
     pub(super) fn write_all(&mut self, buf: &[u8]) -> Result<(), StoreError> {
         (&*self.file)

@@ -199,12 +199,12 @@ fn invalid_digests_are_refused() {
         ];
         for err in errs {
             assert!(
-                matches!(err, StoreError::InvalidDigest { .. }),
+                matches!(err, StoreError::InvalidDigest(_)),
                 "{value}: {err:?}"
             );
             assert!(
                 err.to_string()
-                    .starts_with(&format!("parse digest `{value}`: ")),
+                    .starts_with(&format!("invalid digest {value:?}: ")),
                 "{err}"
             );
         }
@@ -284,7 +284,7 @@ fn bad_tag_names_and_index_are_reported() {
     fs::write(store.index_path(), br#"{"tags":{"x":"sha256:../../etc"}}"#).unwrap();
     assert!(matches!(
         store.tag("x").unwrap_err(),
-        StoreError::InvalidDigest { .. }
+        StoreError::InvalidDigest(_)
     ));
 }
 

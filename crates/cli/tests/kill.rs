@@ -1,0 +1,167 @@
+//! `kill -9` of `berth` at random points of `pull` (from a local `docker-registry`), `load`,
+//! `import` and `rmi`; after each, `berth system check --repair` leaves a store that checks
+//! clean, and `images`, `pull` and `load` work on it. The delays come from a seed that is
+//! printed (set `BERTH_KILL_SEED` to replay a failure).
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime};
+
+use common::registry::Registry;
+use common::{have, p, sh, Env};
+
+/// Kills per verb.
+const KILLS: usize = 3;
+/// The longest delay before a kill; each verb here takes about this long on the image below.
+const MAX_DELAY_MS: u64 = 400;
+
+/// xorshift64: small, seeded, reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Runs `berth ARGS` (stdin from `input`), kills it with SIGKILL after `delay`; returns
+/// whether it was still running then.
+fn kill_after(e: &Env, args: &[&str], input: Option<&std::path::Path>, delay: Duration) -> bool {
+    let stdin = match input {
+        Some(path) => Stdio::from(std::fs::File::open(path).unwrap()),
+        None => Stdio::null(),
+    };
+    let mut child = e
+        .cmd(args)
+        .stdin(stdin)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + delay;
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    true
+}
+
+/// Repair, then a clean check, then `images` works.
+#[track_caller]
+fn repaired(e: &Env, what: &str) {
+    let o = e.berth(&["system", "check", "--repair", "--max", "0s"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{what}: repair failed:\n{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = e.berth(&["system", "check", "--max", "0s"]);
+    let again = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{what}: not clean after repair:\n{out}---\n{again}"
+    );
+    assert_eq!(again.trim(), "No problems found", "{what}");
+    e.ok(&["images"]);
+}
+
+/// A rootfs tar of busybox plus 6 MB that compresses poorly, so each verb takes a while.
+fn big_rootfs(e: &Env) -> std::path::PathBuf {
+    let dir = e.path("big");
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", dir.join("bin/busybox")).unwrap();
+    for i in 0..2 {
+        sh(std::process::Command::new("head")
+            .args(["-c", "3000000", "/dev/urandom"])
+            .stdout(std::fs::File::create(dir.join(format!("data{i}"))).unwrap()));
+    }
+    let tar = e.path("big.tar");
+    sh(std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&dir)
+        .arg("-cf")
+        .arg(&tar)
+        .arg("."));
+    tar
+}
+
+#[test]
+fn a_killed_berth_leaves_a_store_that_check_repairs() {
+    if !have("docker-registry", "docker-registry") {
+        return;
+    }
+    let seed = std::env::var("BERTH_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("kill test seed: BERTH_KILL_SEED={seed}");
+    let mut rng = Rng(seed);
+    let reg = Registry::start(None);
+    let name = format!("{}:1", reg.name("kill/big"));
+    let src = Env::new();
+    let tar = big_rootfs(&src);
+    src.ok(&["import", p(&tar), &name]);
+    src.ok(&["push", "-q", &name]);
+    let archive = src.path("big-archive.tar");
+    src.ok(&["save", "-o", p(&archive), &name]);
+
+    let e = Env::new();
+    let mut killed = 0;
+    for round in 0..KILLS {
+        let ops: [(&str, Vec<&str>, Option<&std::path::Path>); 4] = [
+            ("pull", vec!["pull", "-q", &name], None),
+            ("load", vec!["load", "-q"], Some(archive.as_path())),
+            (
+                "import",
+                vec!["import", "-", "kill/imported:1"],
+                Some(tar.as_path()),
+            ),
+            ("rmi", vec!["rmi", &name], None),
+        ];
+        for (verb, args, input) in ops {
+            if verb == "rmi" {
+                e.ok(&["pull", "-q", &name]);
+            }
+            let delay = Duration::from_millis(rng.below(MAX_DELAY_MS));
+            let what = format!("seed {seed}, round {round}, {verb} killed after {delay:?}");
+            killed += usize::from(kill_after(&e, &args, input, delay));
+            repaired(&e, &what);
+            // The next command works: pull and load complete on the repaired store.
+            match verb {
+                "pull" | "rmi" => drop(e.ok(&["pull", "-q", &name])),
+                "load" => drop(e.ok(&["load", "-q", "-i", p(&archive)])),
+                _ => drop(e.ok(&["import", p(&tar), "kill/imported:1"])),
+            }
+            repaired(&e, &format!("{what}, then {verb} again"));
+        }
+    }
+    assert!(
+        killed >= KILLS,
+        "most runs were killed mid-way ({killed}), seed {seed}"
+    );
+    // After all that, the pulled image's layers are unpacked where inspect says.
+    let doc = e.inspect(&name);
+    let upper = doc["GraphDriver"]["Data"]["UpperDir"].as_str().unwrap();
+    assert!(
+        std::path::Path::new(upper).join("bin/busybox").is_file(),
+        "{upper}"
+    );
+    e.ok(&["rmi", &name, "kill/imported:1"]);
+    e.ok(&["image", "prune", "-a"]);
+    repaired(&e, "after rmi and prune");
+}
