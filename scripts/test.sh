@@ -70,7 +70,7 @@ stage "client packages" "$ROOT/scripts/clients/install.sh" || { printf '%s\n' "$
 
 # --- static checker -------------------------------------------------------------------
 build_checker() {
-  "$ROOT/scripts/build-static.sh" -p berth-check
+  "$ROOT/scripts/build-static.sh" -p berth-check -p berth-init
 }
 
 # Summarise `cargo test` output: totals of the "test result:" lines.
@@ -81,9 +81,10 @@ count_tests() {
 }
 
 if [ $run_cargo = 1 ]; then
-  stage "build static berth-check" build_checker
+  stage "build static berth-check, berth-init" build_checker
   log=$(mktemp)
   export BERTH_CHECK="$ROOT/target/x86_64-unknown-linux-gnu/release/berth-check"
+  export BERTH_INIT="$ROOT/target/x86_64-unknown-linux-gnu/release/berth-init"
   echo "runtime under test: ${BERTH_TEST_RUNTIME:-berth-runtime}; differential tests compare it with runc and crun"
   echo "note: crun runs under \`unshare -m\` with /sys/fs/cgroup/unified/cgroup.controllers bind-mounted"
   echo "      from /dev/null in that private mount namespace (crun refuses this hybrid cgroup host otherwise)"

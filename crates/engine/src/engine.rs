@@ -90,6 +90,17 @@ impl Engine {
         crate::runtime::open(name, &self.opts.state_root)
     }
 
+    /// The container's `linux.cgroupsPath`: `<parent>/<id>`, the parent being its own
+    /// `--cgroup-parent` or the engine's.
+    pub fn cgroups_path(&self, c: &Container) -> String {
+        let parent = if c.host_config.cgroup_parent.is_empty() {
+            &self.opts.cgroup_parent
+        } else {
+            &c.host_config.cgroup_parent
+        };
+        format!("{}/{}", parent.trim_end_matches('/'), c.id)
+    }
+
     /// The directory of container `id`.
     pub fn dir(&self, id: &str) -> PathBuf {
         self.containers.dir(id)

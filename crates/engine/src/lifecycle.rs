@@ -170,7 +170,12 @@ impl Starting {
 
 /// The current time, RFC 3339 with nanoseconds.
 pub fn now() -> String {
-    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
+    time(std::time::SystemTime::now())
+}
+
+/// A time, RFC 3339 with nanoseconds.
+pub fn time(t: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_nanos(t).to_string()
 }
 
 /// Marks `id` as stopped by its user (so its restart policy leaves it alone).

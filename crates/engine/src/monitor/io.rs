@@ -11,6 +11,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use super::health::Health;
 use super::Monitor;
 use crate::attach;
 use crate::config::Container;
@@ -172,14 +173,19 @@ fn code_of(ws: WaitStatus) -> Option<i32> {
     }
 }
 
-/// Reaps every exited child; init's exit code once it is among them.
-fn reap(init: Pid) -> Option<i32> {
+/// Reaps every exited child; init's exit code once it is among them. A health check
+/// helper's exit goes to `health`.
+fn reap(m: &Monitor, init: Pid, health: &mut Option<Health>) -> Option<i32> {
     let mut code = None;
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::StillAlive) | Err(_) => return code,
             Ok(ws) if ws.pid() == Some(init) => code = code_of(ws).or(code),
-            Ok(_) => {}
+            Ok(ws) => {
+                if let (Some(h), Some(pid), Some(c)) = (health.as_mut(), ws.pid(), code_of(ws)) {
+                    h.reaped(m, pid.as_raw(), c);
+                }
+            }
         }
     }
 }
@@ -213,8 +219,12 @@ pub fn relay(m: &mut Monitor, mut io: Stdio, pid: i32, mut log: Option<&mut Writ
     };
     let init = Pid::from_raw(pid);
     let mut buf = vec![0u8; 32 << 10];
+    let mut health = Health::of(m);
     loop {
-        if let Some(code) = reap(init) {
+        if let Some(h) = health.as_mut() {
+            h.tick(m);
+        }
+        if let Some(code) = reap(m, init, &mut health) {
             drain(&mut io, m, &mut log, &mut buf);
             if let Some(l) = log.as_deref_mut() {
                 l.flush();
@@ -242,7 +252,10 @@ pub fn relay(m: &mut Monitor, mut io: Stdio, pid: i32, mut log: Option<&mut Writ
             .iter()
             .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
             .collect();
-        match poll(&mut pfds, PollTimeout::NONE) {
+        let timeout = health
+            .as_ref()
+            .map_or(PollTimeout::NONE, Health::poll_timeout);
+        match poll(&mut pfds, timeout) {
             Ok(_) => {}
             Err(Errno::EINTR) => continue,
             Err(_) => return 255,

@@ -10,6 +10,7 @@
 //! and when init exits records the exit code and whether the cgroup's OOM killer struck,
 //! deletes the runtime's container, and restarts it or unmounts and leaves.
 
+mod health;
 mod io;
 mod prepare;
 
@@ -199,11 +200,7 @@ impl Monitor {
     /// Whether the cgroup's OOM killer killed anything during this run (read before the
     /// runtime's delete removes the cgroup).
     fn oom_killed(&self) -> bool {
-        let path = format!(
-            "{}/{}",
-            self.eng.opts.cgroup_parent.trim_end_matches('/'),
-            self.c.id
-        );
+        let path = self.eng.cgroups_path(&self.c);
         berth_cgroups::create_manager(Some(Path::new(&path)), &self.c.id)
             .and_then(|m| m.oom_kill_count())
             .is_ok_and(|n| n > 0)
