@@ -225,6 +225,9 @@ pub fn relay(m: &mut Monitor, mut io: Stdio, pid: i32, mut log: Option<&mut Writ
             h.tick(m);
         }
         if let Some(code) = reap(m, init, &mut health) {
+            // A client that connected before start but was not accepted yet (the program
+            // was that quick) still gets the output and the exit code.
+            accept_all(m);
             drain(&mut io, m, &mut log, &mut buf);
             if let Some(l) = log.as_deref_mut() {
                 l.flush();
@@ -337,6 +340,14 @@ fn drain(io: &mut Stdio, m: &mut Monitor, log: &mut Option<&mut Writer>, buf: &m
             }
             pump(io, s, m, log, buf);
         }
+    }
+}
+
+fn accept_all(m: &mut Monitor) {
+    let n = m.clients.len();
+    accept(m);
+    if m.clients.len() > n {
+        accept_all(m);
     }
 }
 
