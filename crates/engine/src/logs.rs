@@ -128,15 +128,8 @@ impl Writer {
     }
 
     fn entry(&mut self, stream: u8, text: &[u8]) {
-        let e = Entry {
-            log: String::from_utf8_lossy(text).into_owned(),
-            stream: if stream == 2 { "stderr" } else { "stdout" }.into(),
-            time: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
-        };
-        let Ok(mut line) = serde_json::to_vec(&e) else {
-            return;
-        };
-        line.push(b'\n');
+        let time = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
+        let line = encode(text, if stream == 2 { "stderr" } else { "stdout" }, &time);
         if self.limits.max_size > 0 && self.size + line.len() as u64 > self.limits.max_size {
             self.rotate();
         }
@@ -163,6 +156,40 @@ impl Writer {
             self.size = 0;
         }
     }
+}
+
+/// One log line, JSON written by hand: the monitor runs this for every line a container
+/// prints, and a small encoder keeps its resident code small.
+fn encode(text: &[u8], stream: &str, time: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(text);
+    let mut out = Vec::with_capacity(text.len() + 64);
+    out.extend_from_slice(b"{\"log\":\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.extend_from_slice(b"\\\""),
+            '\\' => out.extend_from_slice(b"\\\\"),
+            '\n' => out.extend_from_slice(b"\\n"),
+            '\r' => out.extend_from_slice(b"\\r"),
+            '\t' => out.extend_from_slice(b"\\t"),
+            c if (c as u32) < 0x20 => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                let n = c as usize;
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[n >> 4]);
+                out.push(HEX[n & 15]);
+            }
+            c => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    out.extend_from_slice(b"\",\"stream\":\"");
+    out.extend_from_slice(stream.as_bytes());
+    out.extend_from_slice(b"\",\"time\":\"");
+    out.extend_from_slice(time.as_bytes());
+    out.extend_from_slice(b"\"}\n");
+    out
 }
 
 fn rotated(path: &Path, n: u32) -> PathBuf {
@@ -308,6 +335,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(tail.len(), 2);
+    }
+
+    #[test]
+    fn hand_written_json_parses_back() {
+        let text = b"a \"q\" \\ \t\r\x01\x1f \xff caf\xc3\xa9\n";
+        let line = encode(text, "stderr", "2026-01-01T00:00:00.1Z");
+        assert_eq!(line.last(), Some(&b'\n'));
+        let e: Entry = serde_json::from_slice(&line).unwrap();
+        assert_eq!(e.log, String::from_utf8_lossy(text));
+        assert_eq!((e.stream.as_str(), e.time.as_str()), ("stderr", "2026-01-01T00:00:00.1Z"));
     }
 
     #[test]
