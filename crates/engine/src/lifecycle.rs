@@ -1,7 +1,7 @@
 //! Start, stop, kill, remove, wait, pause: what changes a container's state, each under
 //! the container's lock, with the monitor doing the waiting in between.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -127,7 +127,19 @@ impl Starting {
     /// Tells the monitor to start the container and records it as running.
     pub fn go(self, eng: &Engine) -> Result<i32> {
         let id = self.container.id.clone();
-        attach::say(&self.sync, "start").map_err(Error::io("tell monitor", "start"))?;
+        // A terminal container starts with our terminal's size, if we have one.
+        let size = if self.container.config.tty {
+            berth_sys::fd::get_winsize(std::io::stdin().as_fd())
+                .ok()
+                .filter(|(r, c)| *r > 0 && *c > 0)
+        } else {
+            None
+        };
+        let msg = match size {
+            Some((r, c)) => format!("start {r} {c}"),
+            None => "start".into(),
+        };
+        attach::say(&self.sync, &msg).map_err(Error::io("tell monitor", "start"))?;
         let reply = attach::hear(&self.sync).ok().flatten().unwrap_or_default();
         if reply != "started" {
             let mut st = eng.containers.state(&id)?;

@@ -344,7 +344,10 @@ mod tests {
         assert_eq!(line.last(), Some(&b'\n'));
         let e: Entry = serde_json::from_slice(&line).unwrap();
         assert_eq!(e.log, String::from_utf8_lossy(text));
-        assert_eq!((e.stream.as_str(), e.time.as_str()), ("stderr", "2026-01-01T00:00:00.1Z"));
+        assert_eq!(
+            (e.stream.as_str(), e.time.as_str()),
+            ("stderr", "2026-01-01T00:00:00.1Z")
+        );
     }
 
     #[test]

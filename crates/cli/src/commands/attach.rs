@@ -107,7 +107,10 @@ fn signals() -> anyhow::Result<SignalFd> {
         set.add(s);
     }
     set.thread_block()?;
-    Ok(SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC)?)
+    Ok(SignalFd::with_flags(
+        &set,
+        SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK,
+    )?)
 }
 
 fn send_size(sock: BorrowedFd<'_>) {

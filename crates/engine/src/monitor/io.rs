@@ -103,6 +103,13 @@ impl Stdio {
         Ok(self)
     }
 
+    /// Sets the pty's window size (no-op without a terminal).
+    pub fn resize(&self, rows: u16, cols: u16) {
+        if let Some(m) = &self.master {
+            let _ = berth_sys::fd::set_winsize(m.as_fd(), rows, cols);
+        }
+    }
+
     /// Where the runtime sends the pty master.
     pub fn console_path(&self) -> Option<PathBuf> {
         self.console.as_ref().map(|(p, _)| p.clone())
@@ -339,6 +346,22 @@ fn drain(io: &mut Stdio, m: &mut Monitor, log: &mut Option<&mut Writer>, buf: &m
                 break;
             }
             pump(io, s, m, log, buf);
+        }
+    }
+}
+
+/// Reads and discards a client's frames until it hangs up or `deadline` passes.
+pub fn await_hangup(c: BorrowedFd<'_>, deadline: std::time::Instant) {
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let ms = PollTimeout::try_from(left.as_millis().min(i32::MAX as u128) as i32)
+            .unwrap_or(PollTimeout::ZERO);
+        let mut p = [PollFd::new(c, PollFlags::POLLIN)];
+        if !matches!(poll(&mut p, ms), Ok(n) if n > 0) {
+            return;
+        }
+        if !matches!(attach::recv(c), Ok(Some(_))) {
+            return;
         }
     }
 }

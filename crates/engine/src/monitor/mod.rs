@@ -116,7 +116,7 @@ impl Monitor {
             let pid = self.create(&stdio)?;
             let stdio = stdio.after_create(&self.eng, &self.c.id)?;
             let first = self.sync.is_some();
-            if first && !self.handshake(pid)? {
+            if first && !self.handshake(pid, &stdio)? {
                 return Ok(());
             }
             if !first {
@@ -155,13 +155,20 @@ impl Monitor {
 
     /// The first start: report `created PID`, wait for `start`, start, report `started`.
     /// False when `berth` went away before saying start (the container is deleted).
-    fn handshake(&mut self, pid: i32) -> Result<bool> {
+    /// `start` may carry the window size (`start ROWS COLS`) to give the pty before the
+    /// program runs.
+    fn handshake(&mut self, pid: i32, stdio: &io::Stdio) -> Result<bool> {
         let Some(sync) = self.sync.take() else {
             return Ok(true);
         };
         let _ = attach::say(&sync, &format!("created {pid}"));
         match attach::hear(&sync) {
-            Ok(Some(m)) if m == "start" => {}
+            Ok(Some(m)) if m.split_whitespace().next() == Some("start") => {
+                let mut size = m.split_whitespace().skip(1).filter_map(|n| n.parse().ok());
+                if let (Some(rows), Some(cols)) = (size.next(), size.next()) {
+                    stdio.resize(rows, cols);
+                }
+            }
             _ => {
                 let _ = self.eng.runtime_for(&self.c).delete(&self.c.id, true);
                 let _ = self.eng.snaps.unmount(&self.c.id);
@@ -279,9 +286,18 @@ impl Monitor {
         }
     }
 
+    /// Sends the exit code to every attached client, then waits (briefly) for each to hang
+    /// up: closing a socket whose input was not read would make the client see a reset
+    /// instead of the exit code.
     fn tell_clients(&mut self, code: i32) {
+        let deadline = Instant::now() + Duration::from_secs(2);
         for c in self.clients.drain(..) {
             let _ = attach::send(c.as_fd(), attach::EXIT, code.to_string().as_bytes());
+            let _ = nix::sys::socket::shutdown(
+                std::os::fd::AsRawFd::as_raw_fd(&c),
+                nix::sys::socket::Shutdown::Write,
+            );
+            io::await_hangup(c.as_fd(), deadline);
         }
     }
 }
