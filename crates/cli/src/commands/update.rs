@@ -10,31 +10,31 @@ use super::create::{online_cpus, parse_restart};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Block IO (relative weight), between 10 and 1000, or 0 to disable.
-    #[arg(long = "blkio-weight")]
+    #[arg(long = "blkio-weight", allow_hyphen_values = true)]
     blkio_weight: Option<String>,
     /// Limit CPU CFS (Completely Fair Scheduler) period.
-    #[arg(long = "cpu-period")]
+    #[arg(long = "cpu-period", allow_hyphen_values = true)]
     cpu_period: Option<String>,
     /// Limit CPU CFS (Completely Fair Scheduler) quota.
     #[arg(long = "cpu-quota", allow_hyphen_values = true)]
     cpu_quota: Option<String>,
     /// CPU shares (relative weight).
-    #[arg(short = 'c', long = "cpu-shares")]
+    #[arg(short = 'c', long = "cpu-shares", allow_hyphen_values = true)]
     cpu_shares: Option<String>,
     /// Number of CPUs.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     cpus: Option<String>,
     /// CPUs in which to allow execution (0-3, 0,1).
-    #[arg(long = "cpuset-cpus")]
+    #[arg(long = "cpuset-cpus", allow_hyphen_values = true)]
     cpuset_cpus: Option<String>,
     /// MEMs in which to allow execution (0-3, 0,1).
-    #[arg(long = "cpuset-mems")]
+    #[arg(long = "cpuset-mems", allow_hyphen_values = true)]
     cpuset_mems: Option<String>,
     /// Memory limit.
-    #[arg(short, long)]
+    #[arg(short, long, allow_hyphen_values = true)]
     memory: Option<String>,
     /// Memory soft limit.
-    #[arg(long = "memory-reservation")]
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
     memory_reservation: Option<String>,
     /// Swap limit equal to memory plus swap: -1 to enable unlimited swap.
     #[arg(long = "memory-swap", allow_hyphen_values = true)]
