@@ -70,6 +70,9 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] berth_image::store::StoreError),
+    /// Reading or writing a container's files (`cp`, `export`, `diff`, `commit`).
+    #[error(transparent)]
+    Files(#[from] crate::rootfs::FsError),
     /// The OCI runtime failed.
     #[error("{0}")]
     Runtime(String),

@@ -8,7 +8,10 @@
 //! and applies the restart policy. Nothing runs between commands but the monitors.
 
 pub mod attach;
+pub mod changes;
+pub mod commit;
 pub mod config;
+pub mod cp;
 pub mod engine;
 pub mod error;
 pub mod exec;
@@ -17,10 +20,14 @@ pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
 pub mod names;
+pub mod port;
 pub mod resources;
+pub mod rootfs;
 pub mod runtime;
 pub mod spec;
+pub mod stats;
 pub mod store;
+pub mod update;
 pub mod user;
 
 pub use engine::{Engine, Options};

@@ -7,6 +7,8 @@ use std::path::Path;
 
 /// openat2 `resolve` flag: treat the dirfd as the root for every lookup, `..` and symlinks.
 pub const RESOLVE_IN_ROOT: u64 = 0x10;
+/// openat2 `resolve` flag: refuse every symlink on the way (overlay's own lookup in a layer).
+pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 /// openat2 `resolve` flag: refuse magic links such as /proc/self/fd/N.
 pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 

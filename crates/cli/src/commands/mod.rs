@@ -30,6 +30,16 @@ mod stop;
 mod tag;
 mod wait;
 
+// What a container runs, uses and holds: top, stats, cp, commit, export, diff, update, port.
+mod commit;
+mod cp;
+mod diff;
+mod export;
+mod port;
+mod stats;
+mod top;
+mod update;
+
 use berth_engine::{Engine, Options};
 use berth_image::store::Store;
 use clap::Subcommand;
@@ -67,6 +77,23 @@ pub enum Command {
     Unpause(pause::Args),
     /// Rename a container.
     Rename(rename::Args),
+    // What a container runs, uses and holds.
+    /// Display the running processes of a container.
+    Top(top::Args),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(stats::Args),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(cp::Args),
+    /// Create a new image from a container's changes.
+    Commit(commit::Args),
+    /// Export a container's filesystem as a tar archive.
+    Export(export::Args),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(diff::Args),
+    /// Update configuration of one or more containers.
+    Update(update::Args),
+    /// List port mappings or a specific mapping for the container.
+    Port(port::Args),
     /// Manage containers (`container ls`, `container rm`, ...).
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -142,6 +169,23 @@ pub enum ContainerCommand {
     Rename(rename::Args),
     /// Display detailed information on one or more containers.
     Inspect(inspect::Args),
+    // What a container runs, uses and holds.
+    /// Display the running processes of a container.
+    Top(top::Args),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(stats::Args),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(cp::Args),
+    /// Create a new image from a container's changes.
+    Commit(commit::Args),
+    /// Export a container's filesystem as a tar archive.
+    Export(export::Args),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(diff::Args),
+    /// Update configuration of one or more containers.
+    Update(update::Args),
+    /// List port mappings or a specific mapping for the container.
+    Port(port::Args),
 }
 
 /// `berth system ...`.
@@ -219,6 +263,15 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<i32> {
         Command::Pause(a) => return pause::run(a, &engine(g)?, true),
         Command::Unpause(a) => return pause::run(a, &engine(g)?, false),
         Command::Rename(a) => return rename::run(a, &engine(g)?),
+        // What a container runs, uses and holds.
+        Command::Top(a) => return top::run(a, &engine(g)?),
+        Command::Stats(a) => return stats::run(a, &engine(g)?),
+        Command::Cp(a) => return cp::run(a, &engine(g)?),
+        Command::Commit(a) => return commit::run(a, &engine(g)?),
+        Command::Export(a) => return export::run(a, &engine(g)?),
+        Command::Diff(a) => return diff::run(a, &engine(g)?),
+        Command::Update(a) => return update::run(a, &engine(g)?),
+        Command::Port(a) => return port::run(a, &engine(g)?),
         Command::Inspect(a) => return inspect::run(a, &engine(g)?, inspect::Kind::Any),
         Command::Image(ImageCommand::Inspect(a)) => {
             return inspect::run(a, &engine(g)?, inspect::Kind::Image)
@@ -271,5 +324,14 @@ fn container(c: ContainerCommand, eng: &Engine) -> anyhow::Result<i32> {
         ContainerCommand::Unpause(a) => pause::run(a, eng, false),
         ContainerCommand::Rename(a) => rename::run(a, eng),
         ContainerCommand::Inspect(a) => inspect::run(a, eng, inspect::Kind::Container),
+        // What a container runs, uses and holds.
+        ContainerCommand::Top(a) => top::run(a, eng),
+        ContainerCommand::Stats(a) => stats::run(a, eng),
+        ContainerCommand::Cp(a) => cp::run(a, eng),
+        ContainerCommand::Commit(a) => commit::run(a, eng),
+        ContainerCommand::Export(a) => export::run(a, eng),
+        ContainerCommand::Diff(a) => diff::run(a, eng),
+        ContainerCommand::Update(a) => update::run(a, eng),
+        ContainerCommand::Port(a) => port::run(a, eng),
     }
 }

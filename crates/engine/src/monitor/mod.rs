@@ -150,6 +150,10 @@ impl Monitor {
                 return Ok(());
             }
             backoff = (backoff * 2).min(Duration::from_secs(60));
+            // `update` and `rename` may have changed the container since the last run.
+            if let Ok(c) = self.eng.containers.config(&self.c.id) {
+                self.c = c;
+            }
         }
     }
 
@@ -219,7 +223,12 @@ impl Monitor {
     fn decide_restart(&self, exit: Exit) -> Result<bool> {
         let _lock = self.eng.containers.lock(&self.c.id)?;
         let mut st = self.eng.containers.state(&self.c.id)?;
-        let p = &self.c.host_config.restart_policy;
+        // `update --restart` may have changed the policy since this monitor started.
+        let stored = self.eng.containers.config(&self.c.id);
+        let p = match &stored {
+            Ok(c) => &c.host_config.restart_policy,
+            Err(_) => &self.c.host_config.restart_policy,
+        };
         let restart = !st.berth.stopped_by_user
             && !self.c.host_config.auto_remove
             && match p.name.as_str() {

@@ -144,7 +144,10 @@ impl Applier<'_> {
             reason,
         };
         let comps = clean(&raw).map_err(bad)?;
-        let meta = meta(entry, &name)?;
+        let mut meta = meta(entry, &name)?;
+        if let Some((uid, gid)) = self.opts.owner {
+            (meta.uid, meta.gid) = (uid, gid);
+        }
         let Some((&last, dirs)) = comps.split_last() else {
             if kind == EntryType::Directory {
                 self.dirs.push((Vec::new(), meta, name));
@@ -154,7 +157,7 @@ impl Applier<'_> {
         };
         let parent = self.parent(dirs, &name, true)?;
         let parent = parent.as_fd();
-        if last.starts_with(WHITEOUT) {
+        if self.opts.whiteouts && last.starts_with(WHITEOUT) {
             self.whiteout(parent, &comps, &name, &meta)?;
             return Ok(true);
         }

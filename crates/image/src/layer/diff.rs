@@ -154,6 +154,29 @@ pub(super) fn write_tree<W: Write>(root: &Path, out: W, convert: Convert) -> Res
     Ok(out)
 }
 
+/// Write the entry `name` of the directory `dir` under the archive name `path` (and, for a
+/// directory, everything below it); with `name` `None`, the contents of `dir` itself with
+/// `path` as their prefix (`""` for none). Returns `out`, flushed.
+pub(super) fn write_at<W: Write>(
+    dir: BorrowedFd<'_>,
+    name: Option<&[u8]>,
+    path: &[u8],
+    out: W,
+) -> Result<W, DiffError> {
+    let mut walk = Walk {
+        tar: tar::Builder::new(out),
+        convert: Convert::Nothing,
+        links: HashMap::new(),
+    };
+    match name {
+        Some(name) => walk.child(dir, name, path)?,
+        None => walk.dir(dir, path)?,
+    }
+    let mut out = walk.tar.into_inner().map_err(write_err)?;
+    out.flush().map_err(write_err)?;
+    Ok(out)
+}
+
 fn write_err(source: io::Error) -> DiffError {
     DiffError::Write { source }
 }

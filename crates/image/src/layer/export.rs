@@ -8,9 +8,10 @@
 //! compressed and has no entry for the root itself.
 
 use std::io::Write;
+use std::os::fd::BorrowedFd;
 use std::path::Path;
 
-use super::diff::{write_tree, Convert, Counted, DiffError};
+use super::diff::{write_at, write_tree, Convert, Counted, DiffError};
 
 /// Stream the tree at `root` (a mounted merged view) as a flat tar to `out`; the number of
 /// bytes written.
@@ -19,5 +20,23 @@ use super::diff::{write_tree, Convert, Counted, DiffError};
 /// what was written to `out` is a partial stream and must be discarded.
 pub fn export(root: &Path, out: impl Write) -> Result<u64, DiffError> {
     let counted = write_tree(root, Counted::new(out), Convert::Nothing)?;
+    Ok(counted.bytes)
+}
+
+/// Stream one entry of a tree as a flat tar (what `cp` copies out): the entry `name` of the
+/// directory `dir`, written as `as_name` (and, for a directory, everything below it); or,
+/// with `name` `None`, the contents of `dir` prefixed with `as_name` (`""` for none). A
+/// symlink named by `name` is written as a symlink, never followed. The number of bytes
+/// written.
+///
+/// `dir` must have been resolved safely by the caller (e.g. with openat2 RESOLVE_IN_ROOT);
+/// below it the walk is the same as [`export`]'s.
+pub fn export_entry(
+    dir: BorrowedFd<'_>,
+    name: Option<&[u8]>,
+    as_name: &[u8],
+    out: impl Write,
+) -> Result<u64, DiffError> {
+    let counted = write_at(dir, name, as_name, Counted::new(out))?;
     Ok(counted.bytes)
 }

@@ -46,6 +46,11 @@ pub struct UnpackOptions {
     pub max_bytes: u64,
     /// Whether character and block device entries may be created (whiteouts always may).
     pub allow_devices: bool,
+    /// Whether `.wh.` entries are whiteouts (a layer) or ordinary names (`cp` into a
+    /// container, which Docker extracts as plain files).
+    pub whiteouts: bool,
+    /// Owner given to every entry instead of the one in its header (`cp` without `-a`).
+    pub owner: Option<(u32, u32)>,
 }
 
 impl Default for UnpackOptions {
@@ -53,6 +58,8 @@ impl Default for UnpackOptions {
         Self {
             max_bytes: 64 << 30,
             allow_devices: true,
+            whiteouts: true,
+            owner: None,
         }
     }
 }

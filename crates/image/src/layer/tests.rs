@@ -481,3 +481,53 @@ fn missing_dest_and_garbage_are_clear_errors() {
     assert!(matches!(err, LayerError::Read { .. }), "{err}");
     assert_eq!(outside(outer.path()), ["layer"]);
 }
+
+#[test]
+fn plain_names_and_one_owner_when_asked() {
+    let (_outer, dest) = dirs();
+    fs::write(dest.join("keep"), b"k").unwrap();
+    let tar = tar_of(|b| {
+        add(b, EntryType::Regular, ".wh.keep", "", b"x", 0o644);
+        add(b, EntryType::Directory, "d/", "", b"", 0o755);
+        add(b, EntryType::Regular, "d/f", "", b"data", 0o600);
+    });
+    let opts = UnpackOptions {
+        whiteouts: false,
+        owner: Some((12, 34)),
+        ..Default::default()
+    };
+    run(&tar, &dest, &opts).unwrap();
+    assert_eq!(fs::read(dest.join("keep")).unwrap(), b"k");
+    assert_eq!(fs::read(dest.join(".wh.keep")).unwrap(), b"x");
+    let m = fs::metadata(dest.join("d/f")).unwrap();
+    assert_eq!((m.uid(), m.gid()), (12, 34));
+}
+
+#[test]
+fn export_entry_names_the_root_as_asked() {
+    let (_outer, dest) = dirs();
+    fs::create_dir_all(dest.join("src/sub")).unwrap();
+    fs::write(dest.join("src/sub/f"), b"hi").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", dest.join("src/link")).unwrap();
+    let dir = std::fs::File::open(&dest).unwrap();
+    let names = |name: Option<&[u8]>, as_name: &[u8]| {
+        let mut out = Vec::new();
+        export::export_entry(std::os::fd::AsFd::as_fd(&dir), name, as_name, &mut out).unwrap();
+        let mut a = tar::Archive::new(out.as_slice());
+        let mut v: Vec<String> = a
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names(Some(b"src"), b"dst"),
+        ["dst/", "dst/link", "dst/sub/", "dst/sub/f"]
+    );
+    assert_eq!(
+        names(None, b""),
+        ["src/", "src/link", "src/sub/", "src/sub/f"]
+    );
+}

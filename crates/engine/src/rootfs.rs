@@ -1,0 +1,268 @@
+//! A container's root filesystem as the verbs that read or write it from the host see it
+//! (`cp`, `export`): mounted while they work, and every path in it resolved through fds.
+//!
+//! - A running container's snapshot is already mounted (the monitor mounted it before
+//!   create); a stopped one is mounted for the call and unmounted after, and its lock is
+//!   held meanwhile, so a `start` waits instead of racing the unmount.
+//! - Paths are resolved with openat2(RESOLVE_IN_ROOT): `..` and symlinks, absolute ones
+//!   included, stop at the container's root, so a file in the container can never lead to
+//!   one on the host (the class of runc CVE-2019-14271 / docker cp CVE-2018-15664).
+//! - Volumes and bind mounts are mounted in the container's own mount namespace, not on the
+//!   snapshot: these verbs see the snapshot's files under them, not the volume's.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use berth_sys::fd::{openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS};
+
+use crate::config::Container;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::store::Lock;
+
+/// Errors of the verbs that read or write a container's files.
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    /// The path does not exist in the container.
+    #[error("Could not find the file {path} in container {container}")]
+    NoSuchPath {
+        /// The container as the user named it.
+        container: String,
+        /// The path as given.
+        path: String,
+    },
+    /// Resolving a path in the container's root failed.
+    #[error("resolve `{path}` in container {container}: {source}")]
+    Resolve {
+        /// The container as the user named it.
+        container: String,
+        /// The path as given.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// A copy that `docker cp` refuses too.
+    #[error("copy to `{path}`: {reason}")]
+    Refused {
+        /// The destination as given.
+        path: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// Writing a tree as a tar failed.
+    #[error(transparent)]
+    Archive(#[from] berth_image::layer::diff::DiffError),
+    /// Extracting a tar failed.
+    #[error(transparent)]
+    Unpack(#[from] berth_image::layer::LayerError),
+}
+
+/// A container's mounted rootfs, unmounted on drop if it was mounted for this call.
+/// Fields drop in order: the root fd (which keeps the mount busy), the mount, the lock.
+pub struct Rootfs<'a> {
+    root: OwnedFd,
+    _mount: Mount<'a>,
+    _lock: Option<Lock>,
+    key: String,
+    merged: PathBuf,
+}
+
+/// Unmounts on drop a snapshot mounted for one call.
+struct Mount<'a> {
+    eng: &'a Engine,
+    id: String,
+    here: bool,
+}
+
+impl Drop for Mount<'_> {
+    fn drop(&mut self) {
+        if self.here {
+            let _ = self.eng.snaps.unmount(&self.id);
+        }
+    }
+}
+
+impl std::fmt::Debug for Rootfs<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rootfs")
+            .field("merged", &self.merged)
+            .finish()
+    }
+}
+
+/// Where a path of the container lands: its parent directory (resolved in root) and its
+/// last component, or the root itself (`name` `None`).
+#[derive(Debug)]
+pub struct Entry {
+    /// The directory holding it.
+    pub parent: OwnedFd,
+    /// Its name there; `None` for the container's `/`.
+    pub name: Option<Vec<u8>>,
+}
+
+impl<'a> Rootfs<'a> {
+    /// Opens container `key`'s rootfs, mounting a stopped container's snapshot.
+    pub fn open(eng: &'a Engine, key: &str) -> Result<(Container, Rootfs<'a>)> {
+        let id = eng.containers.resolve(key)?;
+        let lock = eng.containers.lock(&id)?;
+        let c = eng.containers.config(&id)?;
+        let st = crate::lifecycle::status(eng, &id)?;
+        // A running container's monitor owns the mount; holding its lock would only delay
+        // the monitor recording an exit.
+        let lock = (!st.running).then_some(lock);
+        let merged = eng.snaps.merged_dir(&id)?;
+        let mounted_before = is_mount_point(&merged);
+        let merged = eng.snaps.mount(&id)?;
+        let mount = Mount {
+            eng,
+            id,
+            here: !mounted_before,
+        };
+        let root = std::fs::File::open(&merged).map_err(Error::io("open", &merged))?;
+        Ok((
+            c,
+            Rootfs {
+                root: root.into(),
+                _mount: mount,
+                _lock: lock,
+                key: key.to_string(),
+                merged,
+            },
+        ))
+    }
+
+    /// The merged view's path on the host.
+    pub fn path(&self) -> &Path {
+        &self.merged
+    }
+
+    /// The root directory's fd.
+    pub fn root(&self) -> BorrowedFd<'_> {
+        self.root.as_fd()
+    }
+
+    /// Resolves `path` (absolute or relative to `/`) in the container; `follow`: a symlink
+    /// as last component is followed too (still inside the root). `None` when it does not
+    /// exist.
+    pub fn entry(&self, path: &str, follow: bool) -> Result<Option<Entry>> {
+        let comps = clean(path);
+        if follow && !comps.is_empty() {
+            match self.open_in(path, libc::O_PATH) {
+                Ok(fd) => return self.entry(&self.inner_path(&fd, path)?, false),
+                Err(e) if missing(&e) => return Ok(None),
+                Err(e) => return Err(self.resolve_err(path, e)),
+            }
+        }
+        let Some((last, dirs)) = comps.split_last() else {
+            let parent = self
+                .root
+                .try_clone()
+                .map_err(Error::io("dup", &self.merged))?;
+            return Ok(Some(Entry { parent, name: None }));
+        };
+        let parent = match self.open_in(&dirs.join("/"), libc::O_PATH | libc::O_DIRECTORY) {
+            Ok(fd) => fd,
+            Err(e) if missing(&e) => return Ok(None),
+            Err(e) => return Err(self.resolve_err(path, e)),
+        };
+        let name = last.as_bytes().to_vec();
+        let flags = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
+        match nix::sys::stat::fstatat(&parent, Path::new(last.as_str()), flags) {
+            Ok(_) => Ok(Some(Entry {
+                parent,
+                name: Some(name),
+            })),
+            Err(nix::errno::Errno::ENOENT) => Ok(None),
+            Err(e) => Err(self.resolve_err(path, e.into())),
+        }
+    }
+
+    /// Opens `path` in the container with `flags`, every component resolved in root.
+    pub fn open_in(&self, path: &str, flags: i32) -> io::Result<OwnedFd> {
+        let rel = clean(path).join("/");
+        let rel = if rel.is_empty() { ".".to_string() } else { rel };
+        openat2(
+            self.root.as_fd(),
+            Path::new(&rel),
+            flags,
+            0,
+            RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        )
+    }
+
+    /// The path inside the container of what `fd` (opened in root) is.
+    fn inner_path(&self, fd: &OwnedFd, asked: &str) -> Result<String> {
+        let link = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd));
+        let real = std::fs::read_link(&link).map_err(Error::io("readlink", &link))?;
+        let inner = real.strip_prefix(&self.merged).map_err(|_| {
+            self.resolve_err(asked, io::Error::other("resolved outside the container"))
+        })?;
+        Ok(format!(
+            "/{}",
+            String::from_utf8_lossy(inner.as_os_str().as_bytes())
+        ))
+    }
+
+    /// A `Resolve` error for `path`.
+    pub fn resolve_err(&self, path: &str, source: io::Error) -> Error {
+        FsError::Resolve {
+            container: self.key.clone(),
+            path: path.into(),
+            source,
+        }
+        .into()
+    }
+
+    /// A `NoSuchPath` error for `path`.
+    pub fn no_such(&self, path: &str) -> Error {
+        FsError::NoSuchPath {
+            container: self.key.clone(),
+            path: path.into(),
+        }
+        .into()
+    }
+}
+
+fn missing(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR))
+}
+
+/// Something is mounted on `dir` (its device differs from its parent's).
+fn is_mount_point(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let parent = dir.parent().unwrap_or(Path::new("/"));
+    match (std::fs::metadata(dir), std::fs::metadata(parent)) {
+        (Ok(a), Ok(b)) => a.dev() != b.dev(),
+        _ => false,
+    }
+}
+
+/// A path's components with empty and `.` ones dropped and `..` applied lexically (never
+/// above the root), as Docker cleans container paths.
+pub fn clean(path: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            c => out.push(c.to_string()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_cleaned_below_the_root() {
+        assert_eq!(clean("/etc/../etc/./passwd"), ["etc", "passwd"]);
+        assert_eq!(clean("../../x"), ["x"]);
+        assert!(clean("/").is_empty() && clean("/.").is_empty());
+    }
+}
