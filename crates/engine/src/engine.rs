@@ -119,6 +119,13 @@ impl Engine {
         merge_image(&mut c, &image, req.entrypoint_given);
         crate::resources::validate(&c.host_config)?;
         crate::logs::Limits::of(&c.host_config.log_config)?;
+        let image_volumes = image
+            .config
+            .config()
+            .as_ref()
+            .and_then(|ic| ic.volumes().clone())
+            .unwrap_or_default();
+        let anonymous = crate::volume::anonymize(&mut c, &image_volumes)?;
         crate::lifecycle::check_mounts(self, &c)?;
         let argv = c.argv();
         if argv.is_empty() {
@@ -146,6 +153,7 @@ impl Engine {
         std::fs::create_dir(&dir).map_err(Error::io("create directory", &dir))?;
         self.containers.write_config(&c)?;
         berth_image::image::create_rootfs(&self.images, &self.snaps, &image, &c.id)?;
+        crate::volume::create_for(self, &c, &anonymous)?;
         self.containers.write_state(&c.id, &State::created())?;
         undo.disarm();
         Ok(c)

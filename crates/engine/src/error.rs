@@ -70,6 +70,12 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] berth_image::store::StoreError),
+    /// A volume operation failed.
+    #[error(transparent)]
+    Volume(#[from] crate::volume::VolumeError),
+    /// An image that containers use.
+    #[error(transparent)]
+    ImageInUse(#[from] crate::images::Conflict),
     /// The OCI runtime failed.
     #[error("{0}")]
     Runtime(String),

@@ -9,19 +9,25 @@
 
 pub mod attach;
 pub mod config;
+pub mod df;
 pub mod engine;
 pub mod error;
 pub mod exec;
+pub mod filter;
+pub mod images;
+pub mod info;
 pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
 pub mod names;
+pub mod prune;
 pub mod resources;
 pub mod runtime;
 pub mod spec;
 pub mod store;
 pub mod user;
+pub mod volume;
 
 pub use engine::{Engine, Options};
 pub use error::{Error, Result};
