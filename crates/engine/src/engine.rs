@@ -188,6 +188,12 @@ impl Engine {
     /// Removes everything of container `id` from the store: snapshot, directory, name.
     /// The caller has made sure it no longer runs.
     pub fn purge(&self, id: &str, name: &str) -> Result<()> {
+        // `--rm` takes the container's anonymous volumes along, as Docker's does.
+        let auto_removed = self
+            .containers
+            .config(id)
+            .ok()
+            .filter(|c| c.host_config.auto_remove);
         let _ = self.snaps.unmount(id);
         match self.snaps.remove(id) {
             Ok(()) => {}
@@ -209,6 +215,9 @@ impl Engine {
         if !name.is_empty() {
             self.containers
                 .release_name(name.trim_start_matches('/'), id);
+        }
+        if let Some(c) = auto_removed {
+            crate::volume::remove_anonymous(self, &c)?;
         }
         Ok(())
     }

@@ -65,7 +65,10 @@ pub fn remove(eng: &Engine, key: &str, force: bool) -> Result<Vec<String>> {
     let id = image.id();
     let names = names_of(eng, &image)?;
     let by_name = names.iter().any(|n| is_name_for(n, key));
-    let user = users(eng)?.into_iter().find(|u| u.image == id);
+    // A running user decides (it cannot be forced), else any user.
+    let mut users: Vec<User> = users(eng)?.into_iter().filter(|u| u.image == id).collect();
+    users.sort_by_key(|u| !u.running);
+    let user = users.into_iter().next();
     if let Some(u) = user {
         let short = |s: &str| berth_image::image::short(s);
         if by_name && names.len() < 2 {
