@@ -5,6 +5,7 @@
 
 mod commands;
 mod format;
+mod prompt;
 mod template;
 
 use std::path::PathBuf;

@@ -130,6 +130,13 @@ impl Engine {
         merge_image(&mut c, &image, req.entrypoint_given);
         crate::resources::validate(&c.host_config)?;
         crate::logs::Limits::of(&c.host_config.log_config)?;
+        let image_volumes = image
+            .config
+            .config()
+            .as_ref()
+            .and_then(|ic| ic.volumes().clone())
+            .unwrap_or_default();
+        let anonymous = crate::volume::anonymize(&mut c, &image_volumes)?;
         crate::lifecycle::check_mounts(self, &c)?;
         let argv = c.argv();
         if argv.is_empty() {
@@ -157,6 +164,7 @@ impl Engine {
         std::fs::create_dir(&dir).map_err(Error::io("create directory", &dir))?;
         self.containers.write_config(&c)?;
         berth_image::image::create_rootfs(&self.images, &self.snaps, &image, &c.id)?;
+        crate::volume::create_for(self, &c, &anonymous)?;
         self.containers.write_state(&c.id, &State::created())?;
         undo.disarm();
         Ok(c)
@@ -191,6 +199,12 @@ impl Engine {
     /// Removes everything of container `id` from the store: snapshot, directory, name.
     /// The caller has made sure it no longer runs.
     pub fn purge(&self, id: &str, name: &str) -> Result<()> {
+        // `--rm` takes the container's anonymous volumes along, as Docker's does.
+        let auto_removed = self
+            .containers
+            .config(id)
+            .ok()
+            .filter(|c| c.host_config.auto_remove);
         let _ = self.snaps.unmount(id);
         match self.snaps.remove(id) {
             Ok(()) => {}
@@ -212,6 +226,9 @@ impl Engine {
         if !name.is_empty() {
             self.containers
                 .release_name(name.trim_start_matches('/'), id);
+        }
+        if let Some(c) = auto_removed {
+            crate::volume::remove_anonymous(self, &c)?;
         }
         Ok(())
     }

@@ -73,6 +73,12 @@ pub enum Error {
     /// Reading or writing a container's files (`cp`, `export`, `diff`, `commit`).
     #[error(transparent)]
     Files(#[from] crate::rootfs::FsError),
+    /// A volume operation failed.
+    #[error(transparent)]
+    Volume(#[from] crate::volume::VolumeError),
+    /// An image that containers use.
+    #[error(transparent)]
+    ImageInUse(#[from] crate::images::Conflict),
     /// The OCI runtime failed.
     #[error("{0}")]
     Runtime(String),

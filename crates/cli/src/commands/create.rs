@@ -301,11 +301,12 @@ impl CreateFlags {
         let h = &mut c.host_config;
         h.binds = self.volume.clone();
         for v in &self.volume {
-            if v.split(':').count() < 2 {
+            // `-v /path` alone is an anonymous volume (the engine names it).
+            if v.split(':').count() < 2 && !v.starts_with('/') {
                 return Err(Error::invalid(
                     "-v",
                     v,
-                    "expected SOURCE:TARGET[:OPTIONS] (anonymous volumes are not supported yet)",
+                    "expected SOURCE:TARGET[:OPTIONS] or an absolute path",
                 ));
             }
         }
@@ -500,7 +501,7 @@ fn parse_mount(s: &str) -> Result<Mount, Error> {
             "target must be an absolute path",
         ));
     }
-    if m.kind != "tmpfs" && m.source.is_empty() {
+    if m.kind == "bind" && m.source.is_empty() {
         return Err(Error::invalid("--mount", s, "source is required"));
     }
     Ok(m)

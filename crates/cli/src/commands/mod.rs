@@ -39,10 +39,18 @@ mod port;
 mod stats;
 mod top;
 mod update;
+// Management verbs: volumes, prune, info, version, completion.
+mod completion;
+mod container_prune;
+mod info;
+mod system_prune;
+mod version;
+mod volume;
 
 use berth_engine::{Engine, Options};
 use berth_image::store::Store;
 use clap::Subcommand;
+pub use volume::VolumeCommand;
 
 /// The verbs.
 #[derive(Debug, Subcommand)]
@@ -95,23 +103,24 @@ pub enum Command {
     /// List port mappings or a specific mapping for the container.
     Port(port::Args),
     /// Manage containers (`container ls`, `container rm`, ...).
+    /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCommand),
-    /// Import a flat rootfs tarball (file or `-` for stdin) as an image.
+    /// Import the contents from a tarball (file or `-` for stdin) to create a filesystem image.
     Import(import::Args),
     /// List images.
     Images(images::Args),
-    /// Give an image another name.
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
     Tag(tag::Args),
-    /// Remove images.
+    /// Remove one or more images.
     Rmi(rmi::Args),
-    /// Show low-level information on images.
+    /// Return low-level information on containers and images.
     Inspect(inspect::Args),
     /// Show the history of an image.
     History(history::Args),
-    /// Save images to a tar archive (docker-archive or OCI layout).
+    /// Save one or more images to a tar archive (streamed to STDOUT by default).
     Save(save::Args),
-    /// Load images from a tar archive (docker-archive or OCI layout).
+    /// Load an image from a tar archive or STDIN (docker-archive or OCI layout).
     Load(load::Args),
     /// Download an image from a registry.
     Pull(pull::Args),
@@ -121,15 +130,25 @@ pub enum Command {
     Login(login::Args),
     /// Log out from a registry.
     Logout(logout::Args),
-    /// Manage images (`image ls`, `image rm`, `image inspect`, ...).
+    /// Manage images.
     #[command(subcommand)]
     Image(ImageCommand),
     /// An overlay snapshot of an image (for benches until the engine's `create`).
     #[command(hide = true)]
     Rootfs(rootfs::Args),
-    /// berth itself (`system df`, `system check`).
+    /// Manage berth (disk usage, prune, info, store check).
     #[command(subcommand)]
     System(SystemCommand),
+    // Management verbs.
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(VolumeCommand),
+    /// Display system-wide information.
+    Info(info::Args),
+    /// Show the berth version information.
+    Version(version::Args),
+    /// Generate the autocompletion script for the specified shell.
+    Completion(completion::Args),
 }
 
 /// `berth container ...`, Docker's management-command spellings.
@@ -186,15 +205,21 @@ pub enum ContainerCommand {
     Update(update::Args),
     /// List port mappings or a specific mapping for the container.
     Port(port::Args),
+    /// Remove all stopped containers.
+    Prune(container_prune::Args),
 }
 
 /// `berth system ...`.
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
-    /// Show disk usage.
+    /// Show berth disk usage.
     Df(df::Args),
     /// Check the store for inconsistencies (and with --repair, fix them).
     Check(check::Args),
+    /// Remove unused data.
+    Prune(system_prune::Args),
+    /// Display system-wide information.
+    Info(info::Args),
 }
 
 /// `berth image ...`, Docker's management-command spellings.
@@ -203,10 +228,10 @@ pub enum ImageCommand {
     /// List images.
     #[command(alias = "list")]
     Ls(images::Args),
-    /// Remove images.
+    /// Remove one or more images.
     #[command(alias = "remove")]
     Rm(rmi::Args),
-    /// Show low-level information on images.
+    /// Display detailed information on one or more images.
     Inspect(inspect::Args),
     /// Show the history of an image.
     History(history::Args),
@@ -222,7 +247,7 @@ pub enum ImageCommand {
     Save(save::Args),
     /// Load images from a tar archive (docker-archive or OCI layout).
     Load(load::Args),
-    /// Remove unused images (dangling ones, or with -a all of them).
+    /// Remove unused images.
     Prune(prune::Args),
 }
 
@@ -245,6 +270,22 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<i32> {
         Command::Login(a) => return login::run(a),
         Command::Logout(a) => return logout::run(a),
         Command::Container(c) => return container(c, &engine(g)?),
+        cmd => cmd,
+    };
+    // Management verbs.
+    let cmd = match cmd {
+        Command::Volume(v) => return volume::run(v, &engine(g)?),
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => {
+            return info::run(a, &engine(g)?)
+        }
+        Command::Version(a) => return version::run(a),
+        Command::Completion(a) => {
+            return completion::run(a, &mut <crate::Cli as clap::CommandFactory>::command())
+        }
+        Command::System(SystemCommand::Prune(a)) => return system_prune::run(a, &engine(g)?),
+        Command::System(SystemCommand::Df(a)) => return df::run(a, &engine(g)?),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => return rmi::run(a, &engine(g)?),
+        Command::Image(ImageCommand::Prune(a)) => return prune::run(a, &engine(g)?),
         cmd => cmd,
     };
     match cmd {
@@ -285,15 +326,12 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<i32> {
         Command::Push(a) | Command::Image(ImageCommand::Push(a)) => push::run(a, &store),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::run(a, &store),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => tag::run(a, &store),
-        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => rmi::run(a, &store),
         Command::History(a) | Command::Image(ImageCommand::History(a)) => history::run(a, &store),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => save::run(a, &store),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => load::run(a, &store),
-        Command::Image(ImageCommand::Prune(a)) => prune::run(a, &store),
         Command::Rootfs(a) => rootfs::run(a, &store),
-        Command::System(SystemCommand::Df(a)) => df::run(a, &store),
         Command::System(SystemCommand::Check(a)) => check::run(a, &store),
-        _ => unreachable!("container verbs are handled above"),
+        _ => unreachable!("container and management verbs are handled above"),
     }
 }
 
@@ -333,5 +371,6 @@ fn container(c: ContainerCommand, eng: &Engine) -> anyhow::Result<i32> {
         ContainerCommand::Diff(a) => diff::run(a, eng),
         ContainerCommand::Update(a) => update::run(a, eng),
         ContainerCommand::Port(a) => port::run(a, eng),
+        ContainerCommand::Prune(a) => container_prune::run(a, eng),
     }
 }

@@ -20,8 +20,20 @@ pub struct Args {
 pub fn run(a: Args, eng: &Engine) -> anyhow::Result<i32> {
     let mut failed = 0;
     for key in &a.containers {
+        let config = eng
+            .containers
+            .resolve(key)
+            .and_then(|id| eng.containers.config(&id));
         match lifecycle::remove(eng, key, a.force) {
-            Ok(_) => println!("{key}"),
+            Ok(_) => {
+                if let (true, Ok(c)) = (a.volumes, &config) {
+                    if let Err(e) = berth_engine::volume::remove_anonymous(eng, c) {
+                        eprintln!("berth: Error response from daemon: {e}");
+                        failed = 1;
+                    }
+                }
+                println!("{key}")
+            }
             Err(e) => {
                 eprintln!("berth: Error response from daemon: {e}");
                 failed = 1;

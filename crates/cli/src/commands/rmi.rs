@@ -1,11 +1,12 @@
 //! `berth rmi`.
 
-use berth_image::store::Store;
+use berth_engine::Engine;
 
 /// `rmi` flags.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Remove an image that several names point at.
+    /// Force removal of the image (one several names point at, or one a stopped container
+    /// uses).
     #[arg(short, long)]
     force: bool,
     /// Images (names or ids).
@@ -14,13 +15,13 @@ pub struct Args {
 }
 
 /// Remove each; the exit code is 1 if any failed (the others are still removed).
-pub fn run(a: Args, store: &Store) -> anyhow::Result<i32> {
+pub fn run(a: Args, eng: &Engine) -> anyhow::Result<i32> {
     let mut code = 0;
     for i in &a.images {
-        match berth_image::image::remove(store, i, a.force) {
+        match berth_engine::images::remove(eng, i, a.force) {
             Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
             Err(e) => {
-                eprintln!("berth: {e}");
+                eprintln!("berth: Error response from daemon: {e}");
                 code = 1;
             }
         }

@@ -33,7 +33,9 @@ impl Env {
         c.arg("--root")
             .arg(self.root.path())
             .args(args)
-            .env("BERTH_CONFIG", self.config.path());
+            .env("BERTH_CONFIG", self.config.path())
+            // Verbs that open the engine make the state dir: keep it in the test's root.
+            .env("BERTH_STATE", self.root.path().join("state"));
         c
     }
 

@@ -25,6 +25,8 @@ pub fn prepare(eng: &Engine, c: &Container) -> Result<PathBuf> {
         } else {
             None
         };
+        let binds = binds(eng, c, true)?;
+        crate::volume::populate(eng, c, &merged)?;
         let inputs = Inputs {
             rootfs: &merged,
             dir: &dir,
@@ -33,7 +35,7 @@ pub fn prepare(eng: &Engine, c: &Container) -> Result<PathBuf> {
             joined,
             init,
             host_caps: crate::spec::host_caps(),
-            binds: binds(eng, c, true)?,
+            binds,
         };
         let spec = crate::spec::build(c, &inputs)?;
         let bundle = dir.join("bundle");
@@ -207,9 +209,9 @@ fn source_path(
             "a volume name must match [a-zA-Z0-9][a-zA-Z0-9_.-]+ (or give an absolute path)",
         ));
     }
-    let data = eng.root().join("volumes").join(src).join("_data");
+    let vols = crate::volume::Volumes::open(eng.root());
     if create {
-        std::fs::create_dir_all(&data).map_err(Error::io("create volume", &data))?;
+        return Ok(vols.ensure(src)?);
     }
-    Ok(data)
+    Ok(vols.data_dir(src))
 }

@@ -174,10 +174,14 @@ pub fn parse_change(change: &str, config: &mut serde_json::Value) -> Result<(), 
         }
         "VOLUME" => {
             let vols = obj.entry("Volumes").or_insert_with(|| serde_json::json!({}));
-            for v in command(rest).and_then(|c| c.as_array().cloned()).unwrap_or_default() {
-                if let Some(v) = v.as_str() {
-                    vols[v] = serde_json::json!({});
-                }
+            // `VOLUME ["/a", "/b"]` or `VOLUME /a /b` (paths, not a shell command).
+            let paths: Vec<String> = if rest.starts_with('[') {
+                serde_json::from_str(rest).map_err(|_| bad("VOLUME needs a JSON array or paths"))?
+            } else {
+                rest.split_whitespace().map(str::to_string).collect()
+            };
+            for v in paths {
+                vols[v.as_str()] = serde_json::json!({});
             }
         }
         _ => return Err(bad("unknown instruction (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, STOPSIGNAL, VOLUME)")),
@@ -212,6 +216,7 @@ mod tests {
             "LABEL k=v",
             "EXPOSE 80 53/udp",
             "VOLUME [\"/data\"]",
+            "VOLUME /a /b",
         ] {
             parse_change(ch, &mut c).unwrap();
         }
@@ -226,6 +231,8 @@ mod tests {
         assert_eq!(c["Labels"]["k"], "v");
         assert!(c["ExposedPorts"]["80/tcp"].is_object() && c["ExposedPorts"]["53/udp"].is_object());
         assert!(c["Volumes"]["/data"].is_object());
+        let vols: Vec<&String> = c["Volumes"].as_object().unwrap().keys().collect();
+        assert_eq!(vols, ["/a", "/b", "/data"], "paths, not a shell command");
         for bad in ["FROM x", "WORKDIR rel", "ENV", "CMD", "LABEL nokv"] {
             let e = parse_change(bad, &mut c).unwrap_err().to_string();
             assert!(e.contains(&format!("{bad:?}")), "{e}");
