@@ -215,6 +215,7 @@ pub fn relay(m: &mut Monitor, mut io: Stdio, pid: i32, mut log: Option<&mut Writ
     let mut buf = vec![0u8; 32 << 10];
     loop {
         if let Some(code) = reap(init) {
+            accept_pending(m);
             drain(&mut io, m, &mut log, &mut buf);
             if let Some(l) = log.as_deref_mut() {
                 l.flush();
@@ -323,6 +324,24 @@ fn drain(io: &mut Stdio, m: &mut Monitor, log: &mut Option<&mut Writer>, buf: &m
                 break;
             }
             pump(io, s, m, log, buf);
+        }
+    }
+}
+
+/// Accepts clients still in the listen backlog. `run` connects before it says start, so
+/// when init exits before the loop's first poll its client is there: without this it would
+/// get neither the output nor the exit code.
+fn accept_pending(m: &mut Monitor) {
+    loop {
+        let Some(l) = &m.listener else { return };
+        let mut p = [PollFd::new(l.as_fd(), PollFlags::POLLIN)];
+        if !matches!(poll(&mut p, PollTimeout::ZERO), Ok(n) if n > 0) {
+            return;
+        }
+        let before = m.clients.len();
+        accept(m);
+        if m.clients.len() == before {
+            return;
         }
     }
 }
