@@ -118,6 +118,8 @@ impl Engine {
         let mut c = req.container;
         merge_image(&mut c, &image, req.entrypoint_given);
         crate::resources::validate(&c.host_config)?;
+        crate::spec::validate(&c.host_config)?;
+        self.check_joined(&c.host_config)?;
         crate::logs::Limits::of(&c.host_config.log_config)?;
         crate::lifecycle::check_mounts(self, &c)?;
         let argv = c.argv();
@@ -149,6 +151,22 @@ impl Engine {
         self.containers.write_state(&c.id, &State::created())?;
         undo.disarm();
         Ok(c)
+    }
+
+    /// `--pid/--ipc/--network container:X`: X must exist (it must run only at start).
+    fn check_joined(&self, h: &crate::config::HostConfig) -> Result<()> {
+        for (flag, mode) in [
+            ("--pid", &h.pid_mode),
+            ("--ipc", &h.ipc_mode),
+            ("--network", &h.network_mode),
+        ] {
+            if let Some(other) = mode.strip_prefix("container:") {
+                self.containers.resolve(other).map_err(|_| {
+                    Error::invalid(flag, mode, format!("no such container: {other}"))
+                })?;
+            }
+        }
+        Ok(())
     }
 
     fn claim_name(&self, name: &str, id: &str) -> Result<String> {
