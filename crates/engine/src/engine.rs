@@ -230,6 +230,11 @@ impl Engine {
             .join(format!("{}-{what}.sock", &id[..12.min(id.len())]))
     }
 
+    /// The cgroup path of container `id` (OCI `linux.cgroupsPath`).
+    pub fn cgroup_path(&self, id: &str) -> String {
+        format!("{}/{id}", self.opts.cgroup_parent.trim_end_matches('/'))
+    }
+
     /// The store root.
     pub fn root(&self) -> &Path {
         &self.opts.root
