@@ -155,8 +155,27 @@ fn sigkill(pid: i32) {
     );
 }
 
-/// Pids of this test's monitors (`berth __monitor ROOT ...` with our root).
+/// Pids of this test's monitors: `berth __monitor ROOT ...` with our root, whose parent is
+/// not one too (the monitor's forks, the runtime helper and a container's init before its
+/// exec, have the same command line).
 fn monitors(ct: &Ct) -> Vec<i32> {
+    let all = monitor_like(ct);
+    all.iter()
+        .copied()
+        .filter(|p| !all.contains(&parent(*p)))
+        .collect()
+}
+
+fn parent(pid: i32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    rest.split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0)
+}
+
+fn monitor_like(ct: &Ct) -> Vec<i32> {
     let root = ct.env.root.path().to_string_lossy().into_owned();
     let mut out = vec![];
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -180,19 +199,18 @@ fn alive(pid: i32) -> bool {
 }
 
 /// `ps -a` tells the truth about every container: a running one has a live init, and a
-/// container that is not running has no process left in its cgroup.
+/// container that is not running (created, exited, or dead: a create killed half-way) has
+/// no process left in its cgroup.
 #[track_caller]
 fn truthful(ct: &Ct, what: &str) {
-    let ids = ct.ok(&["ps", "-aq", "--no-trunc"]);
-    for id in ids.split_whitespace() {
-        let f = "{{.State.Status}} {{.State.Running}} {{.State.Pid}}";
-        let st = ct.inspect(id, f);
-        let v: Vec<&str> = st.split(' ').collect();
-        let pid: i32 = v[2].parse().unwrap();
-        if v[1] == "true" {
+    let listed = ct.ok(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.State}}"]);
+    for line in listed.lines() {
+        let (id, state) = line.split_once(' ').unwrap();
+        if state == "running" || state == "paused" {
+            let pid: i32 = ct.inspect(id, "{{.State.Pid}}").parse().unwrap();
             assert!(
                 pid > 0 && alive(pid),
-                "{what}: {id} says `{st}`, its init is gone"
+                "{what}: {id} is {state}, its init is gone"
             );
             continue;
         }
@@ -204,7 +222,7 @@ fn truthful(ct: &Ct, what: &str) {
             .collect();
         assert!(
             live.is_empty(),
-            "{what}: {id} says `{st}`, but {live:?} run in it"
+            "{what}: {id} is {state}, but {live:?} run in it"
         );
     }
 }
@@ -219,6 +237,22 @@ fn cleans_up(ct: &Ct, what: &str) {
         assert_eq!(code, 0, "{what}: rm -f {id}: {err}");
     }
     ct.assert_clean(what);
+}
+
+/// Waits for `child`; panics (after killing it) when it takes longer than `limit`.
+fn finishes(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("berth hung for {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Spawns `berth ARGS`; SIGKILLs it after `delay` unless it ended; true when killed.
@@ -273,8 +307,9 @@ fn kill_9_of_a_foreground_run_at_any_moment() {
 fn kill_9_of_a_monitor_at_any_moment() {
     let ct = Ct::new();
     let mut rng = Rng::from_env();
-    for round in 0..6 {
-        let delay = Duration::from_millis(rng.below(600));
+    for round in 0..8 {
+        // Every other round within run -d's own time, where the handshake is.
+        let delay = Duration::from_millis(rng.below(if round % 2 == 0 { 120 } else { 600 }));
         let mut child = ct
             .cmd(&["run", "-d", "--name", "mon", "bb", "sleep", "30"])
             .stdin(Stdio::null())
@@ -285,7 +320,8 @@ fn kill_9_of_a_monitor_at_any_moment() {
         std::thread::sleep(delay);
         let killed = monitors(&ct);
         killed.iter().for_each(|p| sigkill(*p));
-        let _ = child.wait();
+        let run = finishes(&mut child, Duration::from_secs(20));
+        eprintln!("round {round}: after {delay:?} killed monitor {killed:?}; run -d: {run}");
         cleans_up(
             &ct,
             &format!("round {round}: monitor {killed:?} killed after {delay:?}"),
