@@ -136,7 +136,13 @@ impl Engine {
         c.image = image.id();
         c.image_manifest = image.manifest_digest.clone();
         c.created = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
-        let name = self.claim_name(&req.name, &c.id)?;
+        // The directory before the name: a create killed at any later point leaves a
+        // container that `ps -a` lists as dead and `rm` removes, with its name.
+        let dir = self.dir(&c.id);
+        std::fs::create_dir(&dir).map_err(Error::io("create directory", &dir))?;
+        let name = self.claim_name(&req.name, &c.id).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&dir);
+        })?;
         c.name = format!("/{name}");
         let undo = Undo {
             eng: self,
@@ -144,8 +150,6 @@ impl Engine {
             name,
             armed: true,
         };
-        let dir = self.dir(&c.id);
-        std::fs::create_dir(&dir).map_err(Error::io("create directory", &dir))?;
         self.containers.write_config(&c)?;
         berth_image::image::create_rootfs(&self.images, &self.snaps, &image, &c.id)?;
         self.containers.write_state(&c.id, &State::created())?;
@@ -216,7 +220,10 @@ impl Engine {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;
         }
-        if !name.is_empty() {
+        if name.is_empty() {
+            // A dead container (its config never written) may still hold a name.
+            self.containers.release_names_of(id);
+        } else {
             self.containers
                 .release_name(name.trim_start_matches('/'), id);
         }
