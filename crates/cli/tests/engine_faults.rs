@@ -214,16 +214,20 @@ fn truthful(ct: &Ct, what: &str) {
             );
             continue;
         }
-        let procs = std::fs::read_to_string(ct.cgroup("pids", id).join("cgroup.procs"));
-        let procs = procs.unwrap_or_default();
-        let live: Vec<&str> = procs
-            .split_whitespace()
-            .filter(|p| alive(p.parse().unwrap()))
-            .collect();
-        assert!(
-            live.is_empty(),
-            "{what}: {id} is {state}, but {live:?} run in it"
-        );
+        // A monitor whose `run` went away before saying start deletes the created init
+        // itself: give it a moment.
+        let procs = ct.cgroup("pids", id).join("cgroup.procs");
+        let mut live = vec![];
+        let gone = poll(Duration::from_secs(5), || {
+            let text = std::fs::read_to_string(&procs).unwrap_or_default();
+            live = text
+                .split_whitespace()
+                .map(|p| p.parse().unwrap())
+                .collect();
+            live.retain(|p: &i32| alive(*p));
+            live.is_empty()
+        });
+        assert!(gone, "{what}: {id} is {state}, but {live:?} run in it");
     }
 }
 
@@ -280,8 +284,9 @@ fn kill_after(ct: &Ct, args: &[&str], delay: Duration) -> bool {
 fn kill_9_of_a_foreground_run_at_any_moment() {
     let ct = Ct::new();
     let mut rng = Rng::from_env();
-    for round in 0..6 {
-        let delay = Duration::from_millis(rng.below(700));
+    for round in 0..8 {
+        // Every other round within create, where the name and the snapshot are made.
+        let delay = Duration::from_millis(rng.below(if round % 2 == 0 { 60 } else { 700 }));
         let args = ["run", "--name", "fg", "bb", "sh", "-c", "echo up; sleep 30"];
         kill_after(&ct, &args, delay);
         cleans_up(&ct, &format!("round {round}: run killed after {delay:?}"));

@@ -49,7 +49,8 @@ impl Ct {
             cgroup_parent: format!("/berth-test-{}-{n}", std::process::id()),
             runtime: runtime.to_string(),
         };
-        ct.ok(&["import", "-c", "CMD [\"sh\"]", p(image_tar()), "bb"]);
+        let tar = image_tar(ct.env.work.path());
+        ct.ok(&["import", "-c", "CMD [\"sh\"]", p(&tar), "bb"]);
         ct
     }
 
@@ -323,44 +324,38 @@ pub fn checker() -> &'static Path {
     })
 }
 
-/// The `bb` image as a rootfs tar, made once per test binary: busybox with a link per
-/// applet in /bin, /etc/passwd and /etc/group (root, `app` 1000:1000, nobody), /tmp, and
-/// berth-check.
-pub fn image_tar() -> &'static Path {
-    static TAR: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &TAR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("rootfs");
-        for d in ["bin", "etc", "tmp", "root", "home/app"] {
-            std::fs::create_dir_all(root.join(d)).unwrap();
-        }
-        std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777))
-            .unwrap();
-        std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-        let list = sh(Command::new("/bin/busybox").arg("--list"));
-        for applet in list.split_whitespace().filter(|a| *a != "busybox") {
-            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-        }
-        std::fs::copy(checker(), root.join("bin/berth-check")).unwrap();
-        std::fs::write(
-            root.join("etc/passwd"),
-            "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n\
+/// The `bb` image as a rootfs tar in `dir` (a test's scratch dir, so it goes with the
+/// test): busybox with a link per applet in /bin, /etc/passwd and /etc/group (root, `app`
+/// 1000:1000, nobody), /tmp, and berth-check.
+pub fn image_tar(dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    for d in ["bin", "etc", "tmp", "root", "home/app"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+    let list = sh(Command::new("/bin/busybox").arg("--list"));
+    for applet in list.split_whitespace().filter(|a| *a != "busybox") {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    std::fs::copy(checker(), root.join("bin/berth-check")).unwrap();
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n\
              nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
-        )
-        .unwrap();
-        std::fs::write(
-            root.join("etc/group"),
-            "root:x:0:\napp:x:1000:\nextra:x:1500:app\nnogroup:x:65534:\n",
-        )
-        .unwrap();
-        let tar = dir.path().join("bb.tar");
-        sh(Command::new("tar")
-            .arg("-C")
-            .arg(&root)
-            .arg("-cf")
-            .arg(&tar)
-            .arg("."));
-        (dir, tar)
-    })
-    .1
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("etc/group"),
+        "root:x:0:\napp:x:1000:\nextra:x:1500:app\nnogroup:x:65534:\n",
+    )
+    .unwrap();
+    let tar = dir.join("bb.tar");
+    sh(Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg("."));
+    tar
 }
