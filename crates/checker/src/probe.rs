@@ -35,7 +35,9 @@ try syscall NAME|NR                  see `berth-check syscalls`
 try kill PID [SIGNAL]                default signal 0
 try setuid UID | setgid GID
 try chroot PATH
-try socket unix|inet|inet6|netlink|packet";
+try socket unix|inet|inet6|netlink|packet
+try shmget KEY [create]              SysV shared memory segment KEY in this IPC namespace:
+                                     ENOENT when none; `create` makes it (it is kept)";
 
 /// Runs the probe named by `args[0]`; `Err(String)` is a usage error.
 pub(crate) fn run(args: &[String]) -> Result<Outcome, String> {
@@ -108,6 +110,14 @@ pub(crate) fn run(args: &[String]) -> Result<Outcome, String> {
                 SockType::Stream
             };
             socket(family, ty, SockFlag::SOCK_CLOEXEC, None).map(drop)
+        }
+        "shmget" => {
+            let key: i32 = need(1, "KEY")?
+                .parse()
+                .map_err(|_| "try shmget: bad KEY".to_string())?;
+            berth_sys::process::shmget(key, arg(2) == Some("create"))
+                .map(drop)
+                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
         }
         other => return Err(format!("try: unknown operation `{other}`")),
     })

@@ -54,7 +54,7 @@ fn main() {
     if args.get(1).map(String::as_str) == Some(berth_engine::monitor::ARG) {
         std::process::exit(berth_engine::monitor::main(&args[2..]));
     }
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| usage_error(e));
     let g = commands::Globals {
         root: cli.root,
         state: cli.state,
@@ -68,4 +68,28 @@ fn main() {
             std::process::exit(1);
         }
     }
+}
+
+/// Help and version print as clap makes them; a usage error is one line naming the flag
+/// and the value, as Docker's `unknown flag: --foo`, with clap's exit code 2.
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::{ContextKind, ErrorKind};
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit()
+    }
+    let line = match (e.kind(), e.get(ContextKind::InvalidArg)) {
+        (ErrorKind::UnknownArgument, Some(arg)) => format!("unknown flag: {arg}"),
+        _ => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or_default();
+            first.trim_start_matches("error: ").to_string()
+        }
+    };
+    eprintln!("berth: {line}");
+    std::process::exit(2)
 }

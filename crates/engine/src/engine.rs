@@ -129,6 +129,8 @@ impl Engine {
         let mut c = req.container;
         merge_image(&mut c, &image, req.entrypoint_given);
         crate::resources::validate(&c.host_config)?;
+        crate::spec::validate(&c.host_config)?;
+        self.check_joined(&c.host_config)?;
         crate::logs::Limits::of(&c.host_config.log_config)?;
         let image_volumes = image
             .config
@@ -152,7 +154,13 @@ impl Engine {
         c.image = image.id();
         c.image_manifest = image.manifest_digest.clone();
         c.created = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
-        let name = self.claim_name(&req.name, &c.id)?;
+        // The directory before the name: a create killed at any later point leaves a
+        // container that `ps -a` lists as dead and `rm` removes, with its name.
+        let dir = self.dir(&c.id);
+        std::fs::create_dir(&dir).map_err(Error::io("create directory", &dir))?;
+        let name = self.claim_name(&req.name, &c.id).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&dir);
+        })?;
         c.name = format!("/{name}");
         let undo = Undo {
             eng: self,
@@ -160,14 +168,28 @@ impl Engine {
             name,
             armed: true,
         };
-        let dir = self.dir(&c.id);
-        std::fs::create_dir(&dir).map_err(Error::io("create directory", &dir))?;
         self.containers.write_config(&c)?;
         berth_image::image::create_rootfs(&self.images, &self.snaps, &image, &c.id)?;
         crate::volume::create_for(self, &c, &anonymous)?;
         self.containers.write_state(&c.id, &State::created())?;
         undo.disarm();
         Ok(c)
+    }
+
+    /// `--pid/--ipc/--network container:X`: X must exist (it must run only at start).
+    fn check_joined(&self, h: &crate::config::HostConfig) -> Result<()> {
+        for (flag, mode) in [
+            ("--pid", &h.pid_mode),
+            ("--ipc", &h.ipc_mode),
+            ("--network", &h.network_mode),
+        ] {
+            if let Some(other) = mode.strip_prefix("container:") {
+                self.containers.resolve(other).map_err(|_| {
+                    Error::invalid(flag, mode, format!("no such container: {other}"))
+                })?;
+            }
+        }
+        Ok(())
     }
 
     fn claim_name(&self, name: &str, id: &str) -> Result<String> {
@@ -223,7 +245,10 @@ impl Engine {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;
         }
-        if !name.is_empty() {
+        if name.is_empty() {
+            // A dead container (its config never written) may still hold a name.
+            self.containers.release_names_of(id);
+        } else {
             self.containers
                 .release_name(name.trim_start_matches('/'), id);
         }
@@ -238,6 +263,11 @@ impl Engine {
         self.opts
             .state_root
             .join(format!("{}-{what}.sock", &id[..12.min(id.len())]))
+    }
+
+    /// The cgroup path of container `id` (OCI `linux.cgroupsPath`).
+    pub fn cgroup_path(&self, id: &str) -> String {
+        format!("{}/{id}", self.opts.cgroup_parent.trim_end_matches('/'))
     }
 
     /// The store root.

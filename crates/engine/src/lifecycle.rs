@@ -3,7 +3,7 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::attach;
@@ -19,7 +19,7 @@ pub struct Starting {
     /// Init's pid.
     pub pid: i32,
     sync: OwnedFd,
-    monitor: i32,
+    monitor: Child,
     lock: Lock,
 }
 
@@ -74,7 +74,7 @@ pub fn start(eng: &Engine, key: &str) -> Result<Option<Starting>> {
     let (ours, theirs) = attach::pair().map_err(Error::io("socketpair", "monitor"))?;
     let log = eng.dir(&id).join("monitor.log");
     let log = std::fs::File::create(&log).map_err(Error::io("create", &log))?;
-    let child = Command::new(monitor_exe())
+    let mut monitor = Command::new(monitor_exe())
         .arg(crate::monitor::ARG)
         .arg(&eng.opts.root)
         .arg(&eng.opts.state_root)
@@ -86,17 +86,14 @@ pub fn start(eng: &Engine, key: &str) -> Result<Option<Starting>> {
         .stderr(Stdio::from(log))
         .spawn()
         .map_err(Error::io("start monitor", monitor_exe()))?;
-    let monitor = child.id() as i32;
-    // The monitor outlives us; nobody waits for it here.
-    drop(child);
     let fail = |reason: String| {
-        let _ = eng.snaps.unmount(&id);
+        undo_create(eng, &c, &id);
         let mut st = st.clone();
         st.error = reason.clone();
         let _ = eng.containers.write_state(&id, &st);
         Error::Runtime(reason)
     };
-    match attach::hear(&ours) {
+    match hear_monitor(&ours, &mut monitor) {
         Ok(Some(m)) if m.starts_with("created ") => {
             let pid = m["created ".len()..].trim().parse().unwrap_or(0);
             Ok(Some(Starting {
@@ -116,6 +113,34 @@ pub fn start(eng: &Engine, key: &str) -> Result<Option<Starting>> {
     }
 }
 
+/// The monitor's next word on the handshake socket; `None` once the monitor is gone. It
+/// polls, because a monitor killed with SIGKILL does not always close the socket: the
+/// container's init, forked by the runtime in the monitor, holds a copy until it execs.
+fn hear_monitor(sock: &OwnedFd, monitor: &mut Child) -> std::io::Result<Option<String>> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut gone = false;
+    loop {
+        let mut p = [PollFd::new(sock.as_fd(), PollFlags::POLLIN)];
+        let timeout = if gone { 0u16 } else { 100 };
+        match poll(&mut p, PollTimeout::from(timeout)) {
+            Ok(n) if n > 0 => return attach::hear(sock),
+            Ok(_) | Err(nix::errno::Errno::EINTR) if gone => return Ok(None),
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        // Once it has exited, one more look for what it said just before.
+        gone = monitor.try_wait()?.is_some();
+    }
+}
+
+/// A start that failed before the container ran: the runtime's half (a created init
+/// waiting to be started, its cgroup) and the rootfs mount go; the container stays created.
+fn undo_create(eng: &Engine, c: &Container, id: &str) {
+    let _ = eng.runtime_for(c).delete(id, true);
+    remove_cgroup(eng, id);
+    let _ = eng.snaps.unmount(id);
+}
+
 /// The binary that runs monitors: this one.
 fn monitor_exe() -> PathBuf {
     std::env::var_os("BERTH_MONITOR_EXE")
@@ -125,7 +150,7 @@ fn monitor_exe() -> PathBuf {
 
 impl Starting {
     /// Tells the monitor to start the container and records it as running.
-    pub fn go(self, eng: &Engine) -> Result<i32> {
+    pub fn go(mut self, eng: &Engine) -> Result<i32> {
         let id = self.container.id.clone();
         // A terminal container starts with our terminal's size, if we have one.
         let size = if self.container.config.tty {
@@ -140,8 +165,14 @@ impl Starting {
             None => "start".into(),
         };
         attach::say(&self.sync, &msg).map_err(Error::io("tell monitor", "start"))?;
-        let reply = attach::hear(&self.sync).ok().flatten().unwrap_or_default();
+        let reply = hear_monitor(&self.sync, &mut self.monitor)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         if reply != "started" {
+            if reply.is_empty() {
+                undo_create(eng, &self.container, &id);
+            }
             let mut st = eng.containers.state(&id)?;
             st.error = reply.trim_start_matches("error ").to_string();
             eng.containers.write_state(&id, &st)?;
@@ -163,9 +194,9 @@ impl Starting {
         st.exit_code = 0;
         st.started_at = now();
         st.finished_at = crate::config::ZERO_TIME.into();
-        st.berth.monitor_pid = self.monitor;
-        st.berth.monitor_start =
-            berth_runtime::state::process_start_time(self.monitor).unwrap_or(0);
+        let monitor = self.monitor.id() as i32;
+        st.berth.monitor_pid = monitor;
+        st.berth.monitor_start = berth_runtime::state::process_start_time(monitor).unwrap_or(0);
         st.berth.pid_start = berth_runtime::state::process_start_time(self.pid).unwrap_or(0);
         st.berth.stopped_by_user = false;
         if self.container.config.healthcheck.is_some() {
@@ -302,9 +333,21 @@ pub fn remove(eng: &Engine, key: &str, force: bool) -> Result<String> {
     }
     let lock = eng.containers.lock(&id);
     let _ = eng.runtime_for(&c).delete(&id, true);
+    remove_cgroup(eng, &id);
     eng.purge(&id, &c.name)?;
     drop(lock);
     Ok(id)
+}
+
+/// Kills what is left in container `id`'s cgroup and removes it. The runtime's delete does
+/// this for containers it knows; a runtime killed with its monitor in the middle of
+/// `create` made the cgroup (and maybe init) before it recorded any state.
+fn remove_cgroup(eng: &Engine, id: &str) {
+    let path = eng.cgroup_path(id);
+    if let Ok(m) = berth_cgroups::create_manager(Some(std::path::Path::new(&path)), id) {
+        let _ = m.kill_all(libc::SIGKILL);
+        let _ = m.destroy();
+    }
 }
 
 /// `wait`: blocks until the container stops; its exit code.

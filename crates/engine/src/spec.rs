@@ -157,6 +157,13 @@ pub fn build(c: &Container, i: &Inputs) -> Result<Value> {
     Ok(spec)
 }
 
+/// What `build` would refuse at start that can be checked at create: capability names and
+/// namespace modes, so that a bad value leaves no container behind.
+pub fn validate(h: &HostConfig) -> Result<()> {
+    capabilities(h, &[])?;
+    namespaces(h, &Joined::default()).map(drop)
+}
+
 /// The hostname: `-h`, or the first 12 digits of the id (Docker's default).
 pub fn hostname(c: &Container) -> String {
     if c.config.hostname.is_empty() {

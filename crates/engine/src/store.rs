@@ -150,6 +150,16 @@ impl Containers {
         }
     }
 
+    /// Frees every name `id` holds.
+    pub fn release_names_of(&self, id: &str) {
+        let dir = self.root.join("names");
+        for e in fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if fs::read_to_string(e.path()).is_ok_and(|o| o.trim() == id) {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+
     /// The id of the container named `name`.
     pub fn by_name(&self, name: &str) -> Option<String> {
         let id = fs::read_to_string(self.root.join("names").join(name)).ok()?;
@@ -253,6 +263,10 @@ mod tests {
         assert_eq!(c.by_name("web"), Some(a.clone()));
         c.release_name("web", &a);
         c.reserve_name("web", &b).unwrap();
+        c.reserve_name("web2", &b).unwrap();
+        c.release_names_of(&b);
+        assert_eq!(c.by_name("web"), None);
+        assert_eq!(c.by_name("web2"), None);
         assert!(matches!(c.resolve("cc"), Err(Error::NoSuchContainer(_))));
     }
 

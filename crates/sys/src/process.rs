@@ -290,6 +290,19 @@ pub fn join_session_keyring(name: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// shmget(2) with `key` in the calling process's IPC namespace: the segment's id. With
+/// `create`, a 4 KiB segment is made when none has that key (it stays until IPC_RMID or
+/// until the IPC namespace goes away); without, ENOENT says there is none.
+pub fn shmget(key: i32, create: bool) -> io::Result<i32> {
+    let flags = if create { libc::IPC_CREAT | 0o600 } else { 0 };
+    // SAFETY: three integer arguments; the kernel reads and writes no memory of ours.
+    let rc = unsafe { libc::shmget(key, 4096, flags) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(rc)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,7 +79,7 @@ pub struct CreateFlags {
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,
     /// Memory limit.
-    #[arg(short, long)]
+    #[arg(short, long, allow_hyphen_values = true)]
     pub memory: Option<String>,
     /// Swap limit equal to memory plus swap: -1 to enable unlimited swap.
     #[arg(long = "memory-swap")]
@@ -91,7 +91,7 @@ pub struct CreateFlags {
     #[arg(long = "oom-kill-disable")]
     pub oom_kill_disable: bool,
     /// Number of CPUs.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub cpus: Option<String>,
     /// CPU shares (relative weight).
     #[arg(short = 'c', long = "cpu-shares")]
@@ -186,11 +186,11 @@ pub struct CreateFlags {
     /// Publish a container's port(s) to the host (networking lands with the network issue).
     #[arg(short, long)]
     pub publish: Vec<String>,
-    /// The image.
-    pub image: String,
-    /// The command and its arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub cmd: Vec<String>,
+    /// The image, then the command and its arguments. One positional, so that everything
+    /// after the image is the command's, even `-c` (which would otherwise be taken for
+    /// `--cpu-shares`): flag parsing stops at the image, as in Docker.
+    #[arg(trailing_var_arg = true, required = true, value_name = "IMAGE")]
+    pub image_and_cmd: Vec<String>,
 }
 
 fn kv(flag: &'static str, s: &str) -> Result<(String, String), Error> {
@@ -221,7 +221,12 @@ impl CreateFlags {
 
     fn fill_config(&self, c: &mut Container) -> Result<(), Error> {
         let cfg = &mut c.config;
-        cfg.image = self.image.clone();
+        let (image, cmd) = self
+            .image_and_cmd
+            .split_first()
+            .map(|(i, c)| (i.clone(), c.to_vec()))
+            .unwrap_or_default();
+        cfg.image = image;
         cfg.tty = self.tty;
         cfg.open_stdin = self.interactive;
         cfg.stdin_once = self.interactive;
@@ -238,8 +243,8 @@ impl CreateFlags {
             }
         }
         cfg.env.extend(self.env.iter().map(|e| env_entry(e)));
-        if !self.cmd.is_empty() {
-            cfg.cmd = Some(self.cmd.clone());
+        if !cmd.is_empty() {
+            cfg.cmd = Some(cmd);
         }
         if let Some(e) = &self.entrypoint {
             cfg.entrypoint = if e.is_empty() {
@@ -589,7 +594,10 @@ fn parse_ulimit(s: &str) -> Result<Ulimit, Error> {
 
 /// `create` arguments.
 #[derive(Debug, clap::Args)]
-#[command(disable_help_flag = true)]
+#[command(
+    disable_help_flag = true,
+    override_usage = "berth create [OPTIONS] IMAGE [COMMAND] [ARG...]"
+)]
 pub struct Args {
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]

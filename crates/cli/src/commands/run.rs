@@ -7,7 +7,10 @@ use super::create::{online_cpus, CreateFlags};
 
 /// `run` arguments.
 #[derive(Debug, clap::Args)]
-#[command(disable_help_flag = true)]
+#[command(
+    disable_help_flag = true,
+    override_usage = "berth run [OPTIONS] IMAGE [COMMAND] [ARG...]"
+)]
 pub struct Args {
     /// Print help.
     #[arg(long, action = clap::ArgAction::Help)]

@@ -2,6 +2,7 @@
 //! own per test, the binary run against them, a busybox image, and tool checks.
 #![allow(dead_code)]
 
+pub mod containers;
 pub mod registry;
 
 use std::path::{Path, PathBuf};

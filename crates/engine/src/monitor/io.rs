@@ -232,9 +232,7 @@ pub fn relay(m: &mut Monitor, mut io: Stdio, pid: i32, mut log: Option<&mut Writ
             h.tick(m);
         }
         if let Some(code) = reap(m, init, &mut health) {
-            // A client that connected before start but was not accepted yet (the program
-            // was that quick) still gets the output and the exit code.
-            accept_all(m);
+            accept_pending(m);
             drain(&mut io, m, &mut log, &mut buf);
             if let Some(l) = log.as_deref_mut() {
                 l.flush();
@@ -366,11 +364,21 @@ pub fn await_hangup(c: BorrowedFd<'_>, deadline: std::time::Instant) {
     }
 }
 
-fn accept_all(m: &mut Monitor) {
-    let n = m.clients.len();
-    accept(m);
-    if m.clients.len() > n {
-        accept_all(m);
+/// Accepts clients still in the listen backlog. `run` connects before it says start, so
+/// when init exits before the loop's first poll its client is there: without this it would
+/// get neither the output nor the exit code.
+fn accept_pending(m: &mut Monitor) {
+    loop {
+        let Some(l) = &m.listener else { return };
+        let mut p = [PollFd::new(l.as_fd(), PollFlags::POLLIN)];
+        if !matches!(poll(&mut p, PollTimeout::ZERO), Ok(n) if n > 0) {
+            return;
+        }
+        let before = m.clients.len();
+        accept(m);
+        if m.clients.len() == before {
+            return;
+        }
     }
 }
 

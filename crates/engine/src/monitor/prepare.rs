@@ -31,7 +31,7 @@ pub fn prepare(eng: &Engine, c: &Container) -> Result<PathBuf> {
             rootfs: &merged,
             dir: &dir,
             ids: &ids,
-            cgroups_path: format!("{}/{}", eng.opts.cgroup_parent.trim_end_matches('/'), c.id),
+            cgroups_path: eng.cgroup_path(&c.id),
             joined,
             init,
             host_caps: crate::spec::host_caps(),

@@ -122,6 +122,12 @@ fn before_ready(
         hooks::run_all("createContainer", &list, &state(b, "created", pid)).map_err(hook_err)
     };
     rootfs::setup(&ctx, create_container)?;
+    // A missing working directory is made, as runc (prepareRootfs) and Docker do: here,
+    // inside the new root so no symlink leads out, and before finish() can make / read-only.
+    // A failure shows at the chdir below, with its path.
+    if p.cwd().is_absolute() {
+        let _ = std::fs::create_dir_all(p.cwd());
+    }
     // Sysctls before finish(): /proc/sys becomes a read-only path there.
     set_names_and_sysctls(b)?;
     rootfs::finish(&b.spec)?;
