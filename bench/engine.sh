@@ -51,7 +51,7 @@ BERTH=$REL/berth RT=$REL/berth-runtime
 
 W=$(mktemp -d /tmp/berth-bench-engine.XXXXXX)
 CG=/berth-bench-engine-$$
-export BERTH_ROOT=$W/root BERTH_STATE=$W/run BERTH_CGROUP_PARENT=$CG
+export BERTH_ROOT=$W/root BERTH_STATE=$W/run BERTH_CGROUP_PARENT=$CG BERTH_NETWORK=none  # as the anchors: --network none
 P=(podman --root "$W/podman" --runroot "$W/podman-run" --storage-driver overlay
    --events-backend file --cgroup-manager cgroupfs --runtime runc)
 D=($DOCKER -H "unix://$W/docker.sock")

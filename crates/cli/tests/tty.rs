@@ -73,7 +73,8 @@ impl Tty {
             .arg(self.env.root.path())
             .arg("--state")
             .arg(self.state.path())
-            .env("BERTH_CGROUP_PARENT", &self.cgroup);
+            .env("BERTH_CGROUP_PARENT", &self.cgroup)
+            .env("BERTH_NETWORK", "none");
         c
     }
 
@@ -87,6 +88,7 @@ impl Tty {
             .args(["--state", p(self.state.path())])
             .args(args)
             .env("BERTH_CGROUP_PARENT", &self.cgroup)
+            .env("BERTH_NETWORK", "none")
             .env("SIZE", "40x100");
         for (k, v) in vars {
             c.env(k, v);

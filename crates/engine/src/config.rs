@@ -245,6 +245,34 @@ pub struct Container {
     pub config: Config,
     /// `.HostConfig`.
     pub host_config: HostConfig,
+    /// What was asked of the container's network (`--ip`), by network name.
+    pub networking_config: NetworkingConfig,
+}
+
+/// `.NetworkingConfig` of Docker's create request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkingConfig {
+    /// Per network.
+    pub endpoints_config: BTreeMap<String, EndpointSettings>,
+}
+
+/// One network's requested settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EndpointSettings {
+    /// Requested addresses.
+    #[serde(rename = "IPAMConfig")]
+    pub ipam_config: EndpointIpamConfig,
+}
+
+/// `--ip`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EndpointIpamConfig {
+    /// The IPv4 address asked for (empty: any).
+    #[serde(rename = "IPv4Address")]
+    pub ipv4_address: String,
 }
 
 impl Container {

@@ -140,6 +140,7 @@ impl Engine {
             .unwrap_or_default();
         let anonymous = crate::volume::anonymize(&mut c, &image_volumes)?;
         crate::lifecycle::check_mounts(self, &c)?;
+        crate::network::check(self, &c)?;
         let argv = c.argv();
         if argv.is_empty() {
             return Err(Error::invalid(
@@ -241,6 +242,8 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         }
+        crate::network::disconnect(self, id);
+        crate::network::release(self, id)?;
         let dir = self.dir(id);
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;

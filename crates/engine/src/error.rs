@@ -79,6 +79,9 @@ pub enum Error {
     /// An image that containers use.
     #[error(transparent)]
     ImageInUse(#[from] crate::images::Conflict),
+    /// A network operation failed.
+    #[error(transparent)]
+    Network(#[from] berth_network::NetError),
     /// The OCI runtime failed.
     #[error("{0}")]
     Runtime(String),

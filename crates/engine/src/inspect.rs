@@ -94,7 +94,7 @@ pub fn inspect(eng: &Engine, key: &str) -> Result<Value> {
         },
         "Mounts": mounts(eng, &c),
         "Config": c.config,
-        "NetworkSettings": {"Networks": {}, "Ports": {}, "IPAddress": "", "SandboxKey": ""},
+        "NetworkSettings": crate::network::settings(eng, &id),
         "Namespaces": namespaces(st.pid),
     }))
 }

@@ -69,9 +69,12 @@ pub struct CreateFlags {
     /// Cgroup namespace to use (host|private).
     #[arg(long)]
     pub cgroupns: Option<String>,
-    /// Connect a container to a network (none, host, container:NAME).
-    #[arg(long, alias = "net")]
-    pub network: Option<String>,
+    /// Connect a container to a network (bridge, NAME, none, host, container:NAME).
+    #[arg(long, alias = "net", env = "BERTH_NETWORK", default_value = "bridge")]
+    pub network: String,
+    /// IPv4 address (e.g., 172.30.100.104) on a user-defined network.
+    #[arg(long)]
+    pub ip: Option<String>,
     /// Set custom DNS servers.
     #[arg(long)]
     pub dns: Vec<String>,
@@ -212,6 +215,13 @@ impl CreateFlags {
         let mut c = Container::default();
         self.fill_config(&mut c)?;
         self.fill_host(&mut c, online_cpus)?;
+        if let Some(ip) = &self.ip {
+            let mut e = berth_engine::config::EndpointSettings::default();
+            e.ipam_config.ipv4_address = ip.clone();
+            c.networking_config
+                .endpoints_config
+                .insert(self.network.clone(), e);
+        }
         Ok(CreateRequest {
             container: c,
             name: self.name.clone().unwrap_or_default(),
@@ -333,16 +343,7 @@ impl CreateFlags {
         h.pid_mode = self.pid.clone().unwrap_or_default();
         h.uts_mode = self.uts.clone().unwrap_or_default();
         h.cgroupns_mode = self.cgroupns.clone().unwrap_or_default();
-        h.network_mode = self.network.clone().unwrap_or_else(|| "none".into());
-        if !matches!(h.network_mode.as_str(), "none" | "host")
-            && !h.network_mode.starts_with("container:")
-        {
-            return Err(Error::invalid(
-                "--network",
-                &h.network_mode,
-                "only none, host and container:NAME are available (bridge networks come with the network issue)",
-            ));
-        }
+        h.network_mode = self.network.clone();
         h.dns = self.dns.clone();
         h.extra_hosts = self.add_host.clone();
         self.fill_resources(h, online_cpus)?;
@@ -387,7 +388,7 @@ impl CreateFlags {
             return Err(Error::invalid(
                 "--publish",
                 self.publish.join(","),
-                "published ports need a bridge network, which is not available yet",
+                "published ports are not implemented yet (bridge networks are; DNAT comes next)",
             ));
         }
         Ok(())

@@ -43,6 +43,7 @@ mod update;
 mod completion;
 mod container_prune;
 mod info;
+mod network;
 mod system_prune;
 mod version;
 mod volume;
@@ -50,6 +51,7 @@ mod volume;
 use berth_engine::{Engine, Options};
 use berth_image::store::Store;
 use clap::Subcommand;
+pub use network::NetworkCommand;
 pub use volume::VolumeCommand;
 
 /// The verbs.
@@ -143,6 +145,9 @@ pub enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(VolumeCommand),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Display system-wide information.
     Info(info::Args),
     /// Show the berth version information.
@@ -275,6 +280,7 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<i32> {
     // Management verbs.
     let cmd = match cmd {
         Command::Volume(v) => return volume::run(v, &engine(g)?),
+        Command::Network(n) => return network::run(n, &engine(g)?),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => {
             return info::run(a, &engine(g)?)
         }

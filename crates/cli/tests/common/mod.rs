@@ -36,7 +36,10 @@ impl Env {
             .args(args)
             .env("BERTH_CONFIG", self.config.path())
             // Verbs that open the engine make the state dir: keep it in the test's root.
-            .env("BERTH_STATE", self.root.path().join("state"));
+            .env("BERTH_STATE", self.root.path().join("state"))
+            // Bridge networking is tested in network.rs with names of its own; elsewhere
+            // containers stay off the host's default bridge.
+            .env("BERTH_NETWORK", "none");
         c
     }
 

@@ -114,6 +114,7 @@ impl Monitor {
             let console = self.eng.console_path(&self.c.id, "console");
             let stdio = io::Stdio::new(&self.c)?.with_console(console, self.c.config.tty)?;
             let pid = self.create(&stdio)?;
+            self.connect(pid)?;
             let stdio = stdio.after_create(&self.eng, &self.c.id)?;
             let first = self.sync.is_some();
             if first && !self.handshake(pid, &stdio)? {
@@ -132,6 +133,7 @@ impl Monitor {
                 oom: self.oom_killed(),
             };
             let _ = self.eng.runtime_for(&self.c).delete(&self.c.id, true);
+            crate::network::disconnect(&self.eng, &self.c.id);
             let restart = self.decide_restart(exit)?;
             if !restart {
                 let _ = self.eng.snaps.unmount(&self.c.id);
@@ -202,6 +204,17 @@ impl Monitor {
         out.trim()
             .parse()
             .map_err(|_| Error::Runtime(format!("create returned `{out}`")))
+    }
+
+    /// Wires the container's network into init's new namespace before its process runs;
+    /// when that fails the runtime's container goes and the error is the start's.
+    fn connect(&self, pid: i32) -> Result<()> {
+        let r = crate::network::connect(&self.eng, &self.c, pid);
+        if r.is_err() {
+            let _ = self.eng.runtime_for(&self.c).delete(&self.c.id, true);
+            let _ = self.eng.snaps.unmount(&self.c.id);
+        }
+        r
     }
 
     fn start(&self) -> Result<()> {

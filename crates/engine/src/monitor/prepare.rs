@@ -13,7 +13,8 @@ pub fn prepare(eng: &Engine, c: &Container) -> Result<PathBuf> {
     let dir = eng.dir(&c.id);
     let merged = eng.snaps.mount(&c.id)?;
     let result = (|| {
-        write_etc(&dir, c)?;
+        let ep = crate::network::attach(eng, c)?;
+        write_etc(&dir, c, ep.as_ref())?;
         let ids = crate::user::resolve(&merged, &c.config.user)?;
         let joined = Joined {
             pid: shared(eng, &c.host_config.pid_mode, "--pid")?,
@@ -87,13 +88,16 @@ fn shared(eng: &Engine, mode: &str, flag: &'static str) -> Result<Option<i32>> {
     Ok(Some(st.pid))
 }
 
-fn write_etc(dir: &Path, c: &Container) -> Result<()> {
+fn write_etc(dir: &Path, c: &Container, ep: Option<&berth_network::Endpoint>) -> Result<()> {
     let hostname = crate::spec::hostname(c);
     let mut hosts = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
          fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
          ff02::2\tip6-allrouters\n",
     );
+    if let Some(ep) = ep {
+        hosts.push_str(&format!("{}\t{hostname}\n", ep.ip));
+    }
     for h in &c.host_config.extra_hosts {
         if let Some((name, ip)) = h.split_once(':') {
             hosts.push_str(&format!("{ip}\t{name}\n"));

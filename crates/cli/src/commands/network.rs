@@ -1,0 +1,226 @@
+//! `berth network create|ls|inspect|rm|prune`.
+
+use std::collections::BTreeMap;
+
+use anyhow::anyhow;
+use berth_engine::Engine;
+use clap::Subcommand;
+
+/// `berth network ...`.
+#[derive(Debug, Subcommand)]
+pub enum NetworkCommand {
+    /// Create a network.
+    Create(CreateArgs),
+    /// List networks.
+    #[command(alias = "list")]
+    Ls(LsArgs),
+    /// Display detailed information on one or more networks.
+    Inspect(InspectArgs),
+    /// Remove one or more networks.
+    #[command(alias = "remove")]
+    Rm(RmArgs),
+    /// Remove all unused networks.
+    Prune(PruneArgs),
+}
+
+/// `network create` flags.
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// Driver to manage the Network (only bridge).
+    #[arg(short, long, default_value = "bridge")]
+    driver: String,
+    /// Subnet in CIDR format that represents a network segment.
+    #[arg(long)]
+    subnet: Option<String>,
+    /// IPv4 Gateway for the master subnet.
+    #[arg(long)]
+    gateway: Option<String>,
+    /// Restrict external access to the network.
+    #[arg(long)]
+    internal: bool,
+    /// Set metadata on a network.
+    #[arg(long)]
+    label: Vec<String>,
+    /// Set driver specific options (com.docker.network.bridge.name, com.docker.network.driver.mtu).
+    #[arg(short = 'o', long = "opt")]
+    opt: Vec<String>,
+    /// Network name.
+    name: String,
+}
+
+/// `network ls` flags.
+#[derive(Debug, clap::Args)]
+pub struct LsArgs {
+    /// Only display network IDs.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Do not truncate the output.
+    #[arg(long)]
+    no_trunc: bool,
+    /// Format output using a custom template ("table", "json" or a Go template).
+    #[arg(long, default_value = "table")]
+    format: String,
+}
+
+/// `network inspect` flags.
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// Format output using a custom template ("json" or a Go template).
+    #[arg(short, long)]
+    format: Option<String>,
+    /// Networks.
+    #[arg(required = true)]
+    networks: Vec<String>,
+}
+
+/// `network rm` flags.
+#[derive(Debug, clap::Args)]
+pub struct RmArgs {
+    /// Networks.
+    #[arg(required = true)]
+    networks: Vec<String>,
+}
+
+/// `network prune` flags.
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation.
+    #[arg(short, long)]
+    force: bool,
+}
+
+/// Runs one `network` verb.
+pub fn run(cmd: NetworkCommand, eng: &Engine) -> anyhow::Result<i32> {
+    match cmd {
+        NetworkCommand::Create(a) => create(a, eng),
+        NetworkCommand::Ls(a) => ls(a, eng),
+        NetworkCommand::Inspect(a) => inspect(a, eng),
+        NetworkCommand::Rm(a) => rm(a, eng),
+        NetworkCommand::Prune(a) => prune(a, eng),
+    }
+}
+
+fn key_values(flag: &str, items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    for i in items {
+        let (k, v) = i.split_once('=').unwrap_or((i, ""));
+        if k.is_empty() {
+            return Err(anyhow!("invalid {flag} `{i}`: expected KEY[=VALUE]"));
+        }
+        m.insert(k.to_string(), v.to_string());
+    }
+    Ok(m)
+}
+
+fn create(a: CreateArgs, eng: &Engine) -> anyhow::Result<i32> {
+    if a.driver != "bridge" {
+        return Err(anyhow!(
+            "invalid --driver `{}`: only bridge is available",
+            a.driver
+        ));
+    }
+    let req = berth_network::CreateRequest {
+        name: a.name,
+        subnet: a.subnet,
+        gateway: a.gateway,
+        internal: a.internal,
+        labels: key_values("--label", &a.label)?,
+        options: key_values("--opt", &a.opt)?,
+    };
+    let net = eng.networks()?.create(&req)?;
+    println!("{}", net.id);
+    Ok(0)
+}
+
+fn ls(a: LsArgs, eng: &Engine) -> anyhow::Result<i32> {
+    let nets = eng.networks()?.list()?;
+    let id = |s: &str| {
+        if a.no_trunc {
+            s.to_string()
+        } else {
+            s[..12.min(s.len())].to_string()
+        }
+    };
+    if a.quiet {
+        nets.iter().for_each(|n| println!("{}", id(&n.id)));
+        return Ok(0);
+    }
+    let rows: Vec<serde_json::Value> = nets
+        .iter()
+        .map(|n| {
+            let labels: Vec<String> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            serde_json::json!({"ID": id(&n.id), "Name": n.name, "Driver": n.driver,
+                "Scope": n.scope, "IPv6": n.enable_ipv6, "Internal": n.internal,
+                "Labels": labels.join(","), "CreatedAt": n.created})
+        })
+        .collect();
+    let format = match a.format.as_str() {
+        "table" => "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}",
+        "json" => "{{json .}}",
+        f => f,
+    };
+    let t = crate::template::Template::parse(format)?;
+    let header = |f: &str| match f {
+        "ID" => "NETWORK ID".to_string(),
+        "CreatedAt" => "CREATED AT".to_string(),
+        other => other.to_uppercase(),
+    };
+    print!("{}", t.render_all(&rows, header)?);
+    Ok(0)
+}
+
+fn inspect(a: InspectArgs, eng: &Engine) -> anyhow::Result<i32> {
+    let mut docs = Vec::new();
+    let mut code = 0;
+    for n in &a.networks {
+        match berth_engine::network::inspect(eng, n) {
+            Ok(v) => docs.push(v),
+            Err(e) => {
+                eprintln!("berth: Error response from daemon: {e}");
+                code = 1;
+            }
+        }
+    }
+    match a.format.as_deref() {
+        None | Some("json") => {
+            if !docs.is_empty() || code == 0 {
+                println!("{}", serde_json::to_string_pretty(&docs)?);
+            }
+        }
+        Some(f) => {
+            let t = crate::template::Template::parse(f)?;
+            print!("{}", t.render_all(&docs, |f| f.to_string())?);
+        }
+    }
+    Ok(code)
+}
+
+fn rm(a: RmArgs, eng: &Engine) -> anyhow::Result<i32> {
+    let mut code = 0;
+    for n in &a.networks {
+        match berth_engine::network::remove(eng, n) {
+            Ok(_) => println!("{n}"),
+            Err(e) => {
+                eprintln!("berth: Error response from daemon: {e}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn prune(a: PruneArgs, eng: &Engine) -> anyhow::Result<i32> {
+    if !a.force
+        && !crate::prompt::confirm(
+            "WARNING! This will remove all custom networks not used by at least one container.",
+        )?
+    {
+        return Ok(0);
+    }
+    let names = berth_engine::network::prune(eng)?;
+    if !names.is_empty() {
+        println!("Deleted Networks:");
+        names.iter().for_each(|n| println!("{n}"));
+    }
+    Ok(0)
+}

@@ -1,0 +1,216 @@
+//! Containers on bridge networks, the engine's side: which `--network` modes attach,
+//! checks at `create`, an address at `start` (kept in the container's `endpoint.json`
+//! until `rm`), the veth wired by the monitor between the runtime's create and start,
+//! addresses given back at removal, and what `inspect` shows.
+//!
+//! The monitor wires the network after the runtime made the container's namespaces and
+//! before its process runs (rather than making a named netns first): nothing outlives the
+//! container's init, so an exit or a kill -9 leaves no namespace or veth to collect, and a
+//! restart gets a fresh namespace wired the same way.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use berth_network::{Endpoint, HostNames, Networks};
+use serde_json::{json, Value};
+
+use crate::config::Container;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+
+/// The network a `--network` mode attaches to: `bridge` (or `default`) or a user
+/// network's name; None for `none`, `host`, `container:X` and an unset mode.
+pub fn bridged(mode: &str) -> Option<&str> {
+    match mode {
+        "" | "none" | "host" => None,
+        m if m.starts_with("container:") => None,
+        "default" => Some(berth_network::engine::DEFAULT),
+        m => Some(m),
+    }
+}
+
+impl Engine {
+    /// The store's networks (host-wide names from the environment: see [`HostNames`]).
+    pub fn networks(&self) -> Result<Networks> {
+        Ok(Networks::open(self.root(), HostNames::from_env())?)
+    }
+}
+
+fn requested_ip(c: &Container) -> Result<Option<Ipv4Addr>> {
+    let Some(net) = bridged(&c.host_config.network_mode) else {
+        return Ok(None);
+    };
+    let ip = c
+        .networking_config
+        .endpoints_config
+        .get(net)
+        .map(|e| e.ipam_config.ipv4_address.as_str())
+        .unwrap_or("");
+    if ip.is_empty() {
+        return Ok(None);
+    }
+    ip.parse()
+        .map(Some)
+        .map_err(|_| Error::invalid("--ip", ip, "not an IPv4 address"))
+}
+
+/// At `create`: the network exists and `--ip` could be one of its addresses.
+pub fn check(eng: &Engine, c: &Container) -> Result<()> {
+    let ip = requested_ip(c)?;
+    let Some(net) = bridged(&c.host_config.network_mode) else {
+        if !c.networking_config.endpoints_config.is_empty() {
+            return Err(Error::invalid(
+                "--ip",
+                "",
+                "an address needs a user-defined network (--network NAME)",
+            ));
+        }
+        return Ok(());
+    };
+    if ip.is_some() && net == berth_network::engine::DEFAULT {
+        return Err(Error::invalid(
+            "--ip",
+            ip.map(|i| i.to_string()).unwrap_or_default(),
+            "user specified IP address is supported on user defined networks only",
+        ));
+    }
+    Ok(eng.networks()?.check(net, ip)?)
+}
+
+fn endpoint_path(eng: &Engine, id: &str) -> PathBuf {
+    eng.dir(id).join("endpoint.json")
+}
+
+/// At `start`: the container's address on its network (kept from an earlier start),
+/// recorded in `endpoint.json`. None when it is not on a bridge network.
+pub fn attach(eng: &Engine, c: &Container) -> Result<Option<Endpoint>> {
+    let Some(net) = bridged(&c.host_config.network_mode) else {
+        return Ok(None);
+    };
+    let ep = eng.networks()?.attach(net, &c.id, requested_ip(c)?)?;
+    crate::store::write_json(&endpoint_path(eng, &c.id), &ep)?;
+    Ok(Some(ep))
+}
+
+/// The container's recorded endpoint.
+pub fn endpoint(eng: &Engine, id: &str) -> Option<Endpoint> {
+    crate::store::read_json(&endpoint_path(eng, id)).ok()
+}
+
+/// In the monitor, after the runtime's create: wires the endpoint into init's namespace.
+pub fn connect(eng: &Engine, c: &Container, pid: i32) -> Result<()> {
+    if bridged(&c.host_config.network_mode).is_none() {
+        return Ok(());
+    }
+    let ep = endpoint(eng, &c.id).ok_or_else(|| Error::Monitor {
+        id: c.id.clone(),
+        reason: "the container's endpoint.json is missing".into(),
+    })?;
+    let net = eng.networks()?.get(&ep.network_id)?;
+    Ok(berth_network::connect(&ep, pid, &net)?)
+}
+
+/// After the container's init exited: its host veth, if something kept it.
+pub fn disconnect(eng: &Engine, id: &str) {
+    if let Some(ep) = endpoint(eng, id) {
+        let _ = berth_network::disconnect(&ep);
+    }
+}
+
+/// At removal: every address the container holds goes back.
+pub fn release(eng: &Engine, id: &str) -> Result<()> {
+    Ok(eng.networks()?.release(id)?)
+}
+
+/// `inspect`'s `NetworkSettings`.
+pub fn settings(eng: &Engine, id: &str) -> Value {
+    let Some(ep) = endpoint(eng, id) else {
+        return json!({"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway": "",
+                      "MacAddress": "", "IPPrefixLen": 0, "SandboxKey": ""});
+    };
+    let one = json!({
+        "NetworkID": ep.network_id,
+        "EndpointID": ep.endpoint_id,
+        "Gateway": ep.gateway,
+        "IPAddress": ep.ip,
+        "IPPrefixLen": ep.prefix,
+        "MacAddress": ep.mac_address,
+    });
+    json!({
+        "Bridge": ep.bridge,
+        "SandboxKey": "",
+        "Ports": {},
+        "EndpointID": ep.endpoint_id,
+        "Gateway": ep.gateway,
+        "IPAddress": ep.ip,
+        "IPPrefixLen": ep.prefix,
+        "MacAddress": ep.mac_address,
+        "Networks": { ep.network.clone(): one },
+    })
+}
+
+/// `network inspect`: the network with `Containers` (id → name, endpoint, addresses).
+pub fn inspect(eng: &Engine, key: &str) -> Result<Value> {
+    let nets = eng.networks()?;
+    let net = nets.get(key)?;
+    let mut containers = serde_json::Map::new();
+    for (ip, owner) in nets.leases(&net)? {
+        let name = eng
+            .containers
+            .config(&owner)
+            .map(|c| c.short_name().to_string())
+            .unwrap_or_default();
+        let ep = endpoint(eng, &owner).unwrap_or_default();
+        containers.insert(
+            owner,
+            json!({
+                "Name": name,
+                "EndpointID": ep.endpoint_id,
+                "MacAddress": ep.mac_address,
+                "IPv4Address": format!("{ip}/{}", ep.prefix),
+                "IPv6Address": "",
+            }),
+        );
+    }
+    let mut v = serde_json::to_value(&net).map_err(|e| Error::Corrupt {
+        path: eng.root().join("networks").join(&net.name),
+        reason: e.to_string(),
+    })?;
+    v["Containers"] = Value::Object(containers);
+    Ok(v)
+}
+
+/// Names of the networks some container (running or not) is configured for.
+fn in_use(eng: &Engine) -> Result<Vec<String>> {
+    let mut out = vec![];
+    for id in eng.containers.ids()? {
+        if let Ok(c) = eng.containers.config(&id) {
+            if let Some(n) = bridged(&c.host_config.network_mode) {
+                out.push(n.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `network rm`: refused while a container is configured for it or holds an address.
+pub fn remove(eng: &Engine, key: &str) -> Result<String> {
+    let nets = eng.networks()?;
+    let net = nets.get(key)?;
+    if in_use(eng)?.iter().any(|n| *n == net.name || *n == net.id) {
+        return Err(berth_network::NetError::InUse {
+            name: net.name,
+            id: net.id,
+        }
+        .into());
+    }
+    Ok(nets.remove(&net.id)?.name)
+}
+
+/// `network prune`: user networks no container is configured for; their names.
+pub fn prune(eng: &Engine) -> Result<Vec<String>> {
+    let used = in_use(eng)?;
+    Ok(eng
+        .networks()?
+        .prune(|n| used.iter().any(|u| *u == n.name || *u == n.id))?)
+}

@@ -1,0 +1,249 @@
+//! A container's place on a network: an address from IPAM ([`Networks::attach`], when the
+//! container starts), then the kernel side ([`connect`], once the runtime has made the
+//! container's network namespace and before its process runs):
+//!
+//! 1. the bridge exists, has the gateway address and is up (it is gone after a reboot);
+//! 2. a veth pair: the host end a port of the bridge, the other end made directly inside
+//!    the container's namespace as `eth0`, with a MAC derived from the address (as Docker's
+//!    `02:42:` + IPv4);
+//! 3. inside, through a netlink socket opened there: `lo` and `eth0` up, the address, the
+//!    default route via the gateway.
+//!
+//! Teardown needs no work: when the namespace's last process exits the kernel destroys
+//! `eth0`, and a veth pair dies with either end. [`disconnect`] deletes the host end anyway
+//! for the case where something keeps the namespace alive.
+
+use std::fs::File;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Network, Networks, DEFAULT};
+use crate::error::{NetError, Result};
+use crate::link::{self, VethPeer};
+use crate::netlink::Netlink;
+
+/// One container's endpoint on one network, as the container's record keeps it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Endpoint {
+    /// The network's name.
+    pub network: String,
+    /// The network's id.
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    /// 64 hex digits: the network's id and the owner mixed (stable for a container).
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    /// The container's address.
+    #[serde(rename = "IPAddress")]
+    pub ip: String,
+    /// The subnet's prefix length.
+    #[serde(rename = "IPPrefixLen")]
+    pub prefix: u8,
+    /// The gateway (the bridge's address).
+    pub gateway: String,
+    /// `eth0`'s MAC address.
+    pub mac_address: String,
+    /// The bridge.
+    pub bridge: String,
+    /// The host end of the veth pair.
+    pub host_veth: String,
+    /// The MTU.
+    #[serde(rename = "MTU")]
+    pub mtu: u32,
+}
+
+impl Networks {
+    /// Resolves `key` (`bridge` makes the default network on first use) and leases an
+    /// address for `owner` (`want` when given).
+    pub fn attach(&self, key: &str, owner: &str, want: Option<Ipv4Addr>) -> Result<Endpoint> {
+        let net = if key == DEFAULT {
+            self.ensure_default()?
+        } else {
+            self.get(key)?
+        };
+        let ip = self.ipam(&net)?.allocate(owner, want)?;
+        let (subnet, gw) = net.pool()?;
+        let o = ip.octets();
+        Ok(Endpoint {
+            network: net.name.clone(),
+            network_id: net.id.clone(),
+            endpoint_id: endpoint_id(&net.id, owner),
+            ip: ip.to_string(),
+            prefix: subnet.prefix(),
+            gateway: gw.to_string(),
+            mac_address: format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3]),
+            bridge: net.bridge().to_string(),
+            host_veth: format!("vb{}", &owner[..12.min(owner.len())]),
+            mtu: net.mtu(),
+        })
+    }
+
+    /// Checks `--network KEY --ip IP` before a container is made: the network exists
+    /// (or is the default one) and IP could be one of its addresses.
+    pub fn check(&self, key: &str, want: Option<Ipv4Addr>) -> Result<()> {
+        if key == DEFAULT && want.is_none() {
+            return Ok(());
+        }
+        let net = self.get(key)?;
+        if let Some(ip) = want {
+            self.ipam(&net)?.check(ip)?;
+        }
+        Ok(())
+    }
+}
+
+/// A stable endpoint id: the network id with the owner's digits folded in.
+fn endpoint_id(net: &str, owner: &str) -> String {
+    net.bytes()
+        .zip(owner.bytes().chain(std::iter::repeat(b'0')))
+        .map(|(a, b)| {
+            let v = (hex(a) ^ hex(b)) & 0xf;
+            char::from_digit(u32::from(v), 16).unwrap_or('0')
+        })
+        .collect()
+}
+
+fn hex(b: u8) -> u8 {
+    (b as char).to_digit(16).unwrap_or(0) as u8
+}
+
+/// Makes `net`'s bridge if it is missing (with the gateway address, up, forwarding on);
+/// true when it was made here.
+pub(crate) fn ensure_bridge(net: &Network) -> Result<bool> {
+    let br = net.bridge();
+    let (subnet, gw) = net.pool()?;
+    let mut nl = Netlink::open().map_err(NetError::netlink("open", "NETLINK_ROUTE"))?;
+    let (index, made) = match link::index(&mut nl, br).map_err(NetError::netlink("find", br))? {
+        Some(i) => (i, false),
+        None => {
+            link::add_bridge(&mut nl, br, net.mtu())
+                .map_err(NetError::netlink("add bridge", br))?;
+            let i = link::index(&mut nl, br)
+                .map_err(NetError::netlink("find", br))?
+                .ok_or_else(|| {
+                    NetError::netlink("find", br)(std::io::ErrorKind::NotFound.into())
+                })?;
+            (i, true)
+        }
+    };
+    let result = (|| {
+        link::add_addr(&mut nl, index, gw, subnet.prefix(), subnet.broadcast())
+            .map_err(NetError::netlink("add address", format!("{gw} on {br}")))?;
+        link::set_up(&mut nl, index).map_err(NetError::netlink("set up", br))?;
+        forwarding(br)
+    })();
+    if let Err(e) = result {
+        if made {
+            let _ = link::delete(&mut nl, br);
+        }
+        return Err(e);
+    }
+    Ok(made)
+}
+
+/// Routing between the bridge and the host's other interfaces needs IPv4 forwarding, on
+/// the host and on the bridge (the host-wide switch sets every interface's, but a host
+/// may have turned the bridge's own off via `default`).
+fn forwarding(br: &str) -> Result<()> {
+    for p in [
+        "/proc/sys/net/ipv4/ip_forward".to_string(),
+        format!("/proc/sys/net/ipv4/conf/{br}/forwarding"),
+    ] {
+        if std::fs::read_to_string(&p).is_ok_and(|v| v.trim() == "1") {
+            continue;
+        }
+        std::fs::write(&p, "1").map_err(NetError::io("write", &p))?;
+    }
+    Ok(())
+}
+
+/// Deletes link `name` if it exists.
+pub(crate) fn delete_link(name: &str) -> Result<()> {
+    let mut nl = Netlink::open().map_err(NetError::netlink("open", "NETLINK_ROUTE"))?;
+    link::delete(&mut nl, name)
+        .map(drop)
+        .map_err(NetError::netlink("delete", name))
+}
+
+/// Wires `ep` into the network namespace of process `pid` (see the module's steps).
+pub fn connect(ep: &Endpoint, pid: i32, net: &Network) -> Result<()> {
+    ensure_bridge(net)?;
+    let mut nl = Netlink::open().map_err(NetError::netlink("open", "NETLINK_ROUTE"))?;
+    let br = ep.bridge.as_str();
+    let master = link::index(&mut nl, br)
+        .map_err(NetError::netlink("find", br))?
+        .ok_or_else(|| NetError::netlink("find", br)(std::io::ErrorKind::NotFound.into()))?;
+    // A host end left by an earlier run whose namespace is still held would clash.
+    let _ = link::delete(&mut nl, &ep.host_veth);
+    let ns_path = format!("/proc/{pid}/ns/net");
+    let netns = File::open(&ns_path).map_err(NetError::io("open", &ns_path))?;
+    let peer = VethPeer {
+        name: "eth0",
+        netns: &netns,
+        mac: parse_mac(&ep.mac_address),
+    };
+    link::add_veth(&mut nl, &ep.host_veth, master, ep.mtu, &peer)
+        .map_err(NetError::netlink("add veth", &ep.host_veth))?;
+    let inside = configure_inside(ep, &netns);
+    if inside.is_err() {
+        let _ = link::delete(&mut nl, &ep.host_veth);
+    }
+    inside
+}
+
+fn configure_inside(ep: &Endpoint, netns: &File) -> Result<()> {
+    let mut nl =
+        Netlink::open_in(netns).map_err(NetError::netlink("open in", "container netns"))?;
+    let ip: Ipv4Addr = ep
+        .ip
+        .parse()
+        .map_err(|_| NetError::invalid("address", &ep.ip, "not IPv4"))?;
+    let gw: Ipv4Addr = ep
+        .gateway
+        .parse()
+        .map_err(|_| NetError::invalid("gateway", &ep.gateway, "not IPv4"))?;
+    let subnet = crate::subnet::Subnet::new(ip, ep.prefix);
+    for name in ["lo", "eth0"] {
+        let i = link::index(&mut nl, name)
+            .map_err(NetError::netlink("find", name))?
+            .ok_or_else(|| NetError::netlink("find", name)(std::io::ErrorKind::NotFound.into()))?;
+        if name == "eth0" {
+            link::add_addr(&mut nl, i, ip, ep.prefix, subnet.broadcast())
+                .map_err(NetError::netlink("add address", format!("{ip} on eth0")))?;
+        }
+        link::set_up(&mut nl, i).map_err(NetError::netlink("set up", name))?;
+        if name == "eth0" {
+            link::add_default_route(&mut nl, gw, i)
+                .map_err(NetError::netlink("add default route", format!("via {gw}")))?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_mac(s: &str) -> [u8; 6] {
+    let mut m = [0u8; 6];
+    for (i, p) in s.split(':').take(6).enumerate() {
+        m[i] = u8::from_str_radix(p, 16).unwrap_or(0);
+    }
+    m
+}
+
+/// Deletes `ep`'s host veth if it is still there.
+pub fn disconnect(ep: &Endpoint) -> Result<()> {
+    delete_link(&ep.host_veth)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mac_and_endpoint_id() {
+        assert_eq!(parse_mac("02:42:0a:01:00:02"), [2, 0x42, 10, 1, 0, 2]);
+        let id = endpoint_id(&"a".repeat(64), &"5".repeat(64));
+        assert_eq!(id.len(), 64);
+        assert_eq!(id, "f".repeat(64));
+    }
+}

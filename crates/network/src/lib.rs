@@ -1,0 +1,23 @@
+//! berth's bridge networks.
+//!
+//! A network is a Linux bridge with a private IPv4 subnet; each container on it gets a
+//! veth pair (one end a bridge port, the other `eth0` in its network namespace), an
+//! address from the network's IPAM, a default route via the bridge, and masquerade on the
+//! way out. Everything is done over netlink ([`netlink`], [`link`]) and one nftables table
+//! of berth's own ([`nft`]); nothing shells out to `ip`.
+//!
+//! [`engine::Networks`] is the store (`<root>/networks`); [`endpoint`] attaches containers.
+
+pub mod endpoint;
+pub mod engine;
+pub mod error;
+pub mod ipam;
+pub(crate) mod link;
+pub(crate) mod netlink;
+pub mod nft;
+pub(crate) mod plan;
+pub mod subnet;
+
+pub use endpoint::{connect, disconnect, Endpoint};
+pub use engine::{CreateRequest, HostNames, Network, Networks};
+pub use error::{NetError, Result};
