@@ -5,6 +5,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod bpf;
+pub mod caps;
 pub mod fd;
 pub mod fsmount;
 pub mod memory;
