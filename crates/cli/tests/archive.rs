@@ -144,7 +144,8 @@ fn skopeo_inspect(target: &str) -> serde_json::Value {
     serde_json::from_str(&sh(Command::new("skopeo").args(["inspect", target]))).unwrap()
 }
 
-/// berth's archives read in skopeo; skopeo's archives load into berth with the same diff ids.
+/// berth's archives read in skopeo; skopeo's archives load into berth with the same diff ids
+/// and run.
 #[test]
 fn skopeo_interop() {
     if !have("skopeo", "skopeo") {
@@ -197,6 +198,8 @@ fn skopeo_interop() {
     );
     for name in ["x:1", "x:2"] {
         assert_eq!(f.inspect(name)["RootFS"]["Layers"], diff_ids, "{name}");
+        // And they run.
+        assert_eq!(f.run_rm(name, &["sh", "-c", "echo ran"]), "ran\n", "{name}");
     }
 }
 
@@ -245,7 +248,8 @@ fn podman_loads_berths_archives() {
     }
 }
 
-/// An OCI layout made by umoci (init, new, unpack, add a file, repack) loads into berth.
+/// An OCI layout made by umoci (init, new, unpack, add a file, repack) loads into berth and
+/// runs.
 #[test]
 fn umoci_layouts_load() {
     if !have("umoci", "umoci") {
@@ -288,5 +292,10 @@ fn umoci_layouts_load() {
         doc["RootFS"]["Layers"].as_array().map(|a| a.len()),
         Some(1),
         "{doc}"
+    );
+    // And it runs.
+    assert_eq!(
+        e.run_rm(&id, &["/bin/busybox", "echo", "from umoci"]),
+        "from umoci\n"
     );
 }

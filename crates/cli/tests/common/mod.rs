@@ -43,6 +43,36 @@ impl Env {
         c
     }
 
+    /// `berth run --rm IMAGE ARGS...` in a cgroup parent of its own (removed afterwards);
+    /// the container's stdout.
+    #[track_caller]
+    pub fn run_rm(&self, image: &str, args: &[&str]) -> String {
+        let parent = format!(
+            "berth-run-{}-{}",
+            std::process::id(),
+            self.root.path().file_name().unwrap().to_string_lossy()
+        );
+        let o = self
+            .cmd(&[&["run", "--rm", image], args].concat())
+            .env("BERTH_CGROUP_PARENT", format!("/{parent}"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run berth");
+        for h in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = std::fs::remove_dir(h.path().join(&parent));
+        }
+        assert!(
+            o.status.success(),
+            "berth run {image} {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+
     pub fn berth(&self, args: &[&str]) -> Output {
         self.cmd(args)
             .stdin(Stdio::null())
