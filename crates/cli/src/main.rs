@@ -31,18 +31,24 @@ pub struct Cli {
     /// Where runtime state and sockets live (lost at reboot by design).
     #[arg(long, global = true, env = "BERTH_STATE", default_value = "/run/berth")]
     pub state: PathBuf,
-    /// The OCI runtime: `berth` (built in) or the path of a runc-compatible binary.
-    #[arg(long, global = true, env = "BERTH_RUNTIME", default_value = "berth")]
-    pub runtime: String,
+    /// The OCI runtime new containers get unless `--runtime` says otherwise: `berth` (built
+    /// in) or the path of a runc-compatible binary.
+    #[arg(
+        long = "default-runtime",
+        global = true,
+        env = "BERTH_RUNTIME",
+        default_value = "berth"
+    )]
+    pub default_runtime: String,
     /// The cgroup under which containers' cgroups are made.
     #[arg(
-        long = "cgroup-parent",
+        long = "default-cgroup-parent",
         global = true,
         env = "BERTH_CGROUP_PARENT",
         default_value = "/berth",
         hide = true
     )]
-    pub cgroup_parent: String,
+    pub default_cgroup_parent: String,
     /// The verb.
     #[command(subcommand)]
     pub command: commands::Command,
@@ -58,8 +64,8 @@ fn main() {
     let g = commands::Globals {
         root: cli.root,
         state: cli.state,
-        runtime: cli.runtime,
-        cgroup_parent: cli.cgroup_parent,
+        runtime: cli.default_runtime,
+        cgroup_parent: cli.default_cgroup_parent,
     };
     match commands::run(cli.command, &g) {
         Ok(code) => std::process::exit(code),

@@ -149,6 +149,10 @@ impl Engine {
                 "no command specified (the image has no Cmd or Entrypoint)",
             ));
         }
+        if c.host_config.runtime.is_empty() {
+            // Recorded, so later commands drive it with the runtime that made it.
+            c.host_config.runtime = self.opts.runtime.clone();
+        }
         c.path = argv[0].clone();
         c.args = argv[1..].to_vec();
         c.id = crate::store::new_id()?;
@@ -266,11 +270,6 @@ impl Engine {
         self.opts
             .state_root
             .join(format!("{}-{what}.sock", &id[..12.min(id.len())]))
-    }
-
-    /// The cgroup path of container `id` (OCI `linux.cgroupsPath`).
-    pub fn cgroup_path(&self, id: &str) -> String {
-        format!("{}/{id}", self.opts.cgroup_parent.trim_end_matches('/'))
     }
 
     /// The store root.

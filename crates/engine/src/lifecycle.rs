@@ -137,7 +137,7 @@ fn hear_monitor(sock: &OwnedFd, monitor: &mut Child) -> std::io::Result<Option<S
 /// waiting to be started, its cgroup) and the rootfs mount go; the container stays created.
 fn undo_create(eng: &Engine, c: &Container, id: &str) {
     let _ = eng.runtime_for(c).delete(id, true);
-    remove_cgroup(eng, id);
+    remove_cgroup(eng, c);
     let _ = eng.snaps.unmount(id);
 }
 
@@ -333,7 +333,7 @@ pub fn remove(eng: &Engine, key: &str, force: bool) -> Result<String> {
     }
     let lock = eng.containers.lock(&id);
     let _ = eng.runtime_for(&c).delete(&id, true);
-    remove_cgroup(eng, &id);
+    remove_cgroup(eng, &c);
     eng.purge(&id, &c.name)?;
     drop(lock);
     Ok(id)
@@ -342,9 +342,9 @@ pub fn remove(eng: &Engine, key: &str, force: bool) -> Result<String> {
 /// Kills what is left in container `id`'s cgroup and removes it. The runtime's delete does
 /// this for containers it knows; a runtime killed with its monitor in the middle of
 /// `create` made the cgroup (and maybe init) before it recorded any state.
-fn remove_cgroup(eng: &Engine, id: &str) {
-    let path = eng.cgroup_path(id);
-    if let Ok(m) = berth_cgroups::create_manager(Some(std::path::Path::new(&path)), id) {
+fn remove_cgroup(eng: &Engine, c: &Container) {
+    let path = eng.cgroups_path(c);
+    if let Ok(m) = berth_cgroups::create_manager(Some(std::path::Path::new(&path)), &c.id) {
         let _ = m.kill_all(libc::SIGKILL);
         let _ = m.destroy();
     }

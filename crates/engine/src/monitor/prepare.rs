@@ -32,7 +32,7 @@ pub fn prepare(eng: &Engine, c: &Container) -> Result<PathBuf> {
             rootfs: &merged,
             dir: &dir,
             ids: &ids,
-            cgroups_path: eng.cgroup_path(&c.id),
+            cgroups_path: eng.cgroups_path(c),
             joined,
             init,
             host_caps: crate::spec::host_caps(),
