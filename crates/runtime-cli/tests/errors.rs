@@ -181,7 +181,11 @@ fn empty_args() {
 fn invalid_ids() {
     let rt = Runtime::under_test();
     let b = Bundle::new();
-    for id in ["../x", "a/b", "..", "has space", ""] {
+    // A name of our own beside --root, so a stray `x` left there by anyone else does not
+    // look like an escape.
+    let escape = format!("berth-escape-{}", std::process::id());
+    let up = format!("../{escape}");
+    for id in [up.as_str(), "a/b", "..", "has space", ""] {
         b.write_config("invalid");
         let bundle = b.path().to_str().unwrap();
         let out = rt.cmd_to(
@@ -194,8 +198,8 @@ fn invalid_ids() {
         let _ = std::fs::remove_file(b.stderr_path());
     }
     assert!(
-        !b.path().parent().unwrap().join("x").exists(),
-        "`../x` escaped --root"
+        !b.path().parent().unwrap().join(&escape).exists(),
+        "`{up}` escaped --root"
     );
     let entries: Vec<_> = std::fs::read_dir(rt.root())
         .unwrap()
