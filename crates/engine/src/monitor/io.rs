@@ -239,50 +239,14 @@ pub fn relay(m: &mut Monitor, mut io: Stdio, pid: i32, mut log: Option<&mut Writ
             }
             return code;
         }
-        let mut srcs = vec![Source::Signals];
-        let mut fds: Vec<BorrowedFd> = vec![sfd.as_fd()];
-        for (s, fd) in [
-            (Source::Out, io.out.as_ref()),
-            (Source::Err, io.err.as_ref()),
-            (Source::Master, io.master.as_ref()),
-            (Source::Listener, m.listener.as_ref()),
-        ] {
-            if let Some(fd) = fd {
-                srcs.push(s);
-                fds.push(fd.as_fd());
-            }
-        }
-        for (i, c) in m.clients.iter().enumerate() {
-            srcs.push(Source::Client(i));
-            fds.push(c.as_fd());
-        }
-        let mut pfds: Vec<PollFd> = fds
-            .iter()
-            .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
-            .collect();
         let timeout = health
             .as_ref()
             .map_or(PollTimeout::NONE, Health::poll_timeout);
-        match poll(&mut pfds, timeout) {
-            Ok(_) => {}
+        let ready = match wait_ready(m, &io, &sfd, timeout) {
+            Ok(r) => r,
             Err(Errno::EINTR) => continue,
             Err(_) => return 255,
-        }
-        let mut ready: Vec<Source> = pfds
-            .iter()
-            .zip(&srcs)
-            .filter(|(p, _)| p.revents().is_some_and(|r| !r.is_empty()))
-            .map(|(_, s)| *s)
-            .collect();
-        drop(pfds);
-        drop(fds);
-        // New clients first, so output that arrived with them reaches them; then input;
-        // then output (which may drop clients that went away).
-        ready.sort_by_key(|s| match s {
-            Source::Signals | Source::Listener => 0,
-            Source::Client(_) => 1,
-            _ => 2,
-        });
+        };
         let mut gone = vec![];
         for s in ready {
             match s {
@@ -305,6 +269,51 @@ pub fn relay(m: &mut Monitor, mut io: Stdio, pid: i32, mut log: Option<&mut Writ
             m.clients.remove(i);
         }
     }
+}
+
+/// Polls every source; the ready ones in the order to handle them: new clients first, so
+/// output that arrived with them reaches them; then input; then output (which may drop
+/// clients that went away).
+fn wait_ready(
+    m: &Monitor,
+    io: &Stdio,
+    sfd: &SignalFd,
+    timeout: PollTimeout,
+) -> nix::Result<Vec<Source>> {
+    let mut srcs = vec![Source::Signals];
+    let mut fds: Vec<BorrowedFd> = vec![sfd.as_fd()];
+    for (s, fd) in [
+        (Source::Out, io.out.as_ref()),
+        (Source::Err, io.err.as_ref()),
+        (Source::Master, io.master.as_ref()),
+        (Source::Listener, m.listener.as_ref()),
+    ] {
+        if let Some(fd) = fd {
+            srcs.push(s);
+            fds.push(fd.as_fd());
+        }
+    }
+    for (i, c) in m.clients.iter().enumerate() {
+        srcs.push(Source::Client(i));
+        fds.push(c.as_fd());
+    }
+    let mut pfds: Vec<PollFd> = fds
+        .iter()
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .collect();
+    poll(&mut pfds, timeout)?;
+    let mut ready: Vec<Source> = pfds
+        .iter()
+        .zip(&srcs)
+        .filter(|(p, _)| p.revents().is_some_and(|r| !r.is_empty()))
+        .map(|(_, s)| *s)
+        .collect();
+    ready.sort_by_key(|s| match s {
+        Source::Signals | Source::Listener => 0,
+        Source::Client(_) => 1,
+        _ => 2,
+    });
+    Ok(ready)
 }
 
 /// Reads what one output source has; closes it at end of file.
