@@ -136,6 +136,7 @@ impl Monitor {
             crate::network::disconnect(&self.eng, &self.c.id);
             let restart = self.decide_restart(exit)?;
             if !restart {
+                crate::network::unpublish(&self.eng, &self.c.id);
                 let _ = self.eng.snaps.unmount(&self.c.id);
                 if self.c.host_config.auto_remove {
                     let _ = self.eng.purge(&self.c.id, &self.c.name);
@@ -147,6 +148,7 @@ impl Monitor {
                 backoff = Duration::from_millis(100);
             }
             if !self.sleep_unless_stopped(backoff) {
+                crate::network::unpublish(&self.eng, &self.c.id);
                 let _ = self.eng.snaps.unmount(&self.c.id);
                 self.tell_clients(exit.code);
                 return Ok(());
