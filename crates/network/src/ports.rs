@@ -120,13 +120,23 @@ fn clash(proto: &str, ip: Ipv4Addr, port: u16, m: &Mapping) -> bool {
         && (ip.is_unspecified() || m.host_ip.is_unspecified() || ip == m.host_ip)
 }
 
-/// Whether another process holds `port` on the host: binding it fails.
-fn bound_elsewhere(proto: &str, ip: Ipv4Addr, port: u16) -> bool {
+/// Why `port` cannot be had on the host, if it cannot: binding it fails because another
+/// process holds it, or because the address is not the host's.
+fn unavailable(proto: &str, ip: Ipv4Addr, port: u16) -> Option<String> {
     let addr = SocketAddrV4::new(ip, port);
-    if proto == "udp" {
-        UdpSocket::bind(addr).is_err()
+    let bound = if proto == "udp" {
+        UdpSocket::bind(addr).map(drop)
     } else {
-        TcpListener::bind(addr).is_err()
+        TcpListener::bind(addr).map(drop)
+    };
+    match bound.err()?.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            Some(format!("host port {port} is in use by another process"))
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            Some(format!("host address {ip} is not an address of this host"))
+        }
+        k => Some(format!("cannot bind host port {port}: {k}")),
     }
 }
 
@@ -178,11 +188,8 @@ pub fn allocate(
                     ),
                 ));
             }
-            if bound_elsewhere(&s.proto, s.host_ip, s.host_port) {
-                return Err(bad(
-                    &value,
-                    format!("host port {} is in use by another process", s.host_port),
-                ));
+            if let Some(why) = unavailable(&s.proto, s.host_ip, s.host_port) {
+                return Err(bad(&value, why));
             }
             s.host_port
         };
@@ -276,6 +283,18 @@ mod tests {
             e.to_string().contains("already published by container c1"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn held_ports_and_foreign_addresses_are_refused() {
+        let held = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        let lo = Ipv4Addr::LOCALHOST;
+        let e = allocate(&[spec("tcp", "127.0.0.1", port, 80)], &[], lo, "c").unwrap_err();
+        assert!(e.to_string().contains("in use by another process"), "{e}");
+        // TEST-NET-1 (RFC 5737) is never a host's address; binding it sends nothing.
+        let e = allocate(&[spec("tcp", "192.0.2.1", port, 80)], &[], lo, "c").unwrap_err();
+        assert!(e.to_string().contains("not an address of this host"), "{e}");
     }
 
     #[test]

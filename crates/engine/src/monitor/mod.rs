@@ -58,6 +58,8 @@ pub fn main(args: &[String]) -> i32 {
     match m.run() {
         Ok(()) => 0,
         Err(e) => {
+            // No process serves the published ports any more.
+            crate::network::unpublish(&m.eng, id);
             eprintln!("berth monitor {id}: {e}");
             if let Some(s) = m.sync.take() {
                 let _ = attach::say(&s, &format!("error {e}"));
