@@ -29,8 +29,12 @@
 //! generator, one transaction, and a rebuild after any crash restores exactly what the
 //! store says.
 //!
-//! An accept here does not override a drop in another table (a host firewall's forward
-//! or input policy): such hosts must allow the bridges and published ports themselves.
+//! A host firewall in a table of its own interacts as nftables base chains do: an accept
+//! here does not override a drop there. Published traffic is DNATed before routing, so it
+//! is forwarded, not delivered locally: a host's forward policy of drop blocks it unless
+//! that firewall accepts `ct status dnat` (or the bridges), while a host's input policy
+//! never sees it (as with Docker's DNAT). Only the host's own traffic to 127.0.0.1 and its
+//! own addresses goes through output instead.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
