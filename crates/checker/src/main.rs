@@ -31,7 +31,8 @@ usage: berth-check COMMAND
                             first one and exit 128+signo
   alloc MIB                 allocate and touch MIB MiB, then print `allocated`
   spawn N                   start N children (sleeping), print `spawned K`, exit 1 if K<N
-  spin SECONDS              burn CPU";
+  spin SECONDS              burn CPU
+  udp-echo PORT             answer every datagram on udp PORT with the same bytes";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -112,6 +113,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Some("udp-echo") => cmd_udp_echo(need(1)?),
         Some("--help" | "help") => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -226,6 +228,20 @@ pub(crate) fn signal_by_name(s: &str) -> Result<Signal, String> {
         format!("SIG{s}")
     };
     Signal::from_str(&full.to_ascii_uppercase()).map_err(|_| format!("unknown signal `{s}`"))
+}
+
+/// Echoes datagrams on `port` forever (busybox's nc has no udp mode).
+fn cmd_udp_echo(port: &str) -> Result<ExitCode, String> {
+    let port: u16 = port.parse().map_err(|_| "udp-echo: bad PORT".to_string())?;
+    let sock =
+        std::net::UdpSocket::bind(("0.0.0.0", port)).map_err(|e| format!("udp-echo: bind: {e}"))?;
+    let mut buf = [0u8; 2048];
+    loop {
+        let (n, from) = sock
+            .recv_from(&mut buf)
+            .map_err(|e| format!("udp-echo: recv: {e}"))?;
+        let _ = sock.send_to(&buf[..n], from);
+    }
 }
 
 #[cfg(test)]

@@ -77,6 +77,8 @@ pub struct HostConfig {
     pub network_mode: String,
     /// `-p`.
     pub port_bindings: BTreeMap<String, Vec<PortBinding>>,
+    /// `-P`: every exposed port to a free host port.
+    pub publish_all_ports: bool,
     /// `--restart`.
     pub restart_policy: RestartPolicy,
     /// `--rm`.

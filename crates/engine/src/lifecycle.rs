@@ -136,6 +136,7 @@ fn hear_monitor(sock: &OwnedFd, monitor: &mut Child) -> std::io::Result<Option<S
 /// A start that failed before the container ran: the runtime's half (a created init
 /// waiting to be started, its cgroup) and the rootfs mount go; the container stays created.
 fn undo_create(eng: &Engine, c: &Container, id: &str) {
+    crate::network::unpublish(eng, id);
     let _ = eng.runtime_for(c).delete(id, true);
     remove_cgroup(eng, c);
     let _ = eng.snaps.unmount(id);

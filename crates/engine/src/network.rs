@@ -1,7 +1,9 @@
 //! Containers on bridge networks, the engine's side: which `--network` modes attach,
 //! checks at `create`, an address at `start` (kept in the container's `endpoint.json`
 //! until `rm`), the veth wired by the monitor between the runtime's create and start,
-//! addresses given back at removal, and what `inspect` shows.
+//! addresses given back at removal, and what `inspect` shows. Published ports follow the
+//! running process: checked at `create`, published with the address at `start`,
+//! withdrawn when the container exits for good (not between restarts) and at removal.
 //!
 //! The monitor wires the network after the runtime made the container's namespaces and
 //! before its process runs (rather than making a named netns first): nothing outlives the
@@ -11,7 +13,7 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use berth_network::{Endpoint, HostNames, Networks};
+use berth_network::{Endpoint, HostNames, Mapping, Networks, Spec};
 use serde_json::{json, Value};
 
 use crate::config::Container;
@@ -54,10 +56,69 @@ fn requested_ip(c: &Container) -> Result<Option<Ipv4Addr>> {
         .map_err(|_| Error::invalid("--ip", ip, "not an IPv4 address"))
 }
 
-/// At `create`: the network exists and `--ip` could be one of its addresses.
+/// What `-p` and `-P` ask to publish: `PortBindings`, and with `-P` every exposed port
+/// not bound already (to a free host port).
+pub fn specs(c: &Container) -> Result<Vec<Spec>> {
+    let bad = |v: &str, why: &str| Error::invalid("--publish", v, why);
+    let mut out = vec![];
+    let mut add = |key: &str, ip: &str, port: &str| -> Result<()> {
+        let (cport, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+        let container_port = cport
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| bad(key, "container port must be 1-65535"))?;
+        let host_ip = if ip.is_empty() {
+            std::net::Ipv4Addr::UNSPECIFIED
+        } else {
+            ip.parse()
+                .map_err(|_| bad(ip, "host address is not IPv4"))?
+        };
+        let host_port = if port.is_empty() {
+            0
+        } else {
+            port.parse()
+                .map_err(|_| bad(port, "host port must be 1-65535"))?
+        };
+        if !matches!(proto, "tcp" | "udp") {
+            return Err(bad(key, "protocol must be tcp or udp"));
+        }
+        out.push(Spec {
+            proto: proto.to_string(),
+            host_ip,
+            host_port,
+            container_port,
+        });
+        Ok(())
+    };
+    for (key, binds) in &c.host_config.port_bindings {
+        for b in binds {
+            add(key, &b.host_ip, &b.host_port)?;
+        }
+    }
+    if c.host_config.publish_all_ports {
+        for key in c.config.exposed_ports.keys() {
+            if !c.host_config.port_bindings.contains_key(key) {
+                add(key, "", "")?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// At `create`: the network exists, `--ip` could be one of its addresses, and the ports
+/// to publish are free.
 pub fn check(eng: &Engine, c: &Container) -> Result<()> {
     let ip = requested_ip(c)?;
+    let specs = specs(c)?;
     let Some(net) = bridged(&c.host_config.network_mode) else {
+        if let Some(s) = specs.first() {
+            return Err(Error::invalid(
+                "--publish",
+                format!("{}/{}", s.container_port, s.proto),
+                "published ports need a bridge network (not none, host or container:)",
+            ));
+        }
         if !c.networking_config.endpoints_config.is_empty() {
             return Err(Error::invalid(
                 "--ip",
@@ -74,7 +135,12 @@ pub fn check(eng: &Engine, c: &Container) -> Result<()> {
             "user specified IP address is supported on user defined networks only",
         ));
     }
-    Ok(eng.networks()?.check(net, ip)?)
+    let nets = eng.networks()?;
+    nets.check(net, ip)?;
+    if !specs.is_empty() {
+        nets.check_ports(net, &c.id, &specs)?;
+    }
+    Ok(())
 }
 
 fn endpoint_path(eng: &Engine, id: &str) -> PathBuf {
@@ -87,8 +153,14 @@ pub fn attach(eng: &Engine, c: &Container) -> Result<Option<Endpoint>> {
     let Some(net) = bridged(&c.host_config.network_mode) else {
         return Ok(None);
     };
-    let ep = eng.networks()?.attach(net, &c.id, requested_ip(c)?)?;
+    let nets = eng.networks()?;
+    let ep = nets.attach(net, &c.id, requested_ip(c)?)?;
     crate::store::write_json(&endpoint_path(eng, &c.id), &ep)?;
+    let ip = ep
+        .ip
+        .parse()
+        .map_err(|_| Error::invalid("--ip", &ep.ip, "stored address is not IPv4"))?;
+    nets.publish(net, &c.id, ip, &specs(c)?)?;
     Ok(Some(ep))
 }
 
@@ -117,6 +189,42 @@ pub fn disconnect(eng: &Engine, id: &str) {
     }
 }
 
+/// When the container stops for good: its published ports are withdrawn.
+pub fn unpublish(eng: &Engine, id: &str) {
+    if let Ok(nets) = eng.networks() {
+        let _ = nets.unpublish(id);
+    }
+}
+
+/// The ports the container publishes now.
+pub fn published(eng: &Engine, id: &str) -> Vec<Mapping> {
+    eng.networks()
+        .and_then(|n| Ok(n.published(id)?))
+        .unwrap_or_default()
+}
+
+/// `NetworkSettings.Ports`, Docker's shape: each exposed or published `port/proto` with
+/// its host bindings (null when exposed but not published).
+fn ports_value(eng: &Engine, id: &str) -> Value {
+    let mut ports = serde_json::Map::new();
+    if let Ok(c) = eng.containers.config(id) {
+        for k in c.config.exposed_ports.keys() {
+            ports.insert(k.clone(), Value::Null);
+        }
+    }
+    for m in published(eng, id) {
+        let key = format!("{}/{}", m.container_port, m.proto);
+        let one = json!({"HostIp": m.host_ip.to_string(), "HostPort": m.host_port.to_string()});
+        match ports.get_mut(&key) {
+            Some(Value::Array(v)) => v.push(one),
+            _ => {
+                ports.insert(key, json!([one]));
+            }
+        }
+    }
+    Value::Object(ports)
+}
+
 /// At removal: every address the container holds goes back.
 pub fn release(eng: &Engine, id: &str) -> Result<()> {
     Ok(eng.networks()?.release(id)?)
@@ -139,7 +247,7 @@ pub fn settings(eng: &Engine, id: &str) -> Value {
     json!({
         "Bridge": ep.bridge,
         "SandboxKey": "",
-        "Ports": {},
+        "Ports": ports_value(eng, id),
         "EndpointID": ep.endpoint_id,
         "Gateway": ep.gateway,
         "IPAddress": ep.ip,

@@ -1,8 +1,8 @@
 //! `port`: a container's published ports, as `docker port` lists them
 //! (`80/tcp -> 0.0.0.0:8080`).
 //!
-//! Ports are published by the network layer when a container starts; until berth's
-//! networking publishes any, a running container has none, and none are listed.
+//! Ports are published by the network layer while a container runs (see
+//! [`crate::network`]); a stopped container has none, as in Docker.
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -33,8 +33,7 @@ impl std::fmt::Display for Published {
 pub fn published(eng: &Engine, key: &str, filter: Option<&str>) -> Result<Vec<Published>> {
     let id = eng.containers.resolve(key)?;
     eng.containers.config(&id)?;
-    // Nothing publishes ports yet (no networking): a running container has none.
-    let all: Vec<Published> = vec![];
+    let all = current(eng, &id);
     let Some(want) = filter else {
         return Ok(all);
     };
@@ -60,6 +59,28 @@ pub fn published(eng: &Engine, key: &str, filter: Option<&str>) -> Result<Vec<Pu
         ));
     }
     Ok(hits)
+}
+
+/// The container's published ports, sorted by private port.
+fn current(eng: &Engine, id: &str) -> Vec<Published> {
+    let mut maps = crate::network::published(eng, id);
+    maps.sort_by_key(|m| (m.container_port, m.proto.clone(), m.host_port));
+    maps.into_iter()
+        .map(|m| Published {
+            private: format!("{}/{}", m.container_port, m.proto),
+            host_ip: m.host_ip.to_string(),
+            host_port: m.host_port.to_string(),
+        })
+        .collect()
+}
+
+/// `ps`'s PORTS column: `0.0.0.0:8080->80/tcp, ...`.
+pub fn ps_column(eng: &Engine, id: &str) -> String {
+    current(eng, id)
+        .iter()
+        .map(|p| format!("{}:{}->{}", p.host_ip, p.host_port, p.private))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

@@ -145,11 +145,14 @@ pub(crate) fn ensure_bridge(net: &Network) -> Result<bool> {
 
 /// Routing between the bridge and the host's other interfaces needs IPv4 forwarding, on
 /// the host and on the bridge (the host-wide switch sets every interface's, but a host
-/// may have turned the bridge's own off via `default`).
+/// may have turned the bridge's own off via `default`). `route_localnet` lets the host's
+/// own 127.0.0.1 traffic to a published port be DNATed out the bridge (the kernel drops
+/// 127/8 sources on other interfaces otherwise; Docker and Podman set it too).
 fn forwarding(br: &str) -> Result<()> {
     for p in [
         "/proc/sys/net/ipv4/ip_forward".to_string(),
         format!("/proc/sys/net/ipv4/conf/{br}/forwarding"),
+        format!("/proc/sys/net/ipv4/conf/{br}/route_localnet"),
     ] {
         if std::fs::read_to_string(&p).is_ok_and(|v| v.trim() == "1") {
             continue;
@@ -186,11 +189,20 @@ pub fn connect(ep: &Endpoint, pid: i32, net: &Network) -> Result<()> {
     };
     link::add_veth(&mut nl, &ep.host_veth, master, ep.mtu, &peer)
         .map_err(NetError::netlink("add veth", &ep.host_veth))?;
-    let inside = configure_inside(ep, &netns);
+    let inside = hairpin(&ep.host_veth).and_then(|()| configure_inside(ep, &netns));
     if inside.is_err() {
         let _ = link::delete(&mut nl, &ep.host_veth);
     }
     inside
+}
+
+/// A container reaching its own published port through the host's address sends a frame
+/// that, after DNAT, must leave by the bridge port it came in on; with `br_netfilter`
+/// (bridge-nf-call-iptables) that is a bridged hairpin, which the bridge refuses unless
+/// the port is in hairpin mode (Docker sets it too when it runs without its proxy).
+fn hairpin(veth: &str) -> Result<()> {
+    let p = format!("/sys/class/net/{veth}/brport/hairpin_mode");
+    std::fs::write(&p, "1").map_err(NetError::io("write", &p))
 }
 
 fn configure_inside(ep: &Endpoint, netns: &File) -> Result<()> {

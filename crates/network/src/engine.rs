@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{NetError, Result};
 use crate::ipam::{Ipam, Leases};
 use crate::nft::{self, NetRule};
+use crate::ports::{Mapping, Spec};
 use crate::subnet::{host_routes, Subnet};
 
 /// The name of the default network.
@@ -262,9 +263,10 @@ impl Networks {
         Ok(net)
     }
 
-    /// Regenerates berth's nftables table from the stored networks.
+    /// Regenerates berth's nftables table from the stored networks and published ports.
     pub fn sync_rules(&self) -> Result<()> {
         let mut rules = vec![];
+        let ports = self.all_published()?;
         for n in self.list()? {
             let (subnet, _) = n.pool()?;
             rules.push(NetRule {
@@ -273,7 +275,106 @@ impl Networks {
                 internal: n.internal,
             });
         }
-        nft::apply(&self.host.table, &nft::render(&self.host.table, &rules))
+        let script = nft::render(&self.host.table, &rules, &ports);
+        nft::apply(&self.host.table, &script)
+    }
+
+    fn ports_file(&self, net: &str, owner: &str) -> PathBuf {
+        self.dir
+            .join(net)
+            .join("ports")
+            .join(format!("{owner}.json"))
+    }
+
+    /// Every running container's published ports.
+    fn all_published(&self) -> Result<Vec<Mapping>> {
+        let mut out = vec![];
+        for n in self.list()? {
+            let dir = self.dir.join(&n.name).join("ports");
+            let Ok(rd) = fs::read_dir(&dir) else { continue };
+            for e in rd.flatten() {
+                let path = e.path();
+                if path.extension().is_some_and(|x| x == "json") {
+                    out.extend(read_ports(&path)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The ports `owner` publishes now (none when it is not running).
+    pub fn published(&self, owner: &str) -> Result<Vec<Mapping>> {
+        for n in self.list()? {
+            let path = self.ports_file(&n.name, owner);
+            if path.exists() {
+                return read_ports(&path);
+            }
+        }
+        Ok(vec![])
+    }
+
+    /// Checks `specs` could be published now (`create`'s early check): the network
+    /// allows it and no host port is taken. Nothing is recorded.
+    pub fn check_ports(&self, key: &str, owner: &str, specs: &[Spec]) -> Result<()> {
+        let net = self.get(key)?;
+        refuse_internal(&net, specs)?;
+        let taken: Vec<Mapping> = self
+            .all_published()?
+            .into_iter()
+            .filter(|m| m.owner != owner)
+            .collect();
+        crate::ports::allocate(specs, &taken, Ipv4Addr::UNSPECIFIED, owner).map(drop)
+    }
+
+    /// Publishes `specs` of `owner` (at `ip` on network `key`): host ports chosen and
+    /// checked under the store's lock, recorded, and the rules rebuilt; on failure nothing
+    /// of it is left.
+    pub fn publish(
+        &self,
+        key: &str,
+        owner: &str,
+        ip: Ipv4Addr,
+        specs: &[Spec],
+    ) -> Result<Vec<Mapping>> {
+        if specs.is_empty() {
+            return Ok(vec![]);
+        }
+        let _lock = self.lock()?;
+        let net = self.get(key)?;
+        refuse_internal(&net, specs)?;
+        let taken: Vec<Mapping> = self
+            .all_published()?
+            .into_iter()
+            .filter(|m| m.owner != owner)
+            .collect();
+        let maps = crate::ports::allocate(specs, &taken, ip, owner)?;
+        let path = self.ports_file(&net.name, owner);
+        let dir = self.dir.join(&net.name).join("ports");
+        fs::create_dir_all(&dir).map_err(NetError::io("create directory", &dir))?;
+        write_json(&path, &maps)?;
+        if let Err(e) = self.sync_rules() {
+            let _ = fs::remove_file(&path);
+            let _ = self.sync_rules();
+            return Err(e);
+        }
+        Ok(maps)
+    }
+
+    /// Withdraws every port `owner` publishes and rebuilds the rules if there were any.
+    pub fn unpublish(&self, owner: &str) -> Result<()> {
+        let _lock = self.lock()?;
+        let mut any = false;
+        for n in self.list()? {
+            let path = self.ports_file(&n.name, owner);
+            if path.exists() {
+                fs::remove_file(&path).map_err(NetError::io("remove", &path))?;
+                any = true;
+            }
+        }
+        if any {
+            self.sync_rules()?;
+        }
+        Ok(())
     }
 
     /// `network rm`: refused while containers hold addresses on it.
@@ -307,13 +408,33 @@ impl Networks {
         Ok(out)
     }
 
-    /// Gives back every address `owner` holds, on every network.
+    /// Gives back every address and published port `owner` holds, on every network.
     pub fn release(&self, owner: &str) -> Result<()> {
+        self.unpublish(owner)?;
         for n in self.list()? {
             self.ipam(&n)?.release(owner)?;
         }
         Ok(())
     }
+}
+
+fn refuse_internal(net: &Network, specs: &[Spec]) -> Result<()> {
+    match specs.first() {
+        Some(s) if net.internal => Err(NetError::invalid(
+            "--publish",
+            format!("{}/{}", s.container_port, s.proto),
+            format!("network {} is internal: it publishes no ports", net.name),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn read_ports(path: &Path) -> Result<Vec<Mapping>> {
+    let b = fs::read(path).map_err(NetError::io("read", path))?;
+    serde_json::from_slice(&b).map_err(|e| NetError::Corrupt {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 fn read(path: &Path) -> Result<Network> {
@@ -325,7 +446,11 @@ fn read(path: &Path) -> Result<Network> {
 }
 
 fn write(path: &Path, net: &Network) -> Result<()> {
-    let b = serde_json::to_vec_pretty(net).map_err(|e| NetError::Corrupt {
+    write_json(path, net)
+}
+
+fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
+    let b = serde_json::to_vec_pretty(v).map_err(|e| NetError::Corrupt {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;

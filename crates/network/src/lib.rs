@@ -16,8 +16,10 @@ pub(crate) mod link;
 pub(crate) mod netlink;
 pub mod nft;
 pub(crate) mod plan;
+pub mod ports;
 pub mod subnet;
 
 pub use endpoint::{connect, disconnect, Endpoint};
 pub use engine::{CreateRequest, HostNames, Network, Networks};
 pub use error::{NetError, Result};
+pub use ports::{Mapping, Spec};

@@ -11,14 +11,36 @@
 //! - forward (filter): an internal network's bridge forwards nothing to or from other
 //!   interfaces; different networks' bridges do not forward to each other.
 //!
-//! An accept here does not override a drop in another table (a host firewall's forward
-//! policy): such hosts must allow the bridges themselves. Published ports (DNAT) are not
-//! generated yet.
+//! Published ports of running containers ([`crate::ports`]), all in the kernel:
+//! - `ports` (nat): one DNAT rule per mapping, commented `berth:<container id>`, reached
+//!   from prerouting (traffic arriving from outside, and from containers) and from output
+//!   (the host's own traffic, 127.0.0.1 included) for packets to a local address only
+//!   (`fib daddr type local`), so traffic passing through the host is never rewritten;
+//! - forward (filter): DNATed traffic (`ct status dnat`) is accepted before the isolation
+//!   drops, so a published port is reachable from other networks, as in Docker;
+//! - postrouting (nat), per bridge: traffic from 127.0.0.0/8 going out the bridge (the
+//!   host reaching 127.0.0.1:port, which needs `route_localnet` on the bridge) and DNATed
+//!   traffic from the bridge's own subnet going back out it (a container reaching a
+//!   published port through the host's address, hairpin) are masqueraded, so the replies
+//!   come back through the host and are un-NATed. Bridged hairpin frames also need
+//!   `hairpin_mode` on the bridge port (set by [`crate::endpoint::connect`]).
+//!
+//! The table is rebuilt whole on every change rather than edited per container: one
+//! generator, one transaction, and a rebuild after any crash restores exactly what the
+//! store says.
+//!
+//! A host firewall in a table of its own interacts as nftables base chains do: an accept
+//! here does not override a drop there. Published traffic is DNATed before routing, so it
+//! is forwarded, not delivered locally: a host's forward policy of drop blocks it unless
+//! that firewall accepts `ct status dnat` (or the bridges), while a host's input policy
+//! never sees it (as with Docker's DNAT). Only the host's own traffic to 127.0.0.1 and its
+//! own addresses goes through output instead.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 
 use crate::error::{NetError, Result};
+use crate::ports::Mapping;
 use crate::subnet::Subnet;
 
 /// What the rules need to know of one network.
@@ -32,15 +54,17 @@ pub struct NetRule {
     pub internal: bool,
 }
 
-/// The nft script that makes `table` hold exactly the rules of `nets` (and removes it
-/// when there are none).
-pub fn render(table: &str, nets: &[NetRule]) -> String {
+/// The nft script that makes `table` hold exactly the rules of `nets` and the published
+/// `ports` (and removes it when there are no networks).
+pub fn render(table: &str, nets: &[NetRule], ports: &[Mapping]) -> String {
     let mut s = format!("table ip {table} {{}}\ndelete table ip {table}\n");
     if nets.is_empty() {
         return s;
     }
     s.push_str(&format!("table ip {table} {{\n"));
+    s.push_str(&render_ports(ports));
     s.push_str("  chain forward {\n    type filter hook forward priority filter; policy accept;\n");
+    s.push_str("    ct status dnat accept\n");
     for n in nets {
         let br = &n.bridge;
         if n.internal {
@@ -64,12 +88,42 @@ pub fn render(table: &str, nets: &[NetRule]) -> String {
         "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n",
     );
     for n in nets.iter().filter(|n| !n.internal) {
+        let (sub, br) = (&n.subnet, &n.bridge);
         s.push_str(&format!(
-            "    ip saddr {} oifname != \"{}\" masquerade\n",
-            n.subnet, n.bridge
+            "    ip saddr {sub} oifname != \"{br}\" masquerade\n"
+        ));
+        s.push_str(&format!(
+            "    oifname \"{br}\" ip saddr 127.0.0.0/8 masquerade\n"
+        ));
+        s.push_str(&format!(
+            "    oifname \"{br}\" ip saddr {sub} ct status dnat masquerade\n"
         ));
     }
     s.push_str("  }\n}\n");
+    s
+}
+
+/// The `ports` chain of DNAT rules and the two nat hooks that jump to it.
+fn render_ports(ports: &[Mapping]) -> String {
+    let mut s = String::from("  chain ports {\n");
+    for m in ports {
+        let daddr = if m.host_ip.is_unspecified() {
+            String::new()
+        } else {
+            format!("ip daddr {} ", m.host_ip)
+        };
+        s.push_str(&format!(
+            "    {daddr}{} dport {} dnat to {}:{} comment \"berth:{}\"\n",
+            m.proto, m.host_port, m.container_ip, m.container_port, m.owner
+        ));
+    }
+    s.push_str("  }\n");
+    // `dstnat` is a name only at prerouting; output takes its value, -100.
+    for (chain, prio) in [("prerouting", "dstnat"), ("output", "-100")] {
+        s.push_str(&format!(
+            "  chain {chain} {{\n    type nat hook {chain} priority {prio}; policy accept;\n    fib daddr type local jump ports\n  }}\n"
+        ));
+    }
     s
 }
 
@@ -126,7 +180,7 @@ mod tests {
 
     #[test]
     fn empty_removes_the_table() {
-        assert_eq!(render("t", &[]), "table ip t {}\ndelete table ip t\n");
+        assert_eq!(render("t", &[], &[]), "table ip t {}\ndelete table ip t\n");
     }
 
     #[test]
@@ -137,6 +191,7 @@ mod tests {
                 net("a0", "10.1.0.0/24", false),
                 net("b0", "10.2.0.0/24", true),
             ],
+            &[],
         );
         assert!(s.contains("ip saddr 10.1.0.0/24 oifname != \"a0\" masquerade"));
         assert!(!s.contains("10.2.0.0/24"), "internal: no masquerade\n{s}");
@@ -144,6 +199,30 @@ mod tests {
         assert!(s.contains("oifname \"b0\" iifname != \"b0\" drop"));
         assert!(s.contains("iifname \"a0\" oifname { \"b0\" } drop"));
         assert!(s.contains("iifname \"b0\" oifname { \"a0\" } drop"));
+    }
+
+    #[test]
+    fn published_ports_dnat_keyed_by_container() {
+        let m = |ip: &str| Mapping {
+            proto: "udp".into(),
+            host_ip: ip.parse().unwrap(),
+            host_port: 5353,
+            container_ip: "10.1.0.2".parse().unwrap(),
+            container_port: 53,
+            owner: "abc".into(),
+        };
+        let s = render(
+            "t",
+            &[net("a0", "10.1.0.0/24", false)],
+            &[m("0.0.0.0"), m("127.0.0.1")],
+        );
+        assert!(s.contains("    udp dport 5353 dnat to 10.1.0.2:53 comment \"berth:abc\""));
+        assert!(s.contains("ip daddr 127.0.0.1 udp dport 5353 dnat to 10.1.0.2:53"));
+        assert!(s.contains("type nat hook output priority -100"));
+        assert!(s.contains("fib daddr type local jump ports"));
+        assert!(s.contains("oifname \"a0\" ip saddr 127.0.0.0/8 masquerade"));
+        assert!(s.contains("oifname \"a0\" ip saddr 10.1.0.0/24 ct status dnat masquerade"));
+        assert!(s.contains("policy accept;\n    ct status dnat accept\n"));
     }
 
     #[test]

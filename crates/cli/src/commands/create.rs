@@ -186,14 +186,37 @@ pub struct CreateFlags {
     /// Runtime to use for this container (berth, or a runc-compatible binary).
     #[arg(long)]
     pub runtime: Option<String>,
-    /// Publish a container's port(s) to the host (networking lands with the network issue).
+    /// Publish a container's port(s) to the host: `[[ip:][hostPort]:]containerPort[/proto]`.
     #[arg(short, long)]
     pub publish: Vec<String>,
+    /// Publish every exposed port to a free host port.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
     /// The image, then the command and its arguments. One positional, so that everything
     /// after the image is the command's, even `-c` (which would otherwise be taken for
     /// `--cpu-shares`): flag parsing stops at the image, as in Docker.
     #[arg(trailing_var_arg = true, required = true, value_name = "IMAGE")]
     pub image_and_cmd: Vec<String>,
+}
+
+/// `-p` values as Docker's `PortBindings` (`"80/tcp": [{HostIp, HostPort}]`; empty
+/// strings for every address and a free port).
+fn port_bindings(
+    values: &[String],
+) -> Result<BTreeMap<String, Vec<berth_engine::config::PortBinding>>, Error> {
+    let mut out: BTreeMap<String, Vec<berth_engine::config::PortBinding>> = BTreeMap::new();
+    for v in values {
+        for s in berth_network::ports::parse(v)? {
+            let show = |set: bool, x: String| if set { x } else { String::new() };
+            out.entry(format!("{}/{}", s.container_port, s.proto))
+                .or_default()
+                .push(berth_engine::config::PortBinding {
+                    host_ip: show(!s.host_ip.is_unspecified(), s.host_ip.to_string()),
+                    host_port: show(s.host_port != 0, s.host_port.to_string()),
+                });
+        }
+    }
+    Ok(out)
 }
 
 fn kv(flag: &'static str, s: &str) -> Result<(String, String), Error> {
@@ -384,12 +407,14 @@ impl CreateFlags {
         }
         h.cgroup_parent = self.cgroup_parent.clone().unwrap_or_default();
         h.runtime = self.runtime.clone().unwrap_or_default();
-        if !self.publish.is_empty() {
-            return Err(Error::invalid(
-                "--publish",
-                self.publish.join(","),
-                "published ports are not implemented yet (bridge networks are; DNAT comes next)",
-            ));
+        h.port_bindings = port_bindings(&self.publish)?;
+        h.publish_all_ports = self.publish_all;
+        // A published port is an exposed one too (Docker's `ExposedPorts`).
+        for k in c.host_config.port_bindings.keys() {
+            c.config
+                .exposed_ports
+                .entry(k.clone())
+                .or_insert(serde_json::json!({}));
         }
         Ok(())
     }

@@ -81,7 +81,7 @@ fn row(eng: &Engine, l: &Listed, a: &Args, now: SystemTime) -> Value {
         "Command": command_text(c, a.no_trunc),
         "CreatedAt": c.created,
         "RunningFor": crate::format::ago(&c.created),
-        "Ports": "",
+        "Ports": berth_engine::port::ps_column(eng, &c.id),
         "State": l.state.status,
         "Status": status_text(&l.state, now),
         "Size": size,

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod containers;
+pub mod networld;
 pub mod registry;
 
 use std::path::{Path, PathBuf};

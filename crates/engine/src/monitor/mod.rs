@@ -58,6 +58,8 @@ pub fn main(args: &[String]) -> i32 {
     match m.run() {
         Ok(()) => 0,
         Err(e) => {
+            // No process serves the published ports any more.
+            crate::network::unpublish(&m.eng, id);
             eprintln!("berth monitor {id}: {e}");
             if let Some(s) = m.sync.take() {
                 let _ = attach::say(&s, &format!("error {e}"));
@@ -136,6 +138,7 @@ impl Monitor {
             crate::network::disconnect(&self.eng, &self.c.id);
             let restart = self.decide_restart(exit)?;
             if !restart {
+                crate::network::unpublish(&self.eng, &self.c.id);
                 let _ = self.eng.snaps.unmount(&self.c.id);
                 if self.c.host_config.auto_remove {
                     let _ = self.eng.purge(&self.c.id, &self.c.name);
@@ -147,6 +150,7 @@ impl Monitor {
                 backoff = Duration::from_millis(100);
             }
             if !self.sleep_unless_stopped(backoff) {
+                crate::network::unpublish(&self.eng, &self.c.id);
                 let _ = self.eng.snaps.unmount(&self.c.id);
                 self.tell_clients(exit.code);
                 return Ok(());

@@ -45,6 +45,7 @@ pub fn prepare(eng: &Engine, c: &Container) -> Result<PathBuf> {
         Ok(bundle)
     })();
     if result.is_err() {
+        crate::network::unpublish(eng, &c.id);
         let _ = eng.snaps.unmount(&c.id);
     }
     result
