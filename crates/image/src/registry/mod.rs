@@ -15,16 +15,18 @@ mod client;
 mod progress;
 mod pull;
 mod push;
+mod tee;
 mod transfer;
+mod unpack;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 pub use auth::{config_path, Credentials};
-pub use pull::{pull, select_platform, PullOptions};
+pub use pull::{pull, pull_unpacked, select_platform, PullOptions};
 pub use push::{push, Pushed};
 
-use crate::image::ImageError;
+use crate::image::{ImageError, RootfsError};
 use crate::store::StoreError;
 
 /// OCI image manifest.
@@ -45,6 +47,9 @@ pub enum RegistryError {
     /// Loading or resolving a local image failed.
     #[error(transparent)]
     Image(#[from] ImageError),
+    /// Unpacking a pulled layer failed (hostile, corrupt, or not what the config says).
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
     /// The registry has no such manifest.
     #[error("manifest unknown: `{reference}` not found")]
     NotFound {
