@@ -2,7 +2,8 @@
 //!
 //! [`pull`] fetches a manifest (choosing this platform's entry from an image index or a
 //! Docker manifest list), then its config and layers, several at once, into the store, each
-//! verified against its digest, and tags the reference. [`push`] uploads the blobs a
+//! verified against its digest, and tags the reference; [`pull_unpacked`] also unpacks each
+//! layer into the snapshotter while it downloads. [`push`] uploads the blobs a
 //! registry lacks and then the manifest. Both speak plain HTTP to registries on loopback, as
 //! Docker does, and HTTPS elsewhere unless the registry is listed in
 //! `BERTH_INSECURE_REGISTRIES` (comma-separated `host[:port]`). Credentials come from

@@ -1,4 +1,5 @@
-//! `pull`: manifest (through an index if need be), then the blobs, then the tag.
+//! `pull`: manifest (through an index if need be), then the blobs (with their layers
+//! unpacked as they arrive, for [`pull_unpacked`]), then the tag.
 
 use std::io::Read;
 
