@@ -404,3 +404,23 @@ fn a_layer_of_another_size_than_its_descriptor_is_refused() {
         assert_eq!(e.ok(&["images", "-q"]).trim(), "", "nothing tagged");
     }
 }
+
+#[test]
+fn create_pulls_a_missing_image_with_its_layers_unpacked() {
+    if !have("docker-registry", "docker-registry") {
+        return;
+    }
+    let reg = Registry::start(None);
+    let name = format!("{}:1", reg.name("implicit/busybox"));
+    let src = Env::new();
+    src.import_busybox(&name);
+    src.ok(&["push", "-q", &name]);
+    let e = Env::new();
+    e.ok(&["create", "--name", "c1", &name]);
+    let doc = e.inspect(&name);
+    let upper = doc["GraphDriver"]["Data"]["UpperDir"].as_str().unwrap();
+    let busybox = std::path::Path::new(upper).join("bin/busybox");
+    assert!(busybox.is_file(), "{}", busybox.display());
+    e.ok(&["rm", "c1"]);
+    e.ok(&["system", "check"]);
+}

@@ -175,6 +175,16 @@ fn assert_no_half_blob(e: &Env, layer: &str) {
     e.ok(&["system", "check"]);
 }
 
+/// The pulled image's layer is unpacked, whole, where inspect says (pull unpacks each
+/// layer while it downloads; a download that started over unpacks from the stored blob).
+#[track_caller]
+fn assert_unpacked(e: &Env, name: &str) {
+    let doc = e.inspect(name);
+    let dir = doc["GraphDriver"]["Data"]["UpperDir"].as_str().unwrap();
+    let busybox = std::path::Path::new(dir).join("bin/busybox");
+    assert!(busybox.is_file(), "{}", busybox.display());
+}
+
 /// The `Range` starts the server was asked for on the layer, in order (0: none).
 fn layer_ranges(log: &Log, layer: &str) -> Vec<usize> {
     log.lock()
@@ -214,6 +224,7 @@ fn a_dropped_connection_is_resumed_with_range() {
     );
     assert_no_half_blob(&e, &layer);
     assert_eq!(e.ok(&["images", "-q"]).lines().count(), 1);
+    assert_unpacked(&e, &name);
 }
 
 #[test]
@@ -229,9 +240,11 @@ fn a_registry_that_ignores_range_is_read_again_from_the_start() {
         },
     );
     let e = Env::new();
-    e.ok(&["pull", "-q", &format!("localhost:{port}/fake/img:1")]);
+    let name = format!("localhost:{port}/fake/img:1");
+    e.ok(&["pull", "-q", &name]);
     assert_eq!(layer_ranges(&log, &layer).len(), 2);
     assert_no_half_blob(&e, &layer);
+    assert_unpacked(&e, &name);
 }
 
 #[test]
@@ -283,6 +296,49 @@ fn a_stall_mid_blob_times_out_within_the_limit() {
     assert!(err.contains("timed out") && err.contains(&layer), "{err}");
     // 4 tries of 1 s plus backoff (0.25 + 0.5 + 1 s): well under 15 s.
     assert!(took < Duration::from_secs(15), "{took:?}");
+    assert_no_half_blob(&e, &layer);
+    assert!(e.ok(&["images", "-q"]).trim().is_empty());
+}
+
+/// `sha256:<hex>` of `data`, by sha256sum.
+fn digest_of(e: &Env, data: &[u8]) -> String {
+    let path = e.root.path().join("digest-input");
+    std::fs::write(&path, data).unwrap();
+    let out = common::sh(std::process::Command::new("sha256sum").arg(&path));
+    std::fs::remove_file(&path).unwrap();
+    format!("sha256:{}", &out[..64])
+}
+
+#[test]
+fn a_layer_that_is_not_its_diff_id_is_unpacked_nowhere() {
+    // The same image, with a config that promises another diff id for the layer.
+    let mut img = image();
+    let scratch = Env::new();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&img.manifest).unwrap();
+    let old = manifest["config"]["digest"].as_str().unwrap().to_owned();
+    let mut config: serde_json::Value = serde_json::from_slice(&img.blobs[&old]).unwrap();
+    config["rootfs"]["diff_ids"][0] = format!("sha256:{}", "0".repeat(64)).into();
+    let config = serde_json::to_vec(&config).unwrap();
+    let digest = digest_of(&scratch, &config);
+    manifest["config"]["digest"] = digest.clone().into();
+    manifest["config"]["size"] = config.len().into();
+    img.blobs.insert(digest, config);
+    img.manifest = serde_json::to_vec(&manifest).unwrap();
+    let layer = img.layer.clone();
+    let (port, _log) = serve(
+        img,
+        Script {
+            faults: vec![Fault::Serve],
+            ranges: true,
+        },
+    );
+    let e = Env::new();
+    let err = e.fails(&["pull", "-q", &format!("localhost:{port}/fake/img:1")]);
+    assert!(err.contains("diff_id"), "says why: {err}");
+    let layers: Vec<_> = std::fs::read_dir(e.root.path().join("overlay/layers"))
+        .unwrap()
+        .collect();
+    assert!(layers.is_empty(), "layer dirs left: {layers:?}");
     assert_no_half_blob(&e, &layer);
     assert!(e.ok(&["images", "-q"]).trim().is_empty());
 }

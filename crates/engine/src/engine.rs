@@ -116,7 +116,7 @@ impl Engine {
                     .map_err(|_| Error::from(local))?;
                 eprintln!("Unable to find image '{reference}' locally");
                 let opts = berth_image::registry::PullOptions::default();
-                berth_image::registry::pull(&self.images, &reference, &opts)
+                berth_image::registry::pull_unpacked(&self.images, &self.snaps, &reference, &opts)
                     .map_err(|e| Error::Runtime(format!("pull `{reference}`: {e}")))
             }
         }

@@ -2,9 +2,8 @@
 
 use std::str::FromStr;
 
-use berth_image::image::unpack_layers;
 use berth_image::reference::Reference;
-use berth_image::registry::{pull, PullOptions};
+use berth_image::registry::{pull_unpacked, PullOptions};
 use berth_image::snapshot::{Snapshotter, STORE_DIR};
 use berth_image::store::Store;
 
@@ -32,9 +31,8 @@ pub fn run(a: Args, store: &Store) -> anyhow::Result<i32> {
     if let Some(p) = a.platform {
         opts.platform = p;
     }
-    let image = pull(store, &reference, &opts)?;
     let snaps = Snapshotter::open(store.root().join(STORE_DIR))?;
-    unpack_layers(store, &snaps, &image)?;
+    let image = pull_unpacked(store, &snaps, &reference, &opts)?;
     if !a.quiet {
         println!("Digest: {}", image.manifest_digest);
     }

@@ -17,6 +17,7 @@ pub use import::{import, parse_change, ImportOptions};
 pub use inspect::{history, inspect, HistoryRow};
 pub use prune::{prune, usage, ImageUsage};
 pub use remove::remove;
+pub(crate) use rootfs::unpack_one;
 pub use rootfs::{chain_ids, create_rootfs, unpack_layers, RootfsError};
 
 use crate::reference::{Reference, ReferenceError};

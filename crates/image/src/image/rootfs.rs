@@ -89,7 +89,8 @@ pub fn unpack_layers(
     Ok(chains.into_iter().rev().collect())
 }
 
-fn unpack_one(
+/// Unpacks one layer from its stored blob into the snapshotter, unless it is there already.
+pub(crate) fn unpack_one(
     store: &Store,
     snaps: &Snapshotter,
     digest: &str,

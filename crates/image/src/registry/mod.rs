@@ -2,7 +2,8 @@
 //!
 //! [`pull`] fetches a manifest (choosing this platform's entry from an image index or a
 //! Docker manifest list), then its config and layers, several at once, into the store, each
-//! verified against its digest, and tags the reference. [`push`] uploads the blobs a
+//! verified against its digest, and tags the reference; [`pull_unpacked`] also unpacks each
+//! layer into the snapshotter while it downloads. [`push`] uploads the blobs a
 //! registry lacks and then the manifest. Both speak plain HTTP to registries on loopback, as
 //! Docker does, and HTTPS elsewhere unless the registry is listed in
 //! `BERTH_INSECURE_REGISTRIES` (comma-separated `host[:port]`). Credentials come from
@@ -15,16 +16,18 @@ mod client;
 mod progress;
 mod pull;
 mod push;
+mod tee;
 mod transfer;
+mod unpack;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 pub use auth::{config_path, Credentials};
-pub use pull::{pull, select_platform, PullOptions};
+pub use pull::{pull, pull_unpacked, select_platform, PullOptions};
 pub use push::{push, Pushed};
 
-use crate::image::ImageError;
+use crate::image::{ImageError, RootfsError};
 use crate::store::StoreError;
 
 /// OCI image manifest.
@@ -45,6 +48,9 @@ pub enum RegistryError {
     /// Loading or resolving a local image failed.
     #[error(transparent)]
     Image(#[from] ImageError),
+    /// Unpacking a pulled layer failed (hostile, corrupt, or not what the config says).
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
     /// The registry has no such manifest.
     #[error("manifest unknown: `{reference}` not found")]
     NotFound {

@@ -1,4 +1,5 @@
-//! `pull`: manifest (through an index if need be), then the blobs, then the tag.
+//! `pull`: manifest (through an index if need be), then the blobs (with their layers
+//! unpacked as they arrive, for [`pull_unpacked`]), then the tag.
 
 use std::io::Read;
 
@@ -6,10 +7,12 @@ use oci_spec::image::ImageManifest;
 
 use super::client::{backoff, Body, Client, RETRIES};
 use super::progress::{Counting, Progress};
+use super::tee::Tee;
 use super::transfer::{blobs_of, each_blob};
 use super::{RegistryError, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use crate::image::{load, Image};
 use crate::reference::{Digest, Reference};
+use crate::snapshot::Snapshotter;
 use crate::store::{BlobWriter, Store};
 
 /// Manifests are small; refuse anything bigger than this.
@@ -51,6 +54,28 @@ pub fn pull(
     reference: &Reference,
     opts: &PullOptions,
 ) -> Result<Image, RegistryError> {
+    pull_with(store, None, reference, opts)
+}
+
+/// [`pull`], and unpack every layer into `snaps` (as [`crate::image::unpack_layers`] would
+/// after it), each while it downloads: what arrives goes to the blob file and to the
+/// unpacker at once. A layer is committed only once its blob is verified and stored and its
+/// diff id matches.
+pub fn pull_unpacked(
+    store: &Store,
+    snaps: &Snapshotter,
+    reference: &Reference,
+    opts: &PullOptions,
+) -> Result<Image, RegistryError> {
+    pull_with(store, Some(snaps), reference, opts)
+}
+
+fn pull_with(
+    store: &Store,
+    snaps: Option<&Snapshotter>,
+    reference: &Reference,
+    opts: &PullOptions,
+) -> Result<Image, RegistryError> {
     let client = Client::new(reference.registry(), reference.repository(), "pull")?;
     let (digest, bytes) = fetch_manifest(&client, reference, opts)?;
     let manifest: ImageManifest =
@@ -59,10 +84,25 @@ pub fn pull(
             reason: e.to_string(),
         })?;
     let blobs = blobs_of(&manifest);
-    fetch_blobs(&client, store, reference.repository(), &blobs, opts.quiet)?;
+    let src = Source {
+        client: &client,
+        store,
+        repo: reference.repository(),
+    };
+    match snaps {
+        None => fetch_blobs(&src, &blobs, opts.quiet)?,
+        Some(snaps) => super::unpack::fetch_and_unpack(&src, snaps, &blobs, opts.quiet)?,
+    }
     store.put_blob(Some(&digest), &bytes[..])?;
     store.set_tag(&reference.to_string(), &digest)?;
     Ok(load(store, &digest)?)
+}
+
+/// Where blobs come from and go to.
+pub(super) struct Source<'a> {
+    pub(super) client: &'a Client,
+    pub(super) store: &'a Store,
+    pub(super) repo: &'a str,
 }
 
 /// Fetches the image manifest for `reference`, going through an index to this platform's
@@ -187,40 +227,42 @@ pub fn select_platform(index: &serde_json::Value, platform: &str) -> Option<Stri
 
 /// Fetches the blobs the store lacks, a few at a time.
 fn fetch_blobs(
-    client: &Client,
-    store: &Store,
-    repo: &str,
+    src: &Source<'_>,
     blobs: &[(String, u64)],
     quiet: bool,
 ) -> Result<(), RegistryError> {
     each_blob(blobs, quiet, |digest, size, progress, line| {
-        if store.has_blob(digest) {
+        if src.store.has_blob(digest) {
             progress.set(line, "Already exists".into(), true);
             return Ok(());
         }
-        fetch_blob(client, store, repo, digest, size, progress, line)
+        fetch_blob(src, digest, size, progress, line, None)
     })
 }
 
-/// Fetches one blob into the store. When the transfer breaks off (a dropped connection, a
-/// read that stalls past the timeout), the next attempt asks for the rest with `Range` and
-/// appends to what arrived; a registry that ignores `Range` sends it all again. Content
-/// that arrives wrong is fetched again from the start. Nothing is visible in the store
-/// until the whole blob is there and verified.
-fn fetch_blob(
-    client: &Client,
-    store: &Store,
-    repo: &str,
+/// Fetches one blob into the store, handing every byte on to `tee` as well (which sees the
+/// end only once the blob is verified and stored). When the transfer breaks off (a dropped
+/// connection, a read that stalls past the timeout), the next attempt asks for the rest with
+/// `Range` and appends to what arrived; a registry that ignores `Range` sends it all again.
+/// Content that arrives wrong is fetched again from the start. Nothing is visible in the
+/// store until the whole blob is there and verified.
+pub(super) fn fetch_blob(
+    src: &Source<'_>,
     digest: &str,
     size: u64,
     progress: &Progress,
     line: usize,
+    mut tee: Option<&mut Tee>,
 ) -> Result<(), RegistryError> {
-    let path = format!("/v2/{repo}/blobs/{digest}");
-    let mut writer = store.blob_writer()?;
+    let path = format!("/v2/{}/blobs/{digest}", src.repo);
+    let mut writer = src.store.blob_writer()?;
     let mut attempt = 0;
     loop {
-        let failure = match fetch_rest(client, &path, size, &mut writer, progress, line)? {
+        let out = Out {
+            writer: &mut writer,
+            tee: tee.as_deref_mut(),
+        };
+        let failure = match fetch_rest(src.client, &path, size, out, progress, line)? {
             None if writer.len() != size => {
                 let (digest, expected, actual) = (digest.to_owned(), size, writer.len());
                 return Err(RegistryError::SizeMismatch {
@@ -249,21 +291,41 @@ fn fetch_blob(
         backoff(attempt);
     }
     writer.commit(Some(digest))?;
+    if let Some(tee) = tee {
+        tee.finish();
+    }
     progress.set(line, "Pull complete".into(), true);
     Ok(())
 }
 
-/// One GET of what `writer` still lacks. `Ok(Some(e))`: the transfer broke off (worth a
+/// Where a blob's bytes go: the store, and maybe an unpacker.
+struct Out<'a, 'b> {
+    writer: &'a mut BlobWriter,
+    tee: Option<&'b mut Tee>,
+}
+
+impl Out<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> Result<(), RegistryError> {
+        let at = self.writer.len();
+        self.writer.write(buf)?;
+        if let Some(tee) = self.tee.as_deref_mut() {
+            tee.send(at, buf);
+        }
+        Ok(())
+    }
+}
+
+/// One GET of what the writer still lacks. `Ok(Some(e))`: the transfer broke off (worth a
 /// retry); `Ok(None)`: the body ended; `Err`: the request or the store failed.
 fn fetch_rest(
     client: &Client,
     path: &str,
     size: u64,
-    writer: &mut BlobWriter,
+    mut out: Out<'_, '_>,
     progress: &Progress,
     line: usize,
 ) -> Result<Option<RegistryError>, RegistryError> {
-    let from = writer.len();
+    let from = out.writer.len();
     let range = format!("bytes={from}-");
     let headers: &[(&str, &str)] = if from > 0 { &[("Range", &range)] } else { &[] };
     let resp = client.send("GET", path, headers, &Body::Empty, &[])?;
@@ -272,34 +334,51 @@ fn fetch_rest(
             .header("Content-Range")
             .is_some_and(|r| r.starts_with(&format!("bytes {from}-")));
     if !resumed {
-        writer.restart()?;
+        out.writer.restart()?;
     }
     // Never read past the descriptor's size (a registry streaming forever fills no disk):
     // one byte more than it says is enough to refuse the blob.
     let mut reader = Counting {
-        inner: resp.into_reader().take(size + 1 - writer.len()),
+        inner: resp.into_reader().take(size + 1 - out.writer.len()),
         progress,
         index: line,
         verb: "Downloading",
         total: size,
-        done: writer.len(),
+        done: out.writer.len(),
     };
+    // The HTTP reader hands out a few KiB per read; fill the buffer before writing, so the
+    // store and the unpacker see a few large chunks rather than many small ones.
     let mut buf = vec![0; BUF_SIZE];
     loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => return Ok(None),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
+        let (filled, end) = fill(&mut reader, &mut buf);
+        out.write(&buf[..filled])?;
+        match end {
+            None => {}
+            Some(Ok(())) => return Ok(None),
+            Some(Err(e)) => {
                 return Ok(Some(RegistryError::Transport {
                     method: "GET".into(),
                     url: client.url(path),
-                    reason: format!("{e} after {} of {size} bytes", writer.len()),
+                    reason: format!("{e} after {} of {size} bytes", out.writer.len()),
                 }))
             }
-        };
-        writer.write(&buf[..n])?;
+        }
     }
+}
+
+/// Reads into `buf` until it is full (`None`), the body ends (`Some(Ok)`) or a read fails
+/// (`Some(Err)`); returns the bytes read either way.
+fn fill(reader: &mut impl Read, buf: &mut [u8]) -> (usize, Option<std::io::Result<()>>) {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => return (filled, Some(Ok(()))),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (filled, Some(Err(e))),
+        }
+    }
+    (filled, None)
 }
 
 #[cfg(test)]
