@@ -6,7 +6,7 @@
 #   BERTH_ROOT=/tmp/b ./scripts/demo.sh    elsewhere
 #
 # What it does, so you can do it by hand:
-#   1. apt-get install busybox-static libseccomp-dev pkg-config (if missing)
+#   1. apt-get install busybox-static libseccomp-dev pkg-config nftables (if missing)
 #   2. scripts/build-static.sh (static release builds of berth, berth-runtime, berth-init)
 #   3. rootfs = /bin/busybox plus its applet symlinks, tarred and `berth import`ed as
 #      busybox:latest (unless that image exists)
@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo.sh: run as root" >&2; exit 2; }
 
 need=()
-for p in busybox-static libseccomp-dev pkg-config; do
+for p in busybox-static libseccomp-dev pkg-config nftables; do
   dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
