@@ -219,6 +219,17 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 
 /// Writes a file whole: temp file beside it, fsync, rename.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_whole(path, bytes, true)
+}
+
+/// Writes a file that every start makes again (the bundle's spec, hostname, hosts,
+/// resolv.conf): whole (temp file and rename, so a reader never sees half of it) but not
+/// fsynced, since after a crash the next start rewrites it anyway.
+pub fn write_regenerated(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_whole(path, bytes, false)
+}
+
+fn write_whole(path: &Path, bytes: &[u8], sync: bool) -> Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -226,7 +237,9 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let mut f = fs::File::create(&tmp).map_err(Error::io("create", &tmp))?;
     f.write_all(bytes).map_err(Error::io("write", &tmp))?;
-    f.sync_data().map_err(Error::io("sync", &tmp))?;
+    if sync {
+        f.sync_data().map_err(Error::io("sync", &tmp))?;
+    }
     fs::rename(&tmp, path).map_err(Error::io("rename", path))
 }
 

@@ -41,7 +41,8 @@ pub fn prepare(eng: &Engine, c: &Container) -> Result<PathBuf> {
         let spec = crate::spec::build(c, &inputs)?;
         let bundle = dir.join("bundle");
         std::fs::create_dir_all(&bundle).map_err(Error::io("create directory", &bundle))?;
-        crate::store::write_json(&bundle.join("config.json"), &spec)?;
+        let text = serde_json::to_vec(&spec).map_err(|e| Error::Runtime(e.to_string()))?;
+        crate::store::write_regenerated(&bundle.join("config.json"), &text)?;
         Ok(bundle)
     })();
     if result.is_err() {
@@ -110,7 +111,7 @@ fn write_etc(dir: &Path, c: &Container, ep: Option<&berth_network::Endpoint>) ->
         ("hosts", hosts),
         ("resolv.conf", resolv),
     ] {
-        crate::store::write_file(&dir.join(name), text.as_bytes())?;
+        crate::store::write_regenerated(&dir.join(name), text.as_bytes())?;
     }
     Ok(())
 }
