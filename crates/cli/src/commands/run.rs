@@ -26,7 +26,31 @@ pub struct Args {
 }
 
 /// Runs the container; in the foreground the exit code is the container's.
+///
+/// Failures exit as `docker run`'s do: 127 when the command is not found, 126 when it
+/// cannot be executed, 125 for any other error of berth's own.
 pub fn run(a: Args, eng: &Engine) -> anyhow::Result<i32> {
+    match run_inner(a, eng) {
+        Ok(code) => Ok(code),
+        Err(e) => {
+            eprintln!("berth: {e}");
+            Ok(failure_code(&e.to_string()))
+        }
+    }
+}
+
+/// The exit code for a failed `run` with error text `e`.
+fn failure_code(e: &str) -> i32 {
+    if e.contains("find executable") || e.contains("executable file not found") {
+        127
+    } else if e.contains("exec") && e.contains("Permission denied") {
+        126
+    } else {
+        125
+    }
+}
+
+fn run_inner(a: Args, eng: &Engine) -> anyhow::Result<i32> {
     let req = a.flags.request(online_cpus())?;
     let c = eng.create(req)?;
     let removing = c.host_config.auto_remove;
@@ -55,5 +79,23 @@ pub fn run(a: Args, eng: &Engine) -> anyhow::Result<i32> {
     match session(eng, &c.id, sock, &s)? {
         Ended::Exited(code) => Ok(code),
         Ended::Detached => Ok(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failure_code;
+
+    #[test]
+    fn exit_codes_follow_docker_run() {
+        assert_eq!(
+            failure_code("container x: find executable `nope`: No such file"),
+            127
+        );
+        assert_eq!(
+            failure_code("exec `/etc/passwd`: Permission denied (os error 13)"),
+            126
+        );
+        assert_eq!(failure_code("invalid --memory `12x`: expected a size"), 125);
     }
 }
