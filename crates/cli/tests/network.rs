@@ -7,6 +7,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 
 use common::networld::{link_exists, run_ok, World};
@@ -248,4 +249,163 @@ fn bad_input_leaves_nothing() {
     assert_eq!(w.ok(&["ps", "-aq"]).trim(), "", "no container left");
     let e = w.fails(&["run", "--rm", "-p", "0:80", "--network", "n1", "bb", "true"]);
     assert!(e.contains("--publish `0:80`"), "{e}");
+}
+
+/// A fake upstream resolver on loopback, the only one the tests' networks forward to:
+/// `upstream.test` is 192.0.2.99 (an address only ever written in answers), every other
+/// name NXDOMAIN. Answers until the test process ends.
+fn fake_upstream() -> String {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = s.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut b = [0u8; 512];
+        while let Ok((n, from)) = s.recv_from(&mut b) {
+            let m = &b[..n];
+            let mut i = 12;
+            let mut name = vec![];
+            while i < n && m[i] != 0 {
+                let l = m[i] as usize;
+                name.push(String::from_utf8_lossy(&m[i + 1..(i + 1 + l).min(n)]).to_string());
+                i += 1 + l;
+            }
+            let end = (i + 5).min(n);
+            let is_a = end == i + 5 && m[i + 1..i + 3] == [0, 1];
+            let ours = name.join(".").eq_ignore_ascii_case("upstream.test");
+            let mut out = m[..end].to_vec();
+            out[2] = 0x81;
+            out[3] = if ours { 0x80 } else { 0x83 };
+            out[6..12].copy_from_slice(&[0, (ours && is_a) as u8, 0, 0, 0, 0]);
+            if ours && is_a {
+                out.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 99]);
+            }
+            let _ = s.send_to(&out, from);
+        }
+    });
+    addr
+}
+
+/// `nslookup NAME` in a fresh container on `net`, with its stdout.
+fn lookup(w: &World, net: &str, name: &str) -> (bool, String) {
+    let o = w.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        net,
+        "bb",
+        "busybox",
+        "nslookup",
+        name,
+    ]);
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).to_string(),
+    )
+}
+
+#[test]
+fn user_networks_resolve_names_and_aliases_and_forward_the_rest() {
+    if !common::have("nft", "nftables") {
+        return;
+    }
+    let mut w = World::new();
+    let up = fake_upstream();
+    w.network("r1", &["--subnet", "10.234.10.0/24", "--dns", &up]);
+    w.network("e2", &["--subnet", "10.234.11.0/24", "--dns", &up]);
+    let run = |net: &str, name: &str, extra: &[&str]| {
+        let mut a = vec!["run", "-d", "--network", net, "--name", name];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&["bb", "busybox", "sleep", "60"]);
+        w.ok(&a).trim().to_string()
+    };
+    let web = run(
+        "r1",
+        "web",
+        &["--network-alias", "www", "--ip", "10.234.10.20"],
+    );
+    run("e2", "other", &[]);
+    let pid_file = w.env.root.path().join("networks/r1/dns.pid");
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "responder {pid}"
+    );
+
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "r1",
+        "bb",
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf; ping -c1 -W3 web",
+    ]);
+    assert!(out.contains("nameserver 10.234.10.1"), "{out}");
+    assert!(out.contains("1 packets received"), "{out}");
+    for name in ["web", "www", &web[..12], "WEB"] {
+        let (ok, out) = lookup(&w, "r1", name);
+        assert!(ok && out.contains("10.234.10.20"), "{name}: {out}");
+    }
+    let (ok, out) = lookup(&w, "r1", "upstream.test");
+    assert!(ok && out.contains("192.0.2.99"), "forwarded: {out}");
+    let (ok, out) = lookup(&w, "r1", "other");
+    assert!(
+        !ok && !out.contains("10.234.11."),
+        "another network's name: {out}"
+    );
+    let aliases = w.ok(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.r1.Aliases}}",
+        "web",
+    ]);
+    assert_eq!(aliases.trim(), "[www]");
+    let e = w.fails(&[
+        "run",
+        "--rm",
+        "--network-alias",
+        "x",
+        "--network",
+        "bridge",
+        "bb",
+        "true",
+    ]);
+    assert!(e.contains("--network-alias"), "{e}");
+
+    // The default network: the host's servers, and no responder.
+    let conf = w.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        "bb",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    let gw = w.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+        "bridge",
+    ]);
+    assert!(!conf.contains(gw.trim()), "{conf}");
+    assert!(!w.env.root.path().join("networks/bridge/dns.pid").exists());
+
+    // After the last container on a network goes, its responder exits and leaves nothing.
+    w.ok(&["rm", "-f", "web", "other"]);
+    let gone = || {
+        !pid_file.exists()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+            && !w.env.root.path().join("networks/e2/dns.pid").exists()
+    };
+    let t = std::time::Instant::now();
+    while !gone() && t.elapsed() < std::time::Duration::from_secs(15) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(gone(), "responder left after 15s");
 }
