@@ -310,7 +310,10 @@ fn user_networks_resolve_names_and_aliases_and_forward_the_rest() {
     let mut w = World::new();
     let up = fake_upstream();
     w.network("r1", &["--subnet", "10.234.10.0/24", "--dns", &up]);
-    w.network("e2", &["--subnet", "10.234.11.0/24", "--dns", &up]);
+    w.network(
+        "e2",
+        &["--subnet", "10.234.11.0/24", "--dns", &up, "--internal"],
+    );
     let run = |net: &str, name: &str, extra: &[&str]| {
         let mut a = vec!["run", "-d", "--network", net, "--name", name];
         a.extend_from_slice(extra);

@@ -274,11 +274,12 @@ impl Networks {
         let mut rules = vec![];
         let ports = self.all_published()?;
         for n in self.list()? {
-            let (subnet, _) = n.pool()?;
+            let (subnet, gw) = n.pool()?;
             rules.push(NetRule {
                 bridge: n.bridge().to_string(),
                 subnet,
                 internal: n.internal,
+                dns: crate::dns::resolves(&n).then_some(gw),
             });
         }
         let script = nft::render(&self.host.table, &rules, &ports);

@@ -173,6 +173,7 @@ pub fn main(args: &[String]) -> i32 {
                 .args([ARG, SERVE, root, net])
                 .stdin(Stdio::null())
                 .stderr(Stdio::null())
+                .current_dir("/")
                 .process_group(0)
                 .spawn();
             match spawned {
