@@ -284,6 +284,26 @@ fn fake_upstream() -> String {
     addr
 }
 
+/// The last four bytes of the answer to an A query for `name` over TCP (busybox's
+/// nslookup has no TCP mode), from the host to the responder on a bridge the test made.
+fn tcp_lookup(server: &str, name: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut q = vec![0, 9, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, name.len() as u8];
+    q.extend_from_slice(name.as_bytes());
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let mut c = std::net::TcpStream::connect(server).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut msg = (q.len() as u16).to_be_bytes().to_vec();
+    msg.extend_from_slice(&q);
+    c.write_all(&msg).unwrap();
+    let mut len = [0u8; 2];
+    c.read_exact(&mut len).unwrap();
+    let mut out = vec![0u8; u16::from_be_bytes(len) as usize];
+    c.read_exact(&mut out).unwrap();
+    out[out.len().saturating_sub(4)..].to_vec()
+}
+
 /// `nslookup NAME` in a fresh container on `net`, with its stdout.
 fn lookup(w: &World, net: &str, name: &str) -> (bool, String) {
     let o = w.berth(&[
@@ -352,6 +372,7 @@ fn user_networks_resolve_names_and_aliases_and_forward_the_rest() {
         let (ok, out) = lookup(&w, "r1", name);
         assert!(ok && out.contains("10.234.10.20"), "{name}: {out}");
     }
+    assert_eq!(tcp_lookup("10.234.10.1:53", "www"), [10, 234, 10, 20]);
     let (ok, out) = lookup(&w, "r1", "upstream.test");
     assert!(ok && out.contains("192.0.2.99"), "forwarded: {out}");
     let (ok, out) = lookup(&w, "r1", "other");

@@ -23,6 +23,7 @@
 
 pub(crate) mod message;
 pub mod server;
+pub(crate) mod tcp;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};

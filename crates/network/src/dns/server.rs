@@ -6,8 +6,9 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::fcntl::FlockArg;
@@ -21,10 +22,13 @@ pub const IDLE: Duration = Duration::from_secs(3);
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 const TICK: Duration = Duration::from_secs(1);
 
+/// Names to addresses, shared with the TCP side.
+pub(crate) type Map = Arc<Mutex<BTreeMap<String, Vec<Ipv4Addr>>>>;
+
 /// Names to addresses, reloaded when the records directory changes.
 struct Names {
     mtime: Option<SystemTime>,
-    map: BTreeMap<String, Vec<Ipv4Addr>>,
+    map: Map,
     empty: bool,
 }
 
@@ -32,20 +36,25 @@ impl Names {
     fn refresh(&mut self, nets: &Networks, net: &str) {
         let dir = nets.dir.join(net).join("names");
         let mtime = std::fs::metadata(&dir).and_then(|m| m.modified()).ok();
-        if mtime.is_some() && mtime == self.mtime {
+        // Directory times tick with the kernel's coarse clock, so two changes a few
+        // milliseconds apart can share one: a recent time is no proof of "unchanged".
+        let recent = mtime
+            .and_then(|t| t.elapsed().ok())
+            .is_none_or(|age| age < Duration::from_secs(2));
+        if mtime.is_some() && mtime == self.mtime && !recent {
             return;
         }
         self.mtime = mtime;
-        self.map.clear();
         let recs = nets.records(net);
         self.empty = recs.is_empty();
+        let mut map = BTreeMap::<String, Vec<Ipv4Addr>>::new();
         for r in recs.into_values() {
             for n in r.names {
-                self.map
-                    .entry(n.to_ascii_lowercase())
-                    .or_default()
-                    .push(r.ip);
+                map.entry(n.to_ascii_lowercase()).or_default().push(r.ip);
             }
+        }
+        if let Ok(mut m) = self.map.lock() {
+            *m = map;
         }
     }
 }
@@ -76,20 +85,27 @@ pub fn serve(root: &Path, net: &str) -> i32 {
         Ok(s) => s,
         Err(e) => return fail(&say, e),
     };
+    let map = Map::default();
+    // TCP is for clients retrying a truncated answer; without it UDP still works.
+    if let Ok(Ok(l)) = network.pool().map(|(_, gw)| TcpListener::bind((gw, 53))) {
+        super::tcp::spawn(l, map.clone(), network.clone());
+    }
     let _ = pid_lock.set_len(0);
     let _ = writeln!(pid_lock, "{}", std::process::id());
     say("ready");
     let mut names = Names {
         mtime: None,
-        map: BTreeMap::new(),
+        map,
         empty: true,
     };
     let mut idle_since = None::<Instant>;
     let mut buf = [0u8; 1500];
     loop {
+        // Refreshed after the wait, so a query sees every record written before it came.
+        let got = sock.recv_from(&mut buf);
         names.refresh(&nets, net);
-        if let Ok((n, from)) = sock.recv_from(&mut buf) {
-            handle(&sock, &buf[..n], from, &names, &network);
+        if let Ok((n, from)) = got {
+            handle(&sock, &buf[..n], from, &names.map, &network);
             continue;
         }
         // A timeout: one tick.
@@ -140,12 +156,19 @@ fn quit_if_idle(nets: &Networks, net: &str, sock: Option<UdpSocket>) -> bool {
     std::process::exit(0)
 }
 
-fn handle(sock: &UdpSocket, msg: &[u8], from: SocketAddr, names: &Names, net: &Network) {
+/// The answer for a name of the network's containers, if `q` asks for one.
+pub(crate) fn local(msg: &[u8], q: &Query, map: &Map) -> Option<Vec<u8>> {
+    let m = map.lock().ok()?;
+    let addrs = m.get(&q.name)?;
+    Some(message::answer(msg, q, message::NOERROR, addrs))
+}
+
+fn handle(sock: &UdpSocket, msg: &[u8], from: SocketAddr, map: &Map, net: &Network) {
     let Some(q) = message::parse(msg) else {
         return;
     };
-    if let Some(addrs) = names.map.get(&q.name) {
-        let _ = sock.send_to(&message::answer(msg, &q, message::NOERROR, addrs), from);
+    if let Some(out) = local(msg, &q, map) {
+        let _ = sock.send_to(&out, from);
         return;
     }
     let upstreams = upstreams(net);
@@ -182,7 +205,7 @@ pub(crate) fn server_addr(s: &str) -> Option<SocketAddr> {
         .or_else(|| s.parse::<std::net::IpAddr>().ok().map(|ip| (ip, 53).into()))
 }
 
-fn forward(msg: &[u8], q: &Query, upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
+pub(crate) fn forward(msg: &[u8], q: &Query, upstreams: &[SocketAddr]) -> Option<Vec<u8>> {
     for up in upstreams {
         let local: SocketAddr = if up.is_ipv4() {
             (Ipv4Addr::UNSPECIFIED, 0).into()
