@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
 use common::networld::{link_exists, run_ok, World};
@@ -304,6 +303,15 @@ fn tcp_lookup(server: &str, name: &str) -> Vec<u8> {
     out[out.len().saturating_sub(4)..].to_vec()
 }
 
+/// Whether process `pid` runs: not gone and not a zombie (the responder is reparented to
+/// pid 1, which may reap late).
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))
+        .unwrap_or(false)
+}
+
 /// `nslookup NAME` in a fresh container on `net`, with its stdout.
 fn lookup(w: &World, net: &str, name: &str) -> (bool, String) {
     let o = w.berth(&[
@@ -351,10 +359,7 @@ fn user_networks_resolve_names_and_aliases_and_forward_the_rest() {
         .unwrap()
         .trim()
         .to_string();
-    assert!(
-        Path::new(&format!("/proc/{pid}")).exists(),
-        "responder {pid}"
-    );
+    assert!(alive(&pid), "responder {pid}");
 
     let out = w.ok(&[
         "run",
@@ -424,7 +429,7 @@ fn user_networks_resolve_names_and_aliases_and_forward_the_rest() {
     w.ok(&["rm", "-f", "web", "other"]);
     let gone = || {
         !pid_file.exists()
-            && !Path::new(&format!("/proc/{pid}")).exists()
+            && !alive(&pid)
             && !w.env.root.path().join("networks/e2/dns.pid").exists()
     };
     let t = std::time::Instant::now();
@@ -432,4 +437,28 @@ fn user_networks_resolve_names_and_aliases_and_forward_the_rest() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     assert!(gone(), "responder left after 15s");
+}
+
+#[test]
+fn network_rm_stops_its_responder() {
+    if !common::have("nft", "nftables") {
+        return;
+    }
+    let mut w = World::new();
+    let up = fake_upstream();
+    w.network("q1", &["--subnet", "10.234.12.0/24", "--dns", &up]);
+    w.ok(&["run", "--rm", "--network", "q1", "bb", "busybox", "true"]);
+    let pid_file = w.env.root.path().join("networks/q1/dns.pid");
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(alive(&pid), "responder {pid}");
+    w.ok(&["network", "rm", "q1"]);
+    let t = std::time::Instant::now();
+    // Well within the responder's idle time: it was stopped, not idle.
+    while alive(&pid) && t.elapsed() < std::time::Duration::from_millis(1500) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!alive(&pid), "responder {pid} outlived network rm");
 }

@@ -77,6 +77,8 @@ pub fn serve(root: &Path, net: &str) -> i32 {
         say("running");
         return 0;
     };
+    // A pid left by a responder killed -9 must not be read as ours while we bind.
+    let _ = pid_lock.set_len(0);
     let network = match nets.get(net) {
         Ok(n) => n,
         Err(e) => return fail(&say, e),
@@ -90,7 +92,6 @@ pub fn serve(root: &Path, net: &str) -> i32 {
     if let Ok(Ok(l)) = network.pool().map(|(_, gw)| TcpListener::bind((gw, 53))) {
         super::tcp::spawn(l, map.clone(), network.clone());
     }
-    let _ = pid_lock.set_len(0);
     let _ = writeln!(pid_lock, "{}", std::process::id());
     say("ready");
     let mut names = Names {
