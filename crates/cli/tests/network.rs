@@ -385,6 +385,28 @@ fn user_networks_resolve_names_and_aliases_and_forward_the_rest() {
         !ok && !out.contains("10.234.11."),
         "another network's name: {out}"
     );
+    // Another network's responder ignores this one's containers, asked directly.
+    let o = w.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "e2",
+        "bb",
+        "busybox",
+        "nslookup",
+        "web",
+        "10.234.10.1",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!out.contains("10.234.10.20"), "crossed networks: {out}");
+    let (ok, out) = lookup(&w, "e2", "other");
+    assert!(
+        ok && out.contains("10.234.11.2"),
+        "an internal network resolves: {out}"
+    );
+    let rules = run_ok(Command::new("nft").args(["list", "table", "ip", &w.table]));
+    let rule = "ip daddr 10.234.11.1 meta l4proto { tcp, udp } th dport 53 accept";
+    assert!(rules.contains(rule), "{rules}");
     let aliases = w.ok(&[
         "inspect",
         "-f",

@@ -22,19 +22,35 @@ pub const IDLE: Duration = Duration::from_secs(3);
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 const TICK: Duration = Duration::from_secs(1);
 
-/// Names to addresses, shared with the TCP side.
-pub(crate) type Map = Arc<Mutex<BTreeMap<String, Vec<Ipv4Addr>>>>;
+/// The names of a network's containers, shared by the UDP loop and the TCP threads.
+pub(crate) type Map = Arc<Mutex<Names>>;
 
-/// Names to addresses, reloaded when the records directory changes.
-struct Names {
+/// Names to addresses, re-read when the records directory changes.
+pub(crate) struct Names {
+    nets: Networks,
+    net: String,
     mtime: Option<SystemTime>,
-    map: Map,
+    map: BTreeMap<String, Vec<Ipv4Addr>>,
     empty: bool,
 }
 
 impl Names {
-    fn refresh(&mut self, nets: &Networks, net: &str) {
-        let dir = nets.dir.join(net).join("names");
+    /// The names of network `net`, shared.
+    pub(crate) fn shared(nets: Networks, net: &str) -> Map {
+        let mut n = Names {
+            nets,
+            net: net.to_string(),
+            mtime: None,
+            map: BTreeMap::new(),
+            empty: true,
+        };
+        n.refresh();
+        Arc::new(Mutex::new(n))
+    }
+
+    /// Called before every lookup, so a query sees every record written before it came.
+    fn refresh(&mut self) {
+        let dir = self.nets.dir.join(&self.net).join("names");
         let mtime = std::fs::metadata(&dir).and_then(|m| m.modified()).ok();
         // Directory times tick with the kernel's coarse clock, so two changes a few
         // milliseconds apart can share one: a recent time is no proof of "unchanged".
@@ -45,18 +61,28 @@ impl Names {
             return;
         }
         self.mtime = mtime;
-        let recs = nets.records(net);
+        let recs = self.nets.records(&self.net);
         self.empty = recs.is_empty();
-        let mut map = BTreeMap::<String, Vec<Ipv4Addr>>::new();
+        self.map.clear();
         for r in recs.into_values() {
             for n in r.names {
-                map.entry(n.to_ascii_lowercase()).or_default().push(r.ip);
+                self.map
+                    .entry(n.to_ascii_lowercase())
+                    .or_default()
+                    .push(r.ip);
             }
         }
-        if let Ok(mut m) = self.map.lock() {
-            *m = map;
-        }
     }
+}
+
+/// Whether the network has no running container now.
+fn idle(map: &Map) -> bool {
+    map.lock()
+        .map(|mut n| {
+            n.refresh();
+            n.empty
+        })
+        .unwrap_or(false)
 }
 
 /// Runs the responder for `net` in store `root` until it is idle; its exit code. Says
@@ -87,26 +113,18 @@ pub fn serve(root: &Path, net: &str) -> i32 {
         Ok(s) => s,
         Err(e) => return fail(&say, e),
     };
-    let map = Map::default();
+    let map = Names::shared(nets.clone(), net);
     // TCP is for clients retrying a truncated answer; without it UDP still works.
     if let Ok(Ok(l)) = network.pool().map(|(_, gw)| TcpListener::bind((gw, 53))) {
         super::tcp::spawn(l, map.clone(), network.clone());
     }
     let _ = writeln!(pid_lock, "{}", std::process::id());
     say("ready");
-    let mut names = Names {
-        mtime: None,
-        map,
-        empty: true,
-    };
     let mut idle_since = None::<Instant>;
     let mut buf = [0u8; 1500];
     loop {
-        // Refreshed after the wait, so a query sees every record written before it came.
-        let got = sock.recv_from(&mut buf);
-        names.refresh(&nets, net);
-        if let Ok((n, from)) = got {
-            handle(&sock, &buf[..n], from, &names.map, &network);
+        if let Ok((n, from)) = sock.recv_from(&mut buf) {
+            handle(&sock, &buf[..n], from, &map, &network);
             continue;
         }
         // A timeout: one tick.
@@ -114,7 +132,7 @@ pub fn serve(root: &Path, net: &str) -> i32 {
             let _ = std::fs::remove_file(&pid_path);
             return 0;
         }
-        if !names.empty {
+        if !idle(&map) {
             idle_since = None;
             continue;
         }
@@ -159,12 +177,30 @@ fn quit_if_idle(nets: &Networks, net: &str, sock: Option<UdpSocket>) -> bool {
 
 /// The answer for a name of the network's containers, if `q` asks for one.
 pub(crate) fn local(msg: &[u8], q: &Query, map: &Map) -> Option<Vec<u8>> {
-    let m = map.lock().ok()?;
-    let addrs = m.get(&q.name)?;
+    let mut n = map.lock().ok()?;
+    n.refresh();
+    let addrs = n.map.get(&q.name)?;
     Some(message::answer(msg, q, message::NOERROR, addrs))
 }
 
+/// Whether a query from `from` is one to answer: from the network's own subnet or from
+/// the host itself (any of its addresses: it picks the source of a local connection as
+/// routing says). The responder listens on an address of the host, which containers on
+/// other networks can route to; their queries are ignored so names stay per network.
+pub(crate) fn client_allowed(from: SocketAddr, net: &Network) -> bool {
+    let ip = from.ip();
+    let in_subnet = match ip {
+        std::net::IpAddr::V4(v4) => net.pool().is_ok_and(|(subnet, _)| subnet.contains(v4)),
+        std::net::IpAddr::V6(_) => false,
+    };
+    // Binding succeeds only to an address of the host's own.
+    in_subnet || ip.is_loopback() || UdpSocket::bind((ip, 0)).is_ok()
+}
+
 fn handle(sock: &UdpSocket, msg: &[u8], from: SocketAddr, map: &Map, net: &Network) {
+    if !client_allowed(from, net) {
+        return;
+    }
     let Some(q) = message::parse(msg) else {
         return;
     };
@@ -240,6 +276,24 @@ pub(crate) fn forward(msg: &[u8], q: &Query, upstreams: &[SocketAddr]) -> Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_networks_own_clients() {
+        let mut net = Network::default();
+        net.ipam.config.push(crate::engine::IpamConfig {
+            subnet: "10.1.0.0/24".into(),
+            gateway: "10.1.0.1".into(),
+        });
+        for (from, ok) in [
+            ("10.1.0.7:999", true),
+            ("10.1.0.1:999", true),
+            ("127.0.0.1:999", true),
+            ("10.2.0.7:999", false),
+            ("[2001:db8::1]:999", false),
+        ] {
+            assert_eq!(client_allowed(from.parse().unwrap(), &net), ok, "{from}");
+        }
+    }
 
     #[test]
     fn server_addresses() {

@@ -17,6 +17,10 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) fn spawn(l: TcpListener, map: Map, net: Network) {
     std::thread::spawn(move || {
         for conn in l.incoming().flatten() {
+            let from = conn.peer_addr();
+            if !from.is_ok_and(|a| server::client_allowed(a, &net)) {
+                continue;
+            }
             let (map, net) = (map.clone(), net.clone());
             std::thread::spawn(move || serve(conn, &map, &net));
         }
@@ -80,11 +84,18 @@ mod tests {
     fn answers_local_names_over_tcp() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        let map = Map::default();
-        map.lock()
-            .unwrap()
-            .insert("web".into(), vec!["10.1.0.2".parse().unwrap()]);
-        spawn(l, map, Network::default());
+        let root = tempfile::tempdir().unwrap();
+        let names = root.path().join("networks/n/names");
+        std::fs::create_dir_all(&names).unwrap();
+        std::fs::write(names.join("c.json"), r#"{"ip":"10.1.0.2","names":["Web"]}"#).unwrap();
+        let nets = crate::Networks::open(root.path(), crate::HostNames::from_env()).unwrap();
+        let map = super::server::Names::shared(nets, "n");
+        let mut net = Network::default();
+        net.ipam.config.push(crate::engine::IpamConfig {
+            subnet: "10.1.0.0/24".into(),
+            gateway: "10.1.0.1".into(),
+        });
+        spawn(l, map, net);
         let mut c = TcpStream::connect(addr).unwrap();
         c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         for id in [1, 2] {
