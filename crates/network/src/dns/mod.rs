@@ -96,6 +96,11 @@ impl Networks {
         }
         let dir = self.dir.join(&net.name);
         let _order = lock(&dir.join("dns.lock"), FlockArg::LockExclusive)?;
+        // Under dns.lock a running responder cannot be on its way out: nothing to start
+        // (this saves two processes on every start but the first).
+        if running(&dir.join("dns.pid")) {
+            return Ok(());
+        }
         let root = self.dir.parent().unwrap_or(Path::new("/"));
         let err = |reason: String| NetError::Dns {
             network: net.name.clone(),
@@ -130,7 +135,7 @@ impl Networks {
             return;
         };
         // Only a held lock proves the pid in the file is a live responder's.
-        if lock(&path, FlockArg::LockExclusiveNonblock).is_ok() {
+        if !running(&path) {
             return;
         }
         if let Ok(pid) = pid.trim().parse::<i32>() {
@@ -192,6 +197,17 @@ pub fn main(args: &[String]) -> i32 {
     }
 }
 
+/// Whether a responder holds the lock on its pid file `path`.
+fn running(path: &Path) -> bool {
+    let Ok(f) = fs::OpenOptions::new().read(true).open(path) else {
+        return false;
+    };
+    matches!(
+        Flock::lock(f, FlockArg::LockSharedNonblock),
+        Err((_, nix::errno::Errno::EWOULDBLOCK))
+    )
+}
+
 pub(crate) fn lock(path: &Path, how: FlockArg) -> Result<Flock<File>> {
     let f = fs::OpenOptions::new()
         .create(true)
@@ -201,4 +217,20 @@ pub(crate) fn lock(path: &Path, how: FlockArg) -> Result<Flock<File>> {
         .open(path)
         .map_err(NetError::io("open", path))?;
     Flock::lock(f, how).map_err(|(_, e)| NetError::io("lock", path)(e.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_means_the_pid_file_is_locked() {
+        let d = tempfile::tempdir().unwrap();
+        let pid = d.path().join("dns.pid");
+        assert!(!running(&pid), "no file");
+        let held = lock(&pid, FlockArg::LockExclusiveNonblock).unwrap();
+        assert!(running(&pid));
+        drop(held);
+        assert!(!running(&pid), "a file left by a killed responder");
+    }
 }
