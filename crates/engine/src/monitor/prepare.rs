@@ -106,6 +106,7 @@ fn write_etc(dir: &Path, c: &Container, ep: Option<&berth_network::Endpoint>) ->
     }
     // On a user network the network's responder at the gateway resolves container names
     // (and forwards the rest); the default network keeps the host's servers, as Docker's.
+    // `--dns` still names the container's servers itself (no container names then).
     let resolver = match ep {
         Some(ep)
             if ep.network != berth_network::engine::DEFAULT && c.host_config.dns.is_empty() =>
