@@ -249,3 +249,238 @@ fn bad_input_leaves_nothing() {
     let e = w.fails(&["run", "--rm", "-p", "0:80", "--network", "n1", "bb", "true"]);
     assert!(e.contains("--publish `0:80`"), "{e}");
 }
+
+/// A fake upstream resolver on loopback, the only one the tests' networks forward to:
+/// `upstream.test` is 192.0.2.99 (an address only ever written in answers), every other
+/// name NXDOMAIN. Answers until the test process ends.
+fn fake_upstream() -> String {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = s.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut b = [0u8; 512];
+        while let Ok((n, from)) = s.recv_from(&mut b) {
+            let m = &b[..n];
+            let mut i = 12;
+            let mut name = vec![];
+            while i < n && m[i] != 0 {
+                let l = m[i] as usize;
+                name.push(String::from_utf8_lossy(&m[i + 1..(i + 1 + l).min(n)]).to_string());
+                i += 1 + l;
+            }
+            let end = (i + 5).min(n);
+            let is_a = end == i + 5 && m[i + 1..i + 3] == [0, 1];
+            let ours = name.join(".").eq_ignore_ascii_case("upstream.test");
+            let mut out = m[..end].to_vec();
+            out[2] = 0x81;
+            out[3] = if ours { 0x80 } else { 0x83 };
+            out[6..12].copy_from_slice(&[0, (ours && is_a) as u8, 0, 0, 0, 0]);
+            if ours && is_a {
+                out.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 99]);
+            }
+            let _ = s.send_to(&out, from);
+        }
+    });
+    addr
+}
+
+/// The last four bytes of the answer to an A query for `name` over TCP (busybox's
+/// nslookup has no TCP mode), from the host to the responder on a bridge the test made.
+fn tcp_lookup(server: &str, name: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut q = vec![0, 9, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, name.len() as u8];
+    q.extend_from_slice(name.as_bytes());
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let mut c = std::net::TcpStream::connect(server).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let mut msg = (q.len() as u16).to_be_bytes().to_vec();
+    msg.extend_from_slice(&q);
+    c.write_all(&msg).unwrap();
+    let mut len = [0u8; 2];
+    c.read_exact(&mut len).unwrap();
+    let mut out = vec![0u8; u16::from_be_bytes(len) as usize];
+    c.read_exact(&mut out).unwrap();
+    out[out.len().saturating_sub(4)..].to_vec()
+}
+
+/// Whether process `pid` runs: not gone and not a zombie (the responder is reparented to
+/// pid 1, which may reap late).
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// `nslookup NAME` in a fresh container on `net`, with its stdout.
+fn lookup(w: &World, net: &str, name: &str) -> (bool, String) {
+    let o = w.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        net,
+        "bb",
+        "busybox",
+        "nslookup",
+        name,
+    ]);
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).to_string(),
+    )
+}
+
+#[test]
+fn user_networks_resolve_names_and_aliases_and_forward_the_rest() {
+    if !common::have("nft", "nftables") {
+        return;
+    }
+    let mut w = World::new();
+    let up = fake_upstream();
+    w.network("r1", &["--subnet", "10.234.10.0/24", "--dns", &up]);
+    w.network(
+        "e2",
+        &["--subnet", "10.234.11.0/24", "--dns", &up, "--internal"],
+    );
+    let run = |net: &str, name: &str, extra: &[&str]| {
+        let mut a = vec!["run", "-d", "--network", net, "--name", name];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&["bb", "busybox", "sleep", "60"]);
+        w.ok(&a).trim().to_string()
+    };
+    let web = run(
+        "r1",
+        "web",
+        &["--network-alias", "www", "--ip", "10.234.10.20"],
+    );
+    run("e2", "other", &[]);
+    let pid_file = w.env.root.path().join("networks/r1/dns.pid");
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(alive(&pid), "responder {pid}");
+
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "r1",
+        "bb",
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf; ping -c1 -W3 web",
+    ]);
+    assert!(out.contains("nameserver 10.234.10.1"), "{out}");
+    assert!(out.contains("1 packets received"), "{out}");
+    for name in ["web", "www", &web[..12], "WEB"] {
+        let (ok, out) = lookup(&w, "r1", name);
+        assert!(ok && out.contains("10.234.10.20"), "{name}: {out}");
+    }
+    assert_eq!(tcp_lookup("10.234.10.1:53", "www"), [10, 234, 10, 20]);
+    let (ok, out) = lookup(&w, "r1", "upstream.test");
+    assert!(ok && out.contains("192.0.2.99"), "forwarded: {out}");
+    let (ok, out) = lookup(&w, "r1", "other");
+    assert!(
+        !ok && !out.contains("10.234.11."),
+        "another network's name: {out}"
+    );
+    // Another network's responder ignores this one's containers, asked directly.
+    let o = w.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "e2",
+        "bb",
+        "busybox",
+        "nslookup",
+        "web",
+        "10.234.10.1",
+    ]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!out.contains("10.234.10.20"), "crossed networks: {out}");
+    let (ok, out) = lookup(&w, "e2", "other");
+    assert!(
+        ok && out.contains("10.234.11.2"),
+        "an internal network resolves: {out}"
+    );
+    let rules = run_ok(Command::new("nft").args(["list", "table", "ip", &w.table]));
+    let rule = "ip daddr 10.234.11.1 meta l4proto { tcp, udp } th dport 53 accept";
+    assert!(rules.contains(rule), "{rules}");
+    let aliases = w.ok(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.r1.Aliases}}",
+        "web",
+    ]);
+    assert_eq!(aliases.trim(), "[www]");
+    let e = w.fails(&[
+        "run",
+        "--rm",
+        "--network-alias",
+        "x",
+        "--network",
+        "bridge",
+        "bb",
+        "true",
+    ]);
+    assert!(e.contains("--network-alias"), "{e}");
+
+    // The default network: the host's servers, and no responder.
+    let conf = w.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        "bb",
+        "busybox",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    let gw = w.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+        "bridge",
+    ]);
+    assert!(!conf.contains(gw.trim()), "{conf}");
+    assert!(!w.env.root.path().join("networks/bridge/dns.pid").exists());
+
+    // After the last container on a network goes, its responder exits and leaves nothing.
+    w.ok(&["rm", "-f", "web", "other"]);
+    let gone = || {
+        !pid_file.exists()
+            && !alive(&pid)
+            && !w.env.root.path().join("networks/e2/dns.pid").exists()
+    };
+    let t = std::time::Instant::now();
+    while !gone() && t.elapsed() < std::time::Duration::from_secs(15) {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(gone(), "responder left after 15s");
+}
+
+#[test]
+fn network_rm_stops_its_responder() {
+    if !common::have("nft", "nftables") {
+        return;
+    }
+    let mut w = World::new();
+    let up = fake_upstream();
+    w.network("q1", &["--subnet", "10.234.12.0/24", "--dns", &up]);
+    w.ok(&["run", "--rm", "--network", "q1", "bb", "busybox", "true"]);
+    let pid_file = w.env.root.path().join("networks/q1/dns.pid");
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(alive(&pid), "responder {pid}");
+    w.ok(&["network", "rm", "q1"]);
+    let t = std::time::Instant::now();
+    // Well within the responder's idle time: it was stopped, not idle.
+    while alive(&pid) && t.elapsed() < std::time::Duration::from_millis(1500) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!alive(&pid), "responder {pid} outlived network rm");
+}

@@ -266,6 +266,8 @@ pub struct EndpointSettings {
     /// Requested addresses.
     #[serde(rename = "IPAMConfig")]
     pub ipam_config: EndpointIpamConfig,
+    /// `--network-alias`: more names the network's responder answers for.
+    pub aliases: Vec<String>,
 }
 
 /// `--ip`.

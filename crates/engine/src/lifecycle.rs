@@ -143,7 +143,7 @@ fn undo_create(eng: &Engine, c: &Container, id: &str) {
 }
 
 /// The binary that runs monitors: this one.
-fn monitor_exe() -> PathBuf {
+pub(crate) fn monitor_exe() -> PathBuf {
     std::env::var_os("BERTH_MONITOR_EXE")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/proc/self/exe"))

@@ -119,6 +119,13 @@ pub fn check(eng: &Engine, c: &Container) -> Result<()> {
                 "published ports need a bridge network (not none, host or container:)",
             ));
         }
+        if let Some(a) = aliases(c).first() {
+            return Err(Error::invalid(
+                "--network-alias",
+                a,
+                "an alias needs a user-defined network (--network NAME)",
+            ));
+        }
         if !c.networking_config.endpoints_config.is_empty() {
             return Err(Error::invalid(
                 "--ip",
@@ -133,6 +140,13 @@ pub fn check(eng: &Engine, c: &Container) -> Result<()> {
             "--ip",
             ip.map(|i| i.to_string()).unwrap_or_default(),
             "user specified IP address is supported on user defined networks only",
+        ));
+    }
+    if let (Some(a), true) = (aliases(c).first(), net == berth_network::engine::DEFAULT) {
+        return Err(Error::invalid(
+            "--network-alias",
+            a,
+            "network-scoped alias is supported only for containers in user defined networks",
         ));
     }
     let nets = eng.networks()?;
@@ -161,7 +175,35 @@ pub fn attach(eng: &Engine, c: &Container) -> Result<Option<Endpoint>> {
         .parse()
         .map_err(|_| Error::invalid("--ip", &ep.ip, "stored address is not IPv4"))?;
     nets.publish(net, &c.id, ip, &specs(c)?)?;
+    // The record first, then the responder: one that is deciding to exit sees it.
+    let rec = berth_network::dns::Record {
+        ip,
+        names: dns_names(c, net),
+    };
+    nets.register_names(net, &c.id, &rec)?;
+    nets.ensure_dns(net, &crate::lifecycle::monitor_exe())?;
     Ok(Some(ep))
+}
+
+/// The names a container answers to on `net`: its name, short id and aliases.
+fn dns_names(c: &Container, net: &str) -> Vec<String> {
+    let mut out = vec![
+        c.short_name().to_string(),
+        c.id[..12.min(c.id.len())].to_string(),
+    ];
+    if let Some(e) = c.networking_config.endpoints_config.get(net) {
+        out.extend(e.aliases.iter().cloned());
+    }
+    out.retain(|n| !n.is_empty());
+    out
+}
+
+fn aliases(c: &Container) -> Vec<String> {
+    c.networking_config
+        .endpoints_config
+        .values()
+        .flat_map(|e| e.aliases.iter().cloned())
+        .collect()
 }
 
 /// The container's recorded endpoint.
@@ -236,7 +278,20 @@ pub fn settings(eng: &Engine, id: &str) -> Value {
         return json!({"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway": "",
                       "MacAddress": "", "IPPrefixLen": 0, "SandboxKey": ""});
     };
+    let aliases = eng
+        .containers
+        .config(id)
+        .ok()
+        .and_then(|c| {
+            c.networking_config
+                .endpoints_config
+                .get(&ep.network)
+                .cloned()
+        })
+        .map(|e| e.aliases)
+        .filter(|a| !a.is_empty());
     let one = json!({
+        "Aliases": aliases,
         "NetworkID": ep.network_id,
         "EndpointID": ep.endpoint_id,
         "Gateway": ep.gateway,

@@ -55,6 +55,10 @@ pub struct Network {
     pub options: BTreeMap<String, String>,
     /// `--label`.
     pub labels: BTreeMap<String, String>,
+    /// `--dns`: where its name responder forwards names it does not know (the host's
+    /// resolv.conf servers when empty); as Podman's `network_dns_servers`.
+    #[serde(rename = "DNSServers", skip_serializing_if = "Vec::is_empty")]
+    pub dns_servers: Vec<String>,
 }
 
 /// `.IPAM`.
@@ -120,6 +124,8 @@ pub struct CreateRequest {
     pub labels: BTreeMap<String, String>,
     /// `-o KEY=VALUE`.
     pub options: BTreeMap<String, String>,
+    /// `--dns`: upstream servers of its name responder, `IP` or `IP:PORT`.
+    pub dns: Vec<String>,
 }
 
 /// Host-wide names berth's networks use; from the environment so tests can pick their own.
@@ -145,7 +151,7 @@ impl HostNames {
 /// The store's networks.
 #[derive(Debug, Clone)]
 pub struct Networks {
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// Host-wide names.
     pub host: HostNames,
 }
@@ -268,11 +274,12 @@ impl Networks {
         let mut rules = vec![];
         let ports = self.all_published()?;
         for n in self.list()? {
-            let (subnet, _) = n.pool()?;
+            let (subnet, gw) = n.pool()?;
             rules.push(NetRule {
                 bridge: n.bridge().to_string(),
                 subnet,
                 internal: n.internal,
+                dns: crate::dns::resolves(&n).then_some(gw),
             });
         }
         let script = nft::render(&self.host.table, &rules, &ports);
@@ -361,8 +368,10 @@ impl Networks {
     }
 
     /// Withdraws every port `owner` publishes and rebuilds the rules if there were any.
+    /// Its names leave the network's name responder with them.
     pub fn unpublish(&self, owner: &str) -> Result<()> {
         let _lock = self.lock()?;
+        self.unregister_names(owner)?;
         let mut any = false;
         for n in self.list()? {
             let path = self.ports_file(&n.name, owner);
@@ -387,6 +396,7 @@ impl Networks {
                 id: net.id,
             });
         }
+        self.stop_dns(&net.name);
         crate::endpoint::delete_link(net.bridge())?;
         let dir = self.dir.join(&net.name);
         fs::remove_dir_all(&dir).map_err(NetError::io("remove", &dir))?;
@@ -449,7 +459,7 @@ fn write(path: &Path, net: &Network) -> Result<()> {
     write_json(path, net)
 }
 
-fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
+pub(crate) fn write_json(path: &Path, v: &impl Serialize) -> Result<()> {
     let b = serde_json::to_vec_pretty(v).map_err(|e| NetError::Corrupt {
         path: path.to_path_buf(),
         reason: e.to_string(),

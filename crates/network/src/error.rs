@@ -78,6 +78,14 @@ pub enum NetError {
         /// Its id.
         id: String,
     },
+    /// A network's name responder could not start.
+    #[error("dns responder of network {network}: {reason}")]
+    Dns {
+        /// The network.
+        network: String,
+        /// Why.
+        reason: String,
+    },
     /// `nft` failed.
     #[error("nft {op} table `{table}`: {reason}")]
     Nft {

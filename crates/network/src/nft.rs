@@ -9,7 +9,11 @@
 //! - postrouting (nat): traffic from the subnet leaving by another interface is
 //!   masqueraded, unless the network is internal;
 //! - forward (filter): an internal network's bridge forwards nothing to or from other
-//!   interfaces; different networks' bridges do not forward to each other.
+//!   interfaces; different networks' bridges do not forward to each other;
+//! - input (filter): a user network's containers reach its name responder at the gateway,
+//!   port 53 ([`crate::dns`]); the isolation rules are on forward and never see this
+//!   traffic, which is delivered to the host. The accept is explicit so the rule set says
+//!   what must pass, though (see below) it cannot override a host table's input drop.
 //!
 //! Published ports of running containers ([`crate::ports`]), all in the kernel:
 //! - `ports` (nat): one DNAT rule per mapping, commented `berth:<container id>`, reached
@@ -52,6 +56,8 @@ pub struct NetRule {
     pub subnet: Subnet,
     /// `--internal`.
     pub internal: bool,
+    /// The address of its name responder (its gateway), on user networks.
+    pub dns: Option<std::net::Ipv4Addr>,
 }
 
 /// The nft script that makes `table` hold exactly the rules of `nets` and the published
@@ -84,6 +90,7 @@ pub fn render(table: &str, nets: &[NetRule], ports: &[Mapping]) -> String {
         }
     }
     s.push_str("  }\n");
+    s.push_str(&render_input(nets));
     s.push_str(
         "  chain postrouting {\n    type nat hook postrouting priority srcnat; policy accept;\n",
     );
@@ -100,6 +107,23 @@ pub fn render(table: &str, nets: &[NetRule], ports: &[Mapping]) -> String {
         ));
     }
     s.push_str("  }\n}\n");
+    s
+}
+
+/// Containers to their network's name responder, udp and tcp port 53.
+fn render_input(nets: &[NetRule]) -> String {
+    let mut s = String::from(
+        "  chain input {\n    type filter hook input priority filter; policy accept;\n",
+    );
+    for n in nets {
+        if let Some(gw) = n.dns {
+            s.push_str(&format!(
+                "    iifname \"{}\" ip daddr {gw} meta l4proto {{ tcp, udp }} th dport 53 accept\n",
+                n.bridge
+            ));
+        }
+    }
+    s.push_str("  }\n");
     s
 }
 
@@ -175,6 +199,7 @@ mod tests {
             bridge: br.into(),
             subnet: cidr.parse().unwrap(),
             internal,
+            dns: None,
         }
     }
 
@@ -199,6 +224,18 @@ mod tests {
         assert!(s.contains("oifname \"b0\" iifname != \"b0\" drop"));
         assert!(s.contains("iifname \"a0\" oifname { \"b0\" } drop"));
         assert!(s.contains("iifname \"b0\" oifname { \"a0\" } drop"));
+        assert!(!s.contains("dport 53"), "no responder, no rule\n{s}");
+    }
+
+    #[test]
+    fn containers_reach_their_responder() {
+        let mut n = net("a0", "10.1.0.0/24", true);
+        n.dns = Some("10.1.0.1".parse().unwrap());
+        let s = render("t", &[n], &[]);
+        assert!(s.contains(
+            "iifname \"a0\" ip daddr 10.1.0.1 meta l4proto { tcp, udp } th dport 53 accept"
+        ));
+        assert!(s.contains("type filter hook input priority filter; policy accept;"));
     }
 
     #[test]

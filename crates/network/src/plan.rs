@@ -50,6 +50,11 @@ pub(crate) fn plan(
     if existing.iter().any(|n| n.name == name) {
         return Err(NetError::Exists(name.to_string()));
     }
+    for d in &req.dns {
+        if crate::dns::server::server_addr(d).is_none() {
+            return Err(NetError::invalid("--dns", d, "expected IP or IP:PORT"));
+        }
+    }
     let id = random_id()?;
     let options = options(req, &id, existing)?;
     let subnet = subnet(req, existing, routes)?;
@@ -85,6 +90,7 @@ pub(crate) fn plan(
         internal: req.internal,
         options,
         labels: req.labels.clone(),
+        dns_servers: req.dns.clone(),
         ..Default::default()
     })
 }

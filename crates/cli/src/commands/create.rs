@@ -75,6 +75,9 @@ pub struct CreateFlags {
     /// IPv4 address (e.g., 172.30.100.104) on a user-defined network.
     #[arg(long)]
     pub ip: Option<String>,
+    /// Add a network-scoped alias for the container.
+    #[arg(long = "network-alias")]
+    pub network_alias: Vec<String>,
     /// Set custom DNS servers.
     #[arg(long)]
     pub dns: Vec<String>,
@@ -238,9 +241,10 @@ impl CreateFlags {
         let mut c = Container::default();
         self.fill_config(&mut c)?;
         self.fill_host(&mut c, online_cpus)?;
-        if let Some(ip) = &self.ip {
+        if self.ip.is_some() || !self.network_alias.is_empty() {
             let mut e = berth_engine::config::EndpointSettings::default();
-            e.ipam_config.ipv4_address = ip.clone();
+            e.ipam_config.ipv4_address = self.ip.clone().unwrap_or_default();
+            e.aliases = self.network_alias.clone();
             c.networking_config
                 .endpoints_config
                 .insert(self.network.clone(), e);

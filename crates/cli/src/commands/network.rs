@@ -44,6 +44,9 @@ pub struct CreateArgs {
     /// Set driver specific options (com.docker.network.bridge.name, com.docker.network.driver.mtu).
     #[arg(short = 'o', long = "opt")]
     opt: Vec<String>,
+    /// Upstream DNS servers of the network's name responder (IP or IP:PORT; default: the host's).
+    #[arg(long)]
+    dns: Vec<String>,
     /// Network name.
     name: String,
 }
@@ -126,6 +129,7 @@ fn create(a: CreateArgs, eng: &Engine) -> anyhow::Result<i32> {
         internal: a.internal,
         labels: key_values("--label", &a.label)?,
         options: key_values("--opt", &a.opt)?,
+        dns: a.dns,
     };
     let net = eng.networks()?.create(&req)?;
     println!("{}", net.id);

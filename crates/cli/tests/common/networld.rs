@@ -172,6 +172,8 @@ impl Drop for World {
                 let _ = self.cmd(&["rm", "-f", id]).output();
             }
         }
+        // Removing the networks stops their name responders at once.
+        let _ = self.cmd(&["network", "prune", "-f"]).output();
         for ns in &self.netns {
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }

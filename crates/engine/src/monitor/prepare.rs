@@ -105,7 +105,18 @@ fn write_etc(dir: &Path, c: &Container, ep: Option<&berth_network::Endpoint>) ->
             hosts.push_str(&format!("{ip}\t{name}\n"));
         }
     }
-    let resolv = resolv_conf(&c.host_config.dns);
+    // On a user network the network's responder at the gateway resolves container names
+    // (and forwards the rest); the default network keeps the host's servers, as Docker's.
+    // `--dns` still names the container's servers itself (no container names then).
+    let resolver = match ep {
+        Some(ep)
+            if ep.network != berth_network::engine::DEFAULT && c.host_config.dns.is_empty() =>
+        {
+            vec![ep.gateway.clone()]
+        }
+        _ => c.host_config.dns.clone(),
+    };
+    let resolv = resolv_conf(&resolver);
     for (name, text) in [
         ("hostname", format!("{hostname}\n")),
         ("hosts", hosts),
