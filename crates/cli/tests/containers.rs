@@ -481,7 +481,7 @@ fn rename_and_name_conflicts() {
     let ct = Ct::new();
     let id = ct.detached(&["--name", "first", "bb", "sleep", "60"]);
     let (code, _, err) = ct.run(&["run", "-d", "--name", "first", "bb", "true"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 125, "docker run's code for its own errors");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("first") && err.contains("in use"), "{err}");
     ct.ok(&["rename", "first", "second"]);

@@ -51,9 +51,12 @@ impl World {
 
     /// Fails with exit 1 and exactly one error line, which is returned.
     #[track_caller]
+    /// Fails with one error line: exit 1, or 125 for `run` (Docker's code for its own
+    /// errors there).
     fn fails(&self, args: &[&str]) -> String {
         let o = self.berth(args);
-        assert_eq!(o.status.code(), Some(1), "berth {args:?} should fail");
+        let want = if args.first() == Some(&"run") { 125 } else { 1 };
+        assert_eq!(o.status.code(), Some(want), "berth {args:?} should fail");
         let err = String::from_utf8(o.stderr).unwrap();
         assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
         err
