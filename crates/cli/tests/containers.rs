@@ -447,6 +447,22 @@ fn stop_respects_stop_timeout_and_t() {
     let took = timed(&["stop", "-t", "10", &c]);
     assert!(took < Duration::from_secs(3), "{took:?}");
     assert_eq!(ct.inspect(&c, "{{.State.ExitCode}}"), "7");
+    // `--signal` replaces the stop signal: USR1 here, which the shell turns into exit 9.
+    let d = ct.detached(&[
+        "bb",
+        "sh",
+        "-c",
+        "trap 'exit 9' USR1; echo ready; while :; do sleep 0.1; done",
+    ]);
+    assert!(poll(Duration::from_secs(5), || ct
+        .ok(&["logs", &d])
+        .contains("ready")));
+    let took = timed(&["stop", "-s", "USR1", "-t", "10", &d]);
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(ct.inspect(&d, "{{.State.ExitCode}}"), "9");
+    let (code, _, err) = ct.run(&["stop", "-s", "NOPE", &d]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--signal") && err.contains("NOPE"), "{err}");
 }
 
 #[test]

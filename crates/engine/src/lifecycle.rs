@@ -231,9 +231,9 @@ fn mark_stopped(eng: &Engine, id: &str) -> Result<State> {
     Ok(st)
 }
 
-/// `stop`: the stop signal, then SIGKILL after `timeout` seconds (the container's
-/// `--stop-timeout`, or 10).
-pub fn stop(eng: &Engine, key: &str, timeout: Option<i64>) -> Result<String> {
+/// `stop`: `signal`, else the container's stop signal, else SIGTERM; then SIGKILL after
+/// `timeout` seconds (else the container's `--stop-timeout`, else 10).
+pub fn stop(eng: &Engine, key: &str, timeout: Option<i64>, signal: Option<i32>) -> Result<String> {
     let id = eng.containers.resolve(key)?;
     let c = eng.containers.config(&id)?;
     let st = mark_stopped(eng, &id)?;
@@ -244,11 +244,13 @@ pub fn stop(eng: &Engine, key: &str, timeout: Option<i64>) -> Result<String> {
     if st.paused {
         let _ = rt.pause(&id, false);
     }
-    let sig = c
-        .config
-        .stop_signal
-        .as_deref()
-        .and_then(berth_runtime::container::signals::parse)
+    let sig = signal
+        .or_else(|| {
+            c.config
+                .stop_signal
+                .as_deref()
+                .and_then(berth_runtime::container::signals::parse)
+        })
         .unwrap_or(libc::SIGTERM);
     let secs = timeout.or(c.config.stop_timeout).unwrap_or(10).max(0) as u64;
     if st.running {

@@ -18,15 +18,7 @@ pub fn run(a: Args, eng: &Engine) -> anyhow::Result<i32> {
     let Some(sig) = berth_runtime::container::signals::parse(&a.signal) else {
         anyhow::bail!("invalid --signal `{}`: unknown signal", a.signal);
     };
-    let mut failed = 0;
-    for key in &a.containers {
-        match lifecycle::kill(eng, key, sig) {
-            Ok(_) => println!("{key}"),
-            Err(e) => {
-                eprintln!("berth: Error response from daemon: {e}");
-                failed = 1;
-            }
-        }
-    }
-    Ok(failed)
+    Ok(super::each::each(&a.containers, |key| {
+        lifecycle::kill(eng, key, sig)
+    }))
 }

@@ -4,6 +4,7 @@ mod attach;
 mod check;
 mod create;
 mod df;
+mod each;
 mod exec;
 mod history;
 mod images;

@@ -12,15 +12,7 @@ pub struct Args {
 
 /// Freezes (`true`) or thaws each container.
 pub fn run(a: Args, eng: &Engine, paused: bool) -> anyhow::Result<i32> {
-    let mut failed = 0;
-    for key in &a.containers {
-        match lifecycle::pause(eng, key, paused) {
-            Ok(_) => println!("{key}"),
-            Err(e) => {
-                eprintln!("berth: Error response from daemon: {e}");
-                failed = 1;
-            }
-        }
-    }
-    Ok(failed)
+    Ok(super::each::each(&a.containers, |key| {
+        lifecycle::pause(eng, key, paused)
+    }))
 }

@@ -16,38 +16,33 @@ pub struct Args {
     containers: Vec<String>,
 }
 
-fn each(a: &Args, mut f: impl FnMut(&str) -> berth_engine::Result<()>) -> anyhow::Result<i32> {
-    let mut failed = 0;
-    for key in &a.containers {
-        match f(key) {
-            Ok(()) => println!("{key}"),
-            Err(e) => {
-                eprintln!("berth: Error response from daemon: {e}");
-                failed = 1;
-            }
-        }
-    }
-    Ok(failed)
+/// The `--signal` as a number (checked before any container is touched).
+fn signal(a: &Args) -> anyhow::Result<Option<i32>> {
+    a.signal
+        .as_deref()
+        .map(|s| {
+            berth_runtime::container::signals::parse(s)
+                .ok_or_else(|| anyhow::anyhow!("invalid --signal `{s}`: unknown signal"))
+        })
+        .transpose()
 }
 
 /// Stops each container.
 pub fn run(a: Args, eng: &Engine) -> anyhow::Result<i32> {
-    if let Some(s) = &a.signal {
-        anyhow::ensure!(
-            berth_runtime::container::signals::parse(s).is_some(),
-            "invalid --signal `{s}`: unknown signal"
-        );
-    }
-    each(&a, |key| lifecycle::stop(eng, key, a.time).map(drop))
+    let sig = signal(&a)?;
+    Ok(super::each::each(&a.containers, |key| {
+        lifecycle::stop(eng, key, a.time, sig)
+    }))
 }
 
 /// Stops then starts each container.
 pub fn restart(a: Args, eng: &Engine) -> anyhow::Result<i32> {
-    each(&a, |key| {
-        lifecycle::stop(eng, key, a.time)?;
+    let sig = signal(&a)?;
+    Ok(super::each::each(&a.containers, |key| {
+        lifecycle::stop(eng, key, a.time, sig)?;
         match lifecycle::start(eng, key)? {
             Some(s) => s.go(eng).map(drop),
             None => Ok(()),
         }
-    })
+    }))
 }

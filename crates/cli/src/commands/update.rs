@@ -116,15 +116,5 @@ pub fn run(a: Args, eng: &Engine) -> anyhow::Result<i32> {
     if u.is_empty() {
         anyhow::bail!("invalid update: you must provide one or more flags when using this command");
     }
-    let mut failed = 0;
-    for key in &a.containers {
-        match update(eng, key, &u) {
-            Ok(_) => println!("{key}"),
-            Err(e) => {
-                eprintln!("berth: Error response from daemon: {e}");
-                failed = 1;
-            }
-        }
-    }
-    Ok(failed)
+    Ok(super::each::each(&a.containers, |key| update(eng, key, &u)))
 }

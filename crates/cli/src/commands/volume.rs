@@ -175,32 +175,14 @@ fn inspect(a: InspectArgs, eng: &Engine) -> anyhow::Result<i32> {
             }
         }
     }
-    match a.format.as_deref() {
-        None | Some("json") => {
-            if !docs.is_empty() || code == 0 {
-                println!("{}", serde_json::to_string_pretty(&docs)?);
-            }
-        }
-        Some(f) => {
-            let t = crate::template::Template::parse(f)?;
-            print!("{}", t.render_all(&docs, |f| f.to_string())?);
-        }
-    }
+    super::each::print_docs(&docs, a.format.as_deref(), code != 0)?;
     Ok(code)
 }
 
 fn rm(a: RmArgs, eng: &Engine) -> anyhow::Result<i32> {
-    let mut code = 0;
-    for name in &a.volumes {
-        match volume::remove(eng, name, a.force) {
-            Ok(()) => println!("{name}"),
-            Err(e) => {
-                eprintln!("berth: Error response from daemon: {e}");
-                code = 1;
-            }
-        }
-    }
-    Ok(code)
+    Ok(super::each::each(&a.volumes, |name| {
+        volume::remove(eng, name, a.force)
+    }))
 }
 
 fn prune(a: PruneArgs, eng: &Engine) -> anyhow::Result<i32> {
