@@ -40,13 +40,7 @@ impl World {
 
     #[track_caller]
     fn ok(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
-        assert!(
-            o.status.success(),
-            "berth {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
+        common::expect_ok(args, self.berth(args))
     }
 
     /// Fails with exit 1 and exactly one error line, which is returned.
@@ -54,12 +48,8 @@ impl World {
     /// Fails with one error line: exit 1, or 125 for `run` (Docker's code for its own
     /// errors there).
     fn fails(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
         let want = if args.first() == Some(&"run") { 125 } else { 1 };
-        assert_eq!(o.status.code(), Some(want), "berth {args:?} should fail");
-        let err = String::from_utf8(o.stderr).unwrap();
-        assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
-        err
+        common::expect_one_error(args, self.berth(args), Some(want))
     }
 
     fn lines(&self, args: &[&str]) -> Vec<String> {

@@ -53,23 +53,13 @@ impl World {
 
     #[track_caller]
     fn ok(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
-        assert!(
-            o.status.success(),
-            "berth {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
+        common::expect_ok(args, self.berth(args))
     }
 
     /// Fails with one error line, which is returned.
     #[track_caller]
     fn fails(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
-        assert!(!o.status.success(), "berth {args:?} should fail");
-        let err = String::from_utf8(o.stderr).unwrap();
-        assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
-        err
+        common::expect_one_error(args, self.berth(args), None)
     }
 
     /// `run -d --name NAME [flags] bb ARGS...`; the container id.

@@ -75,14 +75,7 @@ impl Ct {
     /// `berth ARGS` must succeed; its stdout.
     #[track_caller]
     pub fn ok(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
-        assert!(
-            o.status.success(),
-            "berth {args:?}: {}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
+        super::expect_ok(args, self.berth(args))
     }
 
     /// `berth ARGS`: (exit code, stdout, stderr).

@@ -83,23 +83,13 @@ impl Env {
 
     #[track_caller]
     pub fn ok(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
-        assert!(
-            o.status.success(),
-            "berth {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
+        expect_ok(args, self.berth(args))
     }
 
     /// Fails with exit 1 and exactly one error line, which is returned.
     #[track_caller]
     pub fn fails(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
-        assert_eq!(o.status.code(), Some(1), "berth {args:?} should fail");
-        let err = String::from_utf8(o.stderr).unwrap();
-        assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
-        err
+        expect_one_error(args, self.berth(args), Some(1))
     }
 
     /// A path in the scratch dir.
@@ -143,6 +133,30 @@ impl Env {
         serde_json::from_str::<serde_json::Value>(&self.ok(&["image", "inspect", name])).unwrap()[0]
             .clone()
     }
+}
+
+/// The stdout of `berth ARGS` that had to succeed (its output in the panic otherwise).
+#[track_caller]
+pub fn expect_ok(args: &[&str], o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "berth {args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// The one error line of `berth ARGS` that had to fail (with exit `code` when given).
+#[track_caller]
+pub fn expect_one_error(args: &[&str], o: Output, code: Option<i32>) -> String {
+    match code {
+        Some(c) => assert_eq!(o.status.code(), Some(c), "berth {args:?} should fail"),
+        None => assert!(!o.status.success(), "berth {args:?} should fail"),
+    }
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
+    err
 }
 
 pub fn p(path: &Path) -> &str {

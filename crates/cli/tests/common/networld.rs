@@ -73,22 +73,12 @@ impl World {
 
     #[track_caller]
     pub fn ok(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
-        assert!(
-            o.status.success(),
-            "berth {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
+        super::expect_ok(args, self.berth(args))
     }
 
     #[track_caller]
     pub fn fails(&self, args: &[&str]) -> String {
-        let o = self.berth(args);
-        assert!(!o.status.success(), "berth {args:?} should fail");
-        let err = String::from_utf8(o.stderr).unwrap();
-        assert_eq!(err.trim().lines().count(), 1, "one error line: {err}");
-        err
+        super::expect_one_error(args, self.berth(args), None)
     }
 
     /// `network create` with a bridge name of this test's own.
