@@ -255,6 +255,33 @@ fn cap_drop_chown_makes_chown_fail_with_eperm() {
     assert!(err.contains("Operation not permitted"), "{err}");
 }
 
+/// `--privileged` and `--cap-add ALL` give the host's whole bounding set; the default
+/// gives less.
+#[test]
+fn privileged_and_cap_add_all_get_the_hosts_capabilities() {
+    let ct = Ct::new();
+    let host = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bnd = host
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let eff = |extra: &[&str]| {
+        let mut a = vec!["run", "--rm"];
+        a.extend_from_slice(extra);
+        a.extend(["bb", "grep", "CapEff", "/proc/self/status"]);
+        ct.ok(&a)
+            .trim()
+            .trim_start_matches("CapEff:")
+            .trim()
+            .to_string()
+    };
+    assert_eq!(eff(&["--privileged"]), bnd, "--privileged");
+    assert_eq!(eff(&["--cap-add", "ALL"]), bnd, "--cap-add ALL");
+    assert_ne!(eff(&[]), bnd, "default");
+}
+
 #[test]
 fn read_only_rootfs_and_ro_volumes_refuse_writes() {
     let ct = Ct::new();

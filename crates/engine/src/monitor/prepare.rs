@@ -35,7 +35,17 @@ pub fn prepare(eng: &Engine, c: &Container) -> Result<PathBuf> {
             cgroups_path: eng.cgroups_path(c),
             joined,
             init,
-            host_caps: crate::spec::host_caps(),
+            // Only `--privileged` and `--cap-add ALL` grant the host's set.
+            host_caps: if c.host_config.privileged
+                || c.host_config
+                    .cap_add
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case("all"))
+            {
+                crate::spec::host_caps()
+            } else {
+                vec![]
+            },
             binds,
         };
         let spec = crate::spec::build(c, &inputs)?;
