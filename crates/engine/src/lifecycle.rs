@@ -183,33 +183,39 @@ impl Starting {
                 st.error
             }));
         }
-        let mut st = eng.containers.state(&id)?;
-        st.status = "running".into();
-        st.running = true;
-        st.paused = false;
-        st.restarting = false;
-        st.oom_killed = false;
-        st.dead = false;
-        st.error.clear();
-        st.pid = self.pid;
-        st.exit_code = 0;
-        st.started_at = now();
-        st.finished_at = crate::config::ZERO_TIME.into();
-        let monitor = self.monitor.id() as i32;
-        st.berth.monitor_pid = monitor;
-        st.berth.monitor_start = berth_runtime::state::process_start_time(monitor).unwrap_or(0);
-        st.berth.pid_start = berth_runtime::state::process_start_time(self.pid).unwrap_or(0);
-        st.berth.stopped_by_user = false;
-        if self.container.config.healthcheck.is_some() {
-            st.health = Some(crate::config::Health {
-                status: "starting".into(),
-                ..Default::default()
-            });
-        }
-        eng.containers.write_state(&id, &st)?;
         drop(self.lock);
         Ok(self.pid)
     }
+}
+
+/// Records container `c` as running with init `pid` under monitor `monitor`. The monitor
+/// calls this as soon as its runtime's start succeeded, before it answers `started`: the
+/// `berth` that holds the lock waits for that answer, and may be killed while it does,
+/// so the record must not depend on it.
+pub fn record_running(eng: &Engine, c: &Container, pid: i32, monitor: i32) -> Result<()> {
+    let mut st = eng.containers.state(&c.id)?;
+    st.status = "running".into();
+    st.running = true;
+    st.paused = false;
+    st.restarting = false;
+    st.oom_killed = false;
+    st.dead = false;
+    st.error.clear();
+    st.pid = pid;
+    st.exit_code = 0;
+    st.started_at = now();
+    st.finished_at = crate::config::ZERO_TIME.into();
+    st.berth.monitor_pid = monitor;
+    st.berth.monitor_start = berth_runtime::state::process_start_time(monitor).unwrap_or(0);
+    st.berth.pid_start = berth_runtime::state::process_start_time(pid).unwrap_or(0);
+    st.berth.stopped_by_user = false;
+    if c.config.healthcheck.is_some() {
+        st.health = Some(crate::config::Health {
+            status: "starting".into(),
+            ..Default::default()
+        });
+    }
+    eng.containers.write_state(&c.id, &st)
 }
 
 /// The current time, RFC 3339 with nanoseconds.

@@ -191,6 +191,8 @@ impl Monitor {
             let _ = self.eng.snaps.unmount(&self.c.id);
             return Ok(false);
         }
+        // The `berth` that started us holds the container's lock and waits for our answer.
+        crate::lifecycle::record_running(&self.eng, &self.c, pid, std::process::id() as i32)?;
         let _ = attach::say(&sync, "started");
         Ok(true)
     }
