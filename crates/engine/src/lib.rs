@@ -11,6 +11,7 @@ pub mod attach;
 pub mod changes;
 pub mod commit;
 pub mod config;
+pub mod connect;
 pub mod cp;
 pub mod df;
 pub mod engine;

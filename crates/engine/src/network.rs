@@ -186,7 +186,7 @@ pub fn attach(eng: &Engine, c: &Container) -> Result<Option<Endpoint>> {
 }
 
 /// The names a container answers to on `net`: its name, short id and aliases.
-fn dns_names(c: &Container, net: &str) -> Vec<String> {
+pub(crate) fn dns_names(c: &Container, net: &str) -> Vec<String> {
     let mut out = vec![
         c.short_name().to_string(),
         c.id[..12.min(c.id.len())].to_string(),
@@ -221,7 +221,8 @@ pub fn connect(eng: &Engine, c: &Container, pid: i32) -> Result<()> {
         reason: "the container's endpoint.json is missing".into(),
     })?;
     let net = eng.networks()?.get(&ep.network_id)?;
-    Ok(berth_network::connect(&ep, pid, &net)?)
+    berth_network::connect(&ep, pid, &net)?;
+    crate::connect::wire_extras(eng, &c.id, pid)
 }
 
 /// After the container's init exited: its host veth, if something kept it.
@@ -229,6 +230,7 @@ pub fn disconnect(eng: &Engine, id: &str) {
     if let Some(ep) = endpoint(eng, id) {
         let _ = berth_network::disconnect(&ep);
     }
+    crate::connect::unwire_extras(eng, id);
 }
 
 /// When the container stops for good: its published ports are withdrawn.
@@ -274,31 +276,33 @@ pub fn release(eng: &Engine, id: &str) -> Result<()> {
 
 /// `inspect`'s `NetworkSettings`.
 pub fn settings(eng: &Engine, id: &str) -> Value {
-    let Some(ep) = endpoint(eng, id) else {
-        return json!({"Networks": {}, "Ports": {}, "IPAddress": "", "Gateway": "",
+    let c = eng.containers.config(id).ok();
+    let first = endpoint(eng, id);
+    let mut networks = serde_json::Map::new();
+    for e in first
+        .iter()
+        .cloned()
+        .chain(crate::connect::extra_endpoints(eng, id))
+    {
+        networks.insert(e.network.clone(), endpoint_value(c.as_ref(), &e));
+    }
+    // Networks connected while the container was not running: no address yet.
+    for k in c.iter().flat_map(crate::connect::extra_networks) {
+        let net = eng.networks().and_then(|n| Ok(n.get(&k)?)).ok();
+        let name = net.as_ref().map_or(k.clone(), |n| n.name.clone());
+        if !networks.contains_key(&name) {
+            let ep = Endpoint {
+                network: name.clone(),
+                network_id: net.map(|n| n.id).unwrap_or_default(),
+                ..Default::default()
+            };
+            networks.insert(name, endpoint_value(c.as_ref(), &ep));
+        }
+    }
+    let Some(ep) = first else {
+        return json!({"Networks": networks, "Ports": {}, "IPAddress": "", "Gateway": "",
                       "MacAddress": "", "IPPrefixLen": 0, "SandboxKey": ""});
     };
-    let aliases = eng
-        .containers
-        .config(id)
-        .ok()
-        .and_then(|c| {
-            c.networking_config
-                .endpoints_config
-                .get(&ep.network)
-                .cloned()
-        })
-        .map(|e| e.aliases)
-        .filter(|a| !a.is_empty());
-    let one = json!({
-        "Aliases": aliases,
-        "NetworkID": ep.network_id,
-        "EndpointID": ep.endpoint_id,
-        "Gateway": ep.gateway,
-        "IPAddress": ep.ip,
-        "IPPrefixLen": ep.prefix,
-        "MacAddress": ep.mac_address,
-    });
     json!({
         "Bridge": ep.bridge,
         "SandboxKey": "",
@@ -308,7 +312,24 @@ pub fn settings(eng: &Engine, id: &str) -> Value {
         "IPAddress": ep.ip,
         "IPPrefixLen": ep.prefix,
         "MacAddress": ep.mac_address,
-        "Networks": { ep.network.clone(): one },
+        "Networks": networks,
+    })
+}
+
+/// One network of `NetworkSettings.Networks`.
+fn endpoint_value(c: Option<&Container>, ep: &Endpoint) -> Value {
+    let aliases = c
+        .and_then(|c| c.networking_config.endpoints_config.get(&ep.network))
+        .map(|e| e.aliases.clone())
+        .filter(|a| !a.is_empty());
+    json!({
+        "Aliases": aliases,
+        "NetworkID": ep.network_id,
+        "EndpointID": ep.endpoint_id,
+        "Gateway": ep.gateway,
+        "IPAddress": ep.ip,
+        "IPPrefixLen": ep.prefix,
+        "MacAddress": ep.mac_address,
     })
 }
 
@@ -323,7 +344,11 @@ pub fn inspect(eng: &Engine, key: &str) -> Result<Value> {
             .config(&owner)
             .map(|c| c.short_name().to_string())
             .unwrap_or_default();
-        let ep = endpoint(eng, &owner).unwrap_or_default();
+        let ep = endpoint(eng, &owner)
+            .into_iter()
+            .chain(crate::connect::extra_endpoints(eng, &owner))
+            .find(|e| e.network_id == net.id)
+            .unwrap_or_default();
         containers.insert(
             owner,
             json!({
@@ -351,6 +376,7 @@ fn in_use(eng: &Engine) -> Result<Vec<String>> {
             if let Some(n) = bridged(&c.host_config.network_mode) {
                 out.push(n.to_string());
             }
+            out.extend(crate::connect::extra_networks(&c));
         }
     }
     Ok(out)

@@ -52,6 +52,21 @@ pub struct Endpoint {
     /// The MTU.
     #[serde(rename = "MTU")]
     pub mtu: u32,
+    /// The interface's name in the container (`eth0` when empty: the container's first
+    /// network; `network connect` adds `eth1`, ...).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub interface: String,
+}
+
+impl Endpoint {
+    /// The interface's name in the container.
+    pub fn ifname(&self) -> &str {
+        if self.interface.is_empty() {
+            "eth0"
+        } else {
+            &self.interface
+        }
+    }
 }
 
 impl Networks {
@@ -77,6 +92,7 @@ impl Networks {
             bridge: net.bridge().to_string(),
             host_veth: format!("vb{}", &owner[..12.min(owner.len())]),
             mtu: net.mtu(),
+            interface: String::new(),
         })
     }
 
@@ -118,7 +134,9 @@ pub(crate) fn ensure_bridge(net: &Network) -> Result<bool> {
     let (index, made) = match link::index(&mut nl, br).map_err(NetError::netlink("find", br))? {
         Some(i) => (i, false),
         None => {
-            link::add_bridge(&mut nl, br, net.mtu())
+            let o = gw.octets();
+            let mac = [2, 0x42, o[0], o[1], o[2], o[3]];
+            link::add_bridge(&mut nl, br, net.mtu(), mac)
                 .map_err(NetError::netlink("add bridge", br))?;
             let i = link::index(&mut nl, br)
                 .map_err(NetError::netlink("find", br))?
@@ -172,6 +190,13 @@ pub(crate) fn delete_link(name: &str) -> Result<()> {
 
 /// Wires `ep` into the network namespace of process `pid` (see the module's steps).
 pub fn connect(ep: &Endpoint, pid: i32, net: &Network) -> Result<()> {
+    wire(ep, pid, net, true)
+}
+
+/// [`connect`], with the default route via the gateway only when `default_route`
+/// (a container's later networks get an address and their subnet's route only, as in
+/// Docker).
+pub(crate) fn wire(ep: &Endpoint, pid: i32, net: &Network, default_route: bool) -> Result<()> {
     ensure_bridge(net)?;
     let mut nl = Netlink::open().map_err(NetError::netlink("open", "NETLINK_ROUTE"))?;
     let br = ep.bridge.as_str();
@@ -183,13 +208,13 @@ pub fn connect(ep: &Endpoint, pid: i32, net: &Network) -> Result<()> {
     let ns_path = format!("/proc/{pid}/ns/net");
     let netns = File::open(&ns_path).map_err(NetError::io("open", &ns_path))?;
     let peer = VethPeer {
-        name: "eth0",
+        name: ep.ifname(),
         netns: &netns,
         mac: parse_mac(&ep.mac_address),
     };
     link::add_veth(&mut nl, &ep.host_veth, master, ep.mtu, &peer)
         .map_err(NetError::netlink("add veth", &ep.host_veth))?;
-    let inside = hairpin(&ep.host_veth).and_then(|()| configure_inside(ep, &netns));
+    let inside = hairpin(&ep.host_veth).and_then(|()| configure_inside(ep, &netns, default_route));
     if inside.is_err() {
         let _ = link::delete(&mut nl, &ep.host_veth);
     }
@@ -205,7 +230,7 @@ fn hairpin(veth: &str) -> Result<()> {
     std::fs::write(&p, "1").map_err(NetError::io("write", &p))
 }
 
-fn configure_inside(ep: &Endpoint, netns: &File) -> Result<()> {
+fn configure_inside(ep: &Endpoint, netns: &File, default_route: bool) -> Result<()> {
     let mut nl =
         Netlink::open_in(netns).map_err(NetError::netlink("open in", "container netns"))?;
     let ip: Ipv4Addr = ep
@@ -217,16 +242,17 @@ fn configure_inside(ep: &Endpoint, netns: &File) -> Result<()> {
         .parse()
         .map_err(|_| NetError::invalid("gateway", &ep.gateway, "not IPv4"))?;
     let subnet = crate::subnet::Subnet::new(ip, ep.prefix);
-    for name in ["lo", "eth0"] {
+    let eth = ep.ifname();
+    for name in ["lo", eth] {
         let i = link::index(&mut nl, name)
             .map_err(NetError::netlink("find", name))?
             .ok_or_else(|| NetError::netlink("find", name)(std::io::ErrorKind::NotFound.into()))?;
-        if name == "eth0" {
+        if name == eth {
             link::add_addr(&mut nl, i, ip, ep.prefix, subnet.broadcast())
-                .map_err(NetError::netlink("add address", format!("{ip} on eth0")))?;
+                .map_err(NetError::netlink("add address", format!("{ip} on {eth}")))?;
         }
         link::set_up(&mut nl, i).map_err(NetError::netlink("set up", name))?;
-        if name == "eth0" {
+        if name == eth && default_route {
             link::add_default_route(&mut nl, gw, i)
                 .map_err(NetError::netlink("add default route", format!("via {gw}")))?;
         }

@@ -79,6 +79,10 @@ pub struct IpamConfig {
     pub subnet: String,
     /// The bridge's own address.
     pub gateway: String,
+    /// `--ip-range`: the part of the subnet containers get addresses from (all of it
+    /// when empty); `--ip` may still ask for any address of the subnet, as in Docker.
+    #[serde(rename = "IPRange", skip_serializing_if = "String::is_empty")]
+    pub ip_range: String,
 }
 
 impl Network {
@@ -93,6 +97,16 @@ impl Network {
         let subnet = c.subnet.parse().map_err(|_| corrupt())?;
         let gw = c.gateway.parse().map_err(|_| corrupt())?;
         Ok((subnet, gw))
+    }
+
+    /// `--ip-range`, if it was given.
+    pub fn range(&self) -> Result<Option<Subnet>> {
+        let Some(c) = self.ipam.config.first().filter(|c| !c.ip_range.is_empty()) else {
+            return Ok(None);
+        };
+        c.ip_range.parse().map(Some).map_err(|_| {
+            NetError::invalid("--ip-range", &c.ip_range, "stored range does not parse")
+        })
     }
 
     /// Its bridge device.
@@ -118,6 +132,8 @@ pub struct CreateRequest {
     pub subnet: Option<String>,
     /// `--gateway` (the subnet's first address when empty).
     pub gateway: Option<String>,
+    /// `--ip-range`: a subnet inside `--subnet` that addresses are allocated from.
+    pub ip_range: Option<String>,
     /// `--internal`.
     pub internal: bool,
     /// `--label`.
@@ -214,7 +230,7 @@ impl Networks {
     /// The IPAM of `net`.
     pub fn ipam(&self, net: &Network) -> Result<Ipam> {
         let (subnet, gw) = net.pool()?;
-        Ok(Ipam::new(&self.dir.join(&net.name), &net.name, subnet, gw))
+        Ok(Ipam::new(&self.dir.join(&net.name), &net.name, subnet, gw).with_range(net.range()?))
     }
 
     /// Who holds addresses on `net`.

@@ -78,6 +78,25 @@ pub enum NetError {
         /// Its id.
         id: String,
     },
+    /// `network disconnect` of a network the container is not on.
+    #[error("container {container} is not connected to network {network}")]
+    NotConnected {
+        /// The container, as named.
+        container: String,
+        /// The network.
+        network: String,
+    },
+    /// `network connect` of a network the container is on already.
+    #[error("endpoint with name {container} already exists in network {network}")]
+    AlreadyConnected {
+        /// The container's name.
+        container: String,
+        /// The network.
+        network: String,
+    },
+    /// `network connect`/`disconnect` that the container's network mode rules out.
+    #[error("{0}")]
+    Mode(String),
     /// A network's name responder could not start.
     #[error("dns responder of network {network}: {reason}")]
     Dns {

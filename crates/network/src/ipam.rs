@@ -20,6 +20,7 @@ pub struct Ipam {
     network: String,
     subnet: Subnet,
     gateway: Ipv4Addr,
+    range: Option<Subnet>,
 }
 
 /// Address → owner (a container id).
@@ -33,7 +34,14 @@ impl Ipam {
             network: network.to_string(),
             subnet,
             gateway,
+            range: None,
         }
+    }
+
+    /// Addresses picked for the asking (not `--ip` ones) come from `range` only.
+    pub fn with_range(mut self, range: Option<Subnet>) -> Ipam {
+        self.range = range;
+        self
     }
 
     fn lock(&self) -> Result<Flock<File>> {
@@ -116,6 +124,7 @@ impl Ipam {
             None => self
                 .subnet
                 .hosts()
+                .filter(|ip| self.range.is_none_or(|r| r.contains(*ip)))
                 .find(|ip| *ip != self.gateway && !leases.contains_key(ip))
                 .ok_or_else(|| NetError::Exhausted(self.network.clone()))?,
         };
@@ -182,6 +191,20 @@ mod tests {
             i.allocate(o, None).unwrap();
         }
         assert!(matches!(i.allocate("h", None), Err(NetError::Exhausted(_))));
+    }
+
+    #[test]
+    fn a_range_bounds_picked_addresses_not_asked_ones() {
+        let t = tempfile::tempdir().unwrap();
+        let r: Subnet = "10.9.0.8/30".parse().unwrap();
+        let i = ipam(t.path(), "10.9.0.0/24").with_range(Some(r));
+        assert_eq!(i.allocate("a", None).unwrap(), Ipv4Addr::new(10, 9, 0, 8));
+        let asked = Ipv4Addr::new(10, 9, 0, 100);
+        assert_eq!(i.allocate("b", Some(asked)).unwrap(), asked);
+        for o in ["c", "d", "e"] {
+            assert!(r.contains(i.allocate(o, None).unwrap()));
+        }
+        assert!(matches!(i.allocate("f", None), Err(NetError::Exhausted(_))));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //!
 //! [`engine::Networks`] is the store (`<root>/networks`); [`endpoint`] attaches containers.
 
+pub mod connect;
 pub mod dns;
 pub mod endpoint;
 pub mod engine;

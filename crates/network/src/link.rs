@@ -45,12 +45,15 @@ fn libc_enodev() -> i32 {
     nix::errno::Errno::ENODEV as i32
 }
 
-/// Creates bridge `name` (down, no address).
-pub(crate) fn add_bridge(nl: &mut Netlink, name: &str, mtu: u32) -> io::Result<()> {
+/// Creates bridge `name` (down, no address) with MAC address `mac`. A bridge whose MAC
+/// was never set takes the lowest of its ports' and changes it as ports come and go, and
+/// containers' cached neighbour entry for the gateway then points nowhere for a while.
+pub(crate) fn add_bridge(nl: &mut Netlink, name: &str, mtu: u32, mac: [u8; 6]) -> io::Result<()> {
     let req = Request::new(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL)
         .ifinfo(0, 0, 0)
         .attr_str(IFLA_IFNAME, name)
         .attr_u32(IFLA_MTU, mtu)
+        .attr(IFLA_ADDRESS, &mac)
         .begin(IFLA_LINKINFO)
         .attr_str(IFLA_INFO_KIND, "bridge")
         .end();

@@ -74,6 +74,7 @@ pub(crate) fn plan(
             ip
         }
     };
+    let ip_range = ip_range(req, &subnet)?;
     Ok(Network {
         name: name.to_string(),
         id,
@@ -85,6 +86,7 @@ pub(crate) fn plan(
             config: vec![IpamConfig {
                 subnet: subnet.to_string(),
                 gateway: gateway.to_string(),
+                ip_range,
             }],
         },
         internal: req.internal,
@@ -187,6 +189,27 @@ fn subnet(
     Ok(s)
 }
 
+/// `--ip-range`: a subnet inside the network's.
+fn ip_range(req: &CreateRequest, subnet: &Subnet) -> Result<String> {
+    let Some(given) = &req.ip_range else {
+        return Ok(String::new());
+    };
+    let r: Subnet = given.parse().map_err(|e: crate::subnet::SubnetError| {
+        NetError::invalid("--ip-range", given, e.to_string())
+    })?;
+    if req.subnet.is_none() {
+        return Err(NetError::invalid("--ip-range", given, "needs --subnet"));
+    }
+    if r.prefix() < subnet.prefix() || !subnet.contains(r.addr()) {
+        return Err(NetError::invalid(
+            "--ip-range",
+            given,
+            format!("not inside subnet {subnet}"),
+        ));
+    }
+    Ok(r.to_string())
+}
+
 fn random_id() -> Result<String> {
     let mut buf = [0u8; 32];
     std::fs::File::open("/dev/urandom")
@@ -233,6 +256,27 @@ mod tests {
             (req("b", Some("192.0.2.0/25")), "overlaps a route of eth0"),
             (req("b", Some("10.8.0.1/24")), "host bits"),
             (req("b", Some("10.8.0.0/31")), "/30"),
+            (
+                CreateRequest {
+                    ip_range: Some("10.8.1.0/28".into()),
+                    ..req("b", Some("10.8.0.0/24"))
+                },
+                "not inside subnet 10.8.0.0/24",
+            ),
+            (
+                CreateRequest {
+                    ip_range: Some("10.8.0.0/23".into()),
+                    ..req("b", Some("10.8.0.0/24"))
+                },
+                "not inside subnet",
+            ),
+            (
+                CreateRequest {
+                    ip_range: Some("10.8.0.0/28".into()),
+                    ..req("b", None)
+                },
+                "needs --subnet",
+            ),
             (
                 CreateRequest {
                     gateway: Some("10.8.1.1".into()),

@@ -1,4 +1,4 @@
-//! `berth network create|ls|inspect|rm|prune`.
+//! `berth network create|connect|disconnect|ls|inspect|rm|prune`.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +11,10 @@ use clap::Subcommand;
 pub enum NetworkCommand {
     /// Create a network.
     Create(CreateArgs),
+    /// Connect a container to a network.
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network.
+    Disconnect(DisconnectArgs),
     /// List networks.
     #[command(alias = "list")]
     Ls(LsArgs),
@@ -35,6 +39,9 @@ pub struct CreateArgs {
     /// IPv4 Gateway for the master subnet.
     #[arg(long)]
     gateway: Option<String>,
+    /// Allocate container ip from a sub-range.
+    #[arg(long)]
+    ip_range: Option<String>,
     /// Restrict external access to the network.
     #[arg(long)]
     internal: bool,
@@ -49,6 +56,33 @@ pub struct CreateArgs {
     dns: Vec<String>,
     /// Network name.
     name: String,
+}
+
+/// `network connect` flags.
+#[derive(Debug, clap::Args)]
+pub struct ConnectArgs {
+    /// IPv4 address.
+    #[arg(long)]
+    ip: Option<String>,
+    /// Add network-scoped alias for the container.
+    #[arg(long)]
+    alias: Vec<String>,
+    /// Network.
+    network: String,
+    /// Container.
+    container: String,
+}
+
+/// `network disconnect` flags.
+#[derive(Debug, clap::Args)]
+pub struct DisconnectArgs {
+    /// Force the container to disconnect from a network.
+    #[arg(short, long)]
+    force: bool,
+    /// Network.
+    network: String,
+    /// Container.
+    container: String,
 }
 
 /// `network ls` flags.
@@ -96,6 +130,18 @@ pub struct PruneArgs {
 pub fn run(cmd: NetworkCommand, eng: &Engine) -> anyhow::Result<i32> {
     match cmd {
         NetworkCommand::Create(a) => create(a, eng),
+        NetworkCommand::Connect(a) => {
+            let req = berth_engine::connect::ConnectRequest {
+                ip: a.ip,
+                aliases: a.alias,
+            };
+            berth_engine::connect::connect(eng, &a.network, &a.container, &req)?;
+            Ok(0)
+        }
+        NetworkCommand::Disconnect(a) => {
+            berth_engine::connect::disconnect(eng, &a.network, &a.container, a.force)?;
+            Ok(0)
+        }
         NetworkCommand::Ls(a) => ls(a, eng),
         NetworkCommand::Inspect(a) => inspect(a, eng),
         NetworkCommand::Rm(a) => rm(a, eng),
@@ -126,6 +172,7 @@ fn create(a: CreateArgs, eng: &Engine) -> anyhow::Result<i32> {
         name: a.name,
         subnet: a.subnet,
         gateway: a.gateway,
+        ip_range: a.ip_range,
         internal: a.internal,
         labels: key_values("--label", &a.label)?,
         options: key_values("--opt", &a.opt)?,

@@ -12,7 +12,7 @@
 
 mod health;
 mod io;
-mod prepare;
+pub(crate) mod prepare;
 
 pub use io::{in_child, Stdio};
 

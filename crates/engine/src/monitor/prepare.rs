@@ -14,7 +14,8 @@ pub fn prepare(eng: &Engine, c: &Container) -> Result<PathBuf> {
     let merged = eng.snaps.mount(&c.id)?;
     let result = (|| {
         let ep = crate::network::attach(eng, c)?;
-        write_etc(&dir, c, ep.as_ref())?;
+        let extra = crate::connect::attach_extras(eng, c)?;
+        write_etc(&dir, c, ep.as_ref(), &extra)?;
         let ids = crate::user::resolve(&merged, &c.config.user)?;
         let joined = Joined {
             pid: shared(eng, &c.host_config.pid_mode, "--pid")?,
@@ -100,14 +101,20 @@ fn shared(eng: &Engine, mode: &str, flag: &'static str) -> Result<Option<i32>> {
     Ok(Some(st.pid))
 }
 
-fn write_etc(dir: &Path, c: &Container, ep: Option<&berth_network::Endpoint>) -> Result<()> {
+/// The container's `/etc/hosts`: localhost, its address on each of its networks (as
+/// Docker's, one line each), then `--add-host`s.
+pub(crate) fn hosts_text(
+    c: &Container,
+    ep: Option<&berth_network::Endpoint>,
+    extra: &[berth_network::Endpoint],
+) -> String {
     let hostname = crate::spec::hostname(c);
     let mut hosts = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
          fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
          ff02::2\tip6-allrouters\n",
     );
-    if let Some(ep) = ep {
+    for ep in ep.into_iter().chain(extra) {
         hosts.push_str(&format!("{}\t{hostname}\n", ep.ip));
     }
     for h in &c.host_config.extra_hosts {
@@ -115,6 +122,17 @@ fn write_etc(dir: &Path, c: &Container, ep: Option<&berth_network::Endpoint>) ->
             hosts.push_str(&format!("{ip}\t{name}\n"));
         }
     }
+    hosts
+}
+
+fn write_etc(
+    dir: &Path,
+    c: &Container,
+    ep: Option<&berth_network::Endpoint>,
+    extra: &[berth_network::Endpoint],
+) -> Result<()> {
+    let hostname = crate::spec::hostname(c);
+    let hosts = hosts_text(c, ep, extra);
     // On a user network the network's responder at the gateway resolves container names
     // (and forwards the rest); the default network keeps the host's servers, as Docker's.
     // `--dns` still names the container's servers itself (no container names then).

@@ -283,6 +283,7 @@ mod tests {
         net.ipam.config.push(crate::engine::IpamConfig {
             subnet: "10.1.0.0/24".into(),
             gateway: "10.1.0.1".into(),
+            ..Default::default()
         });
         for (from, ok) in [
             ("10.1.0.7:999", true),

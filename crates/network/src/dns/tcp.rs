@@ -94,6 +94,7 @@ mod tests {
         net.ipam.config.push(crate::engine::IpamConfig {
             subnet: "10.1.0.0/24".into(),
             gateway: "10.1.0.1".into(),
+            ..Default::default()
         });
         spawn(l, map, net);
         let mut c = TcpStream::connect(addr).unwrap();

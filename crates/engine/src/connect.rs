@@ -1,0 +1,356 @@
+//! `network connect` and `network disconnect`: a container's later networks.
+//!
+//! A container's first network is its `--network` mode (`eth0`, the default route, its
+//! published ports: see [`crate::network`]). Every other network it is connected to is a
+//! key of its `NetworkingConfig.EndpointsConfig` (with `--ip` and `--alias`), so a created
+//! or stopped container keeps the request and gets the network at its next start, as in
+//! Docker. While it runs each later network has `<dir>/endpoints/<network>.json` (its
+//! address, interface `eth1`, `eth2`, ... and host veth), kept across restarts until the
+//! container is disconnected or removed, as the first network's `endpoint.json` is.
+//!
+//! Connecting a running container leases the address, wires the interface into the
+//! container's namespace, records its names with the network's responder and adds the
+//! address to its `/etc/hosts`; on any failure what was done is undone. Disconnecting
+//! deletes the interface, gives the address back, drops the names and the hosts line.
+
+use std::fs;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use berth_network::{Endpoint, NetError, Network, Networks};
+
+use crate::config::{Container, EndpointSettings};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::network::bridged;
+
+/// What `network connect` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectRequest {
+    /// `--ip`.
+    pub ip: Option<String>,
+    /// `--alias`.
+    pub aliases: Vec<String>,
+}
+
+fn endpoints_dir(eng: &Engine, id: &str) -> PathBuf {
+    eng.dir(id).join("endpoints")
+}
+
+fn endpoint_file(eng: &Engine, id: &str, net: &str) -> PathBuf {
+    endpoints_dir(eng, id).join(format!("{net}.json"))
+}
+
+/// The container's later networks, by the names it was connected with.
+pub fn extra_networks(c: &Container) -> Vec<String> {
+    let first = bridged(&c.host_config.network_mode);
+    c.networking_config
+        .endpoints_config
+        .keys()
+        .filter(|k| Some(k.as_str()) != first && **k != c.host_config.network_mode)
+        .cloned()
+        .collect()
+}
+
+/// The endpoints of the container's later networks now recorded, by interface.
+pub fn extra_endpoints(eng: &Engine, id: &str) -> Vec<Endpoint> {
+    let mut out: Vec<Endpoint> = fs::read_dir(endpoints_dir(eng, id))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| crate::store::read_json(&e.path()).ok())
+        .collect();
+    out.sort_by_key(|e: &Endpoint| (e.interface.len(), e.interface.clone()));
+    out
+}
+
+/// The lowest `ethN` (N ≥ 1) none of the container's endpoints uses.
+fn free_ifname(taken: &[Endpoint]) -> String {
+    (1..)
+        .map(|n| format!("eth{n}"))
+        .find(|n| taken.iter().all(|e| e.interface != *n))
+        .unwrap_or_default()
+}
+
+fn requested(c: &Container, net: &str) -> Result<Option<Ipv4Addr>> {
+    let ip = c
+        .networking_config
+        .endpoints_config
+        .get(net)
+        .map(|e| e.ipam_config.ipv4_address.as_str())
+        .unwrap_or("");
+    if ip.is_empty() {
+        return Ok(None);
+    }
+    ip.parse()
+        .map(Some)
+        .map_err(|_| Error::invalid("--ip", ip, "not an IPv4 address"))
+}
+
+/// Leases `key`'s address for a container and records it: its endpoint, names and
+/// responder. The endpoint file keeps an interface it had before.
+fn attach_one(eng: &Engine, nets: &Networks, c: &Container, key: &str) -> Result<Endpoint> {
+    let net = nets.get(key)?;
+    let path = endpoint_file(eng, &c.id, &net.name);
+    let ifname = match crate::store::read_json::<Endpoint>(&path) {
+        Ok(old) if !old.interface.is_empty() => old.interface,
+        _ => free_ifname(&extra_endpoints(eng, &c.id)),
+    };
+    let ep = nets.attach_as(&net.name, &c.id, requested(c, key)?, &ifname)?;
+    let dir = endpoints_dir(eng, &c.id);
+    fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
+    crate::store::write_json(&path, &ep)?;
+    register(nets, c, &net, &ep, key)?;
+    Ok(ep)
+}
+
+fn register(nets: &Networks, c: &Container, net: &Network, ep: &Endpoint, key: &str) -> Result<()> {
+    let ip = ep
+        .ip
+        .parse()
+        .map_err(|_| Error::invalid("--ip", &ep.ip, "stored address is not IPv4"))?;
+    let rec = berth_network::dns::Record {
+        ip,
+        names: crate::network::dns_names(c, key),
+    };
+    nets.register_names(&net.name, &c.id, &rec)?;
+    nets.ensure_dns(&net.name, &crate::lifecycle::monitor_exe())?;
+    Ok(())
+}
+
+/// At `start`: an address on each later network (see [`attach_one`]).
+pub fn attach_extras(eng: &Engine, c: &Container) -> Result<Vec<Endpoint>> {
+    let extra = extra_networks(c);
+    if extra.is_empty() {
+        return Ok(vec![]);
+    }
+    let nets = eng.networks()?;
+    extra.iter().map(|k| attach_one(eng, &nets, c, k)).collect()
+}
+
+/// In the monitor, after the first network: wires every later one into init's namespace.
+pub fn wire_extras(eng: &Engine, id: &str, pid: i32) -> Result<()> {
+    let eps = extra_endpoints(eng, id);
+    if eps.is_empty() {
+        return Ok(());
+    }
+    let nets = eng.networks()?;
+    for ep in eps {
+        let net = nets.get(&ep.network_id)?;
+        berth_network::connect::plug(&ep, pid, &net)?;
+    }
+    Ok(())
+}
+
+/// After the container's init exited: the later networks' host veths, if kept.
+pub fn unwire_extras(eng: &Engine, id: &str) {
+    for ep in extra_endpoints(eng, id) {
+        let _ = berth_network::connect::unplug(&ep);
+    }
+}
+
+/// Init's pid when the container runs (paused included).
+fn running_pid(eng: &Engine, id: &str) -> Result<Option<i32>> {
+    let st = crate::lifecycle::status(eng, id)?;
+    Ok((st.running && st.pid > 0).then_some(st.pid))
+}
+
+/// Refuses what the container's network mode rules out, and the `none`/`host` networks.
+fn check_mode(c: &Container, key: &str, connect: bool) -> Result<()> {
+    let mode = c.host_config.network_mode.as_str();
+    let msg = if key == "host" || (connect && mode == "host") {
+        "container cannot be disconnected from host network or connected to host network"
+    } else if !connect && key == "none" {
+        "container cannot be disconnected from the none network"
+    } else if !connect {
+        return Ok(());
+    } else if mode.starts_with("container:") {
+        "container sharing network namespace with another container or host cannot be connected to any other network"
+    } else if key == "none" || mode == "none" || mode.is_empty() {
+        "container cannot be connected to multiple networks with one of the networks in private (none) mode"
+    } else {
+        return Ok(());
+    };
+    Err(NetError::Mode(msg.into()).into())
+}
+
+/// The first network's stored record, when `net` is it.
+fn is_first(nets: &Networks, c: &Container, net: &Network) -> bool {
+    bridged(&c.host_config.network_mode)
+        .and_then(|k| {
+            if k == berth_network::engine::DEFAULT {
+                Some(k.to_string())
+            } else {
+                nets.get(k).ok().map(|n| n.name)
+            }
+        })
+        .is_some_and(|n| n == net.name)
+}
+
+/// The key of `net` among the container's later networks (it may have been given by id).
+fn extra_key(nets: &Networks, c: &Container, net: &Network) -> Option<String> {
+    extra_networks(c)
+        .into_iter()
+        .find(|k| *k == net.name || nets.get(k).is_ok_and(|n| n.id == net.id))
+}
+
+/// `network connect`: see the module doc.
+pub fn connect(eng: &Engine, net_key: &str, ctr: &str, req: &ConnectRequest) -> Result<()> {
+    let id = eng.containers.resolve(ctr)?;
+    let _lock = eng.containers.lock(&id)?;
+    let mut c = eng.containers.config(&id)?;
+    check_mode(&c, net_key, true)?;
+    let nets = eng.networks()?;
+    let net = if net_key == berth_network::engine::DEFAULT {
+        nets.ensure_default()?
+    } else {
+        nets.get(net_key)?
+    };
+    if is_first(&nets, &c, &net) || extra_key(&nets, &c, &net).is_some() {
+        return Err(NetError::AlreadyConnected {
+            container: c.short_name().to_string(),
+            network: net.name,
+        }
+        .into());
+    }
+    let ip = match &req.ip {
+        Some(s) => Some(
+            s.parse::<Ipv4Addr>()
+                .map_err(|_| Error::invalid("--ip", s, "not an IPv4 address"))?,
+        ),
+        None => None,
+    };
+    let default = net.name == berth_network::engine::DEFAULT;
+    if let (true, Some(ip)) = (default, ip) {
+        return Err(Error::invalid(
+            "--ip",
+            ip.to_string(),
+            "user specified IP address is supported on user defined networks only",
+        ));
+    }
+    if let (true, Some(a)) = (default, req.aliases.first()) {
+        return Err(Error::invalid(
+            "--alias",
+            a,
+            "network-scoped alias is supported only for containers in user defined networks",
+        ));
+    }
+    nets.check(&net.name, ip)?;
+    let mut settings = EndpointSettings::default();
+    settings.ipam_config.ipv4_address = ip.map(|i| i.to_string()).unwrap_or_default();
+    settings.aliases = req.aliases.clone();
+    c.networking_config
+        .endpoints_config
+        .insert(net.name.clone(), settings);
+    let running = running_pid(eng, &id)?;
+    if let Some(pid) = running {
+        connect_running(eng, &nets, &c, &net, pid)?;
+    }
+    let saved = eng.containers.write_config(&c);
+    if saved.is_err() && running.is_some() {
+        undo(eng, &nets, &id, &net, true);
+    }
+    saved
+}
+
+/// A running container's new network, all or nothing.
+fn connect_running(
+    eng: &Engine,
+    nets: &Networks,
+    c: &Container,
+    net: &Network,
+    pid: i32,
+) -> Result<()> {
+    let made = (|| {
+        let ep = attach_one(eng, nets, c, &net.name)?;
+        berth_network::connect::plug(&ep, pid, net)?;
+        rewrite_hosts(eng, c)
+    })();
+    if made.is_err() {
+        undo(eng, nets, &c.id, net, true);
+    }
+    made
+}
+
+/// Takes `net` off the container: veth, lease, names, endpoint file.
+fn undo(eng: &Engine, nets: &Networks, id: &str, net: &Network, unplug: bool) {
+    let path = endpoint_file(eng, id, &net.name);
+    if let (true, Ok(ep)) = (unplug, crate::store::read_json::<Endpoint>(&path)) {
+        let _ = berth_network::connect::unplug(&ep);
+    }
+    let _ = nets.detach(&net.name, id);
+    let _ = fs::remove_file(&path);
+}
+
+/// `network disconnect`: see the module doc. `force` goes on past a network or endpoint
+/// that is gone.
+pub fn disconnect(eng: &Engine, net_key: &str, ctr: &str, force: bool) -> Result<()> {
+    let id = eng.containers.resolve(ctr)?;
+    let _lock = eng.containers.lock(&id)?;
+    let mut c = eng.containers.config(&id)?;
+    check_mode(&c, net_key, false)?;
+    let nets = eng.networks()?;
+    let net = match nets.get(net_key) {
+        Ok(n) => n,
+        Err(e) if !force => return Err(e.into()),
+        Err(_) => {
+            // A network gone from the store: only the container's records remain.
+            if c.networking_config
+                .endpoints_config
+                .remove(net_key)
+                .is_some()
+            {
+                let _ = fs::remove_file(endpoint_file(eng, &id, net_key));
+                eng.containers.write_config(&c)?;
+            }
+            return Ok(());
+        }
+    };
+    if is_first(&nets, &c, &net) {
+        return Err(NetError::Mode(format!(
+            "container {} is connected to network {} by its --network: berth cannot disconnect a container's first network (remove and re-create it)",
+            c.short_name(),
+            net.name
+        ))
+        .into());
+    }
+    let Some(key) = extra_key(&nets, &c, &net) else {
+        return Err(NetError::NotConnected {
+            container: ctr.to_string(),
+            network: net.name,
+        }
+        .into());
+    };
+    let running = running_pid(eng, &id)?.is_some();
+    undo(eng, &nets, &id, &net, running);
+    c.networking_config.endpoints_config.remove(&key);
+    eng.containers.write_config(&c)?;
+    if running {
+        rewrite_hosts(eng, &c)?;
+    }
+    Ok(())
+}
+
+/// A running container's `/etc/hosts` again, written in place: the file is bind-mounted,
+/// so a new inode would not be seen inside.
+fn rewrite_hosts(eng: &Engine, c: &Container) -> Result<()> {
+    let path = eng.dir(&c.id).join("hosts");
+    let first = crate::network::endpoint(eng, &c.id);
+    let text = crate::monitor::prepare::hosts_text(c, first.as_ref(), &extra_endpoints(eng, &c.id));
+    fs::write(&path, text).map_err(Error::io("write", &path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interfaces_fill_the_lowest_gap() {
+        let ep = |i: &str| Endpoint {
+            interface: i.into(),
+            ..Default::default()
+        };
+        assert_eq!(free_ifname(&[]), "eth1");
+        assert_eq!(free_ifname(&[ep("eth1"), ep("eth3")]), "eth2");
+    }
+}
