@@ -74,7 +74,9 @@ fn connect_and_disconnect_a_running_container() {
         assert!(out.contains(&format!("PING {name} (10.235.2.50)")), "{out}");
         assert!(out.contains("1 packets received"), "{out}");
     }
-    let out = exec(&w, "ca", "ping -c1 -W3 10.235.2.2");
+    // ca asks its first network's responder, which also knows its later networks' names.
+    let out = exec(&w, "ca", "ping -c1 -W3 cb");
+    assert!(out.contains("PING cb (10.235.2.2)"), "{out}");
     assert!(out.contains("1 packets received"), "{out}");
     let fmt = "{{len .NetworkSettings.Networks}} {{.NetworkSettings.IPAddress}} {{.NetworkSettings.Networks.m2.IPAddress}} {{.NetworkSettings.Networks.m2.Aliases}}";
     assert_eq!(

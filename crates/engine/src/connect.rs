@@ -111,6 +111,7 @@ fn register(nets: &Networks, c: &Container, net: &Network, ep: &Endpoint, key: &
         .map_err(|_| Error::invalid("--ip", &ep.ip, "stored address is not IPv4"))?;
     let rec = berth_network::dns::Record {
         ip,
+        ip6: ep.ipv6.parse().ok(),
         names: crate::network::dns_names(c, key),
     };
     nets.register_names(&net.name, &c.id, &rec)?;

@@ -178,6 +178,7 @@ pub fn attach(eng: &Engine, c: &Container) -> Result<Option<Endpoint>> {
     // The record first, then the responder: one that is deciding to exit sees it.
     let rec = berth_network::dns::Record {
         ip,
+        ip6: ep.ipv6.parse().ok(),
         names: dns_names(c, net),
     };
     nets.register_names(net, &c.id, &rec)?;
@@ -312,6 +313,9 @@ pub fn settings(eng: &Engine, id: &str) -> Value {
         "IPAddress": ep.ip,
         "IPPrefixLen": ep.prefix,
         "MacAddress": ep.mac_address,
+        "GlobalIPv6Address": ep.ipv6,
+        "GlobalIPv6PrefixLen": ep.ipv6_prefix,
+        "IPv6Gateway": ep.ipv6_gateway,
         "Networks": networks,
     })
 }
@@ -330,6 +334,9 @@ fn endpoint_value(c: Option<&Container>, ep: &Endpoint) -> Value {
         "IPAddress": ep.ip,
         "IPPrefixLen": ep.prefix,
         "MacAddress": ep.mac_address,
+        "GlobalIPv6Address": ep.ipv6,
+        "GlobalIPv6PrefixLen": ep.ipv6_prefix,
+        "IPv6Gateway": ep.ipv6_gateway,
     })
 }
 
@@ -356,7 +363,11 @@ pub fn inspect(eng: &Engine, key: &str) -> Result<Value> {
                 "EndpointID": ep.endpoint_id,
                 "MacAddress": ep.mac_address,
                 "IPv4Address": format!("{ip}/{}", ep.prefix),
-                "IPv6Address": "",
+                "IPv6Address": if ep.ipv6.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}/{}", ep.ipv6, ep.ipv6_prefix)
+                },
             }),
         );
     }

@@ -56,6 +56,19 @@ pub struct Endpoint {
     /// network; `network connect` adds `eth1`, ...).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub interface: String,
+    /// The container's IPv6 address, on a network with IPv6 (empty otherwise).
+    #[serde(rename = "GlobalIPv6Address", skip_serializing_if = "String::is_empty")]
+    pub ipv6: String,
+    /// The IPv6 subnet's prefix length.
+    #[serde(rename = "GlobalIPv6PrefixLen", skip_serializing_if = "is_zero")]
+    pub ipv6_prefix: u8,
+    /// The IPv6 gateway (the bridge's IPv6 address).
+    #[serde(rename = "IPv6Gateway", skip_serializing_if = "String::is_empty")]
+    pub ipv6_gateway: String,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 impl Endpoint {
@@ -81,6 +94,7 @@ impl Networks {
         let ip = self.ipam(&net)?.allocate(owner, want)?;
         let (subnet, gw) = net.pool()?;
         let o = ip.octets();
+        let v6 = net.pool6();
         Ok(Endpoint {
             network: net.name.clone(),
             network_id: net.id.clone(),
@@ -93,6 +107,9 @@ impl Networks {
             host_veth: format!("vb{}", &owner[..12.min(owner.len())]),
             mtu: net.mtu(),
             interface: String::new(),
+            ipv6: net.v6_of(ip).map(|a| a.to_string()).unwrap_or_default(),
+            ipv6_prefix: v6.map_or(0, |(s, _)| s.prefix()),
+            ipv6_gateway: v6.map(|(_, g)| g.to_string()).unwrap_or_default(),
         })
     }
 
@@ -149,6 +166,11 @@ pub(crate) fn ensure_bridge(net: &Network) -> Result<bool> {
     let result = (|| {
         link::add_addr(&mut nl, index, gw, subnet.prefix(), subnet.broadcast())
             .map_err(NetError::netlink("add address", format!("{gw} on {br}")))?;
+        if let Some((s6, gw6)) = net.pool6() {
+            crate::ipv6::sysctls(br)?;
+            link::add_addr6(&mut nl, index, gw6, s6.prefix())
+                .map_err(NetError::netlink("add address", format!("{gw6} on {br}")))?;
+        }
         link::set_up(&mut nl, index).map_err(NetError::netlink("set up", br))?;
         forwarding(br)
     })();
@@ -256,6 +278,28 @@ fn configure_inside(ep: &Endpoint, netns: &File, default_route: bool) -> Result<
             link::add_default_route(&mut nl, gw, i)
                 .map_err(NetError::netlink("add default route", format!("via {gw}")))?;
         }
+        if name == eth && !ep.ipv6.is_empty() {
+            configure_ipv6(&mut nl, ep, i, default_route)?;
+        }
+    }
+    Ok(())
+}
+
+/// The endpoint's IPv6 address on interface `index` and, on the first network, the IPv6
+/// default route via the gateway.
+fn configure_ipv6(nl: &mut Netlink, ep: &Endpoint, index: u32, default_route: bool) -> Result<()> {
+    let bad = |v: &str| NetError::invalid("address", v, "not IPv6");
+    let ip: std::net::Ipv6Addr = ep.ipv6.parse().map_err(|_| bad(&ep.ipv6))?;
+    link::add_addr6(nl, index, ip, ep.ipv6_prefix).map_err(NetError::netlink(
+        "add address",
+        format!("{ip} on {}", ep.ifname()),
+    ))?;
+    if default_route {
+        let gw: std::net::Ipv6Addr = ep.ipv6_gateway.parse().map_err(|_| bad(&ep.ipv6_gateway))?;
+        link::add_default_route6(nl, gw, index).map_err(NetError::netlink(
+            "add IPv6 default route",
+            format!("via {gw}"),
+        ))?;
     }
     Ok(())
 }

@@ -39,7 +39,7 @@ pub struct Network {
     pub scope: String,
     /// Always `bridge`.
     pub driver: String,
-    /// Always false (IPv4 only for now).
+    /// `--ipv6`: an IPv6 subnet besides the IPv4 one (see [`crate::ipv6`]).
     #[serde(rename = "EnableIPv6")]
     pub enable_ipv6: bool,
     /// Its addresses.
@@ -67,7 +67,7 @@ pub struct Network {
 pub struct IpamInfo {
     /// Always `default`.
     pub driver: String,
-    /// The one IPv4 pool.
+    /// The IPv4 pool, then the IPv6 one on a network with IPv6.
     pub config: Vec<IpamConfig>,
 }
 
@@ -134,6 +134,10 @@ pub struct CreateRequest {
     pub gateway: Option<String>,
     /// `--ip-range`: a subnet inside `--subnet` that addresses are allocated from.
     pub ip_range: Option<String>,
+    /// `--ipv6`.
+    pub ipv6: bool,
+    /// An IPv6 `--subnet` (a random unique local /64 when empty).
+    pub subnet6: Option<String>,
     /// `--internal`.
     pub internal: bool,
     /// `--label`.
@@ -296,6 +300,7 @@ impl Networks {
                 subnet,
                 internal: n.internal,
                 dns: crate::dns::resolves(&n).then_some(gw),
+                subnet6: n.pool6().map(|(s, _)| s),
             });
         }
         let script = nft::render(&self.host.table, &rules, &ports);
@@ -370,7 +375,9 @@ impl Networks {
             .into_iter()
             .filter(|m| m.owner != owner)
             .collect();
-        let maps = crate::ports::allocate(specs, &taken, ip, owner)?;
+        let mut maps = crate::ports::allocate(specs, &taken, ip, owner)?;
+        let ip6 = net.v6_of(ip);
+        maps.iter_mut().for_each(|m| m.container_ip6 = ip6);
         let path = self.ports_file(&net.name, owner);
         let dir = self.dir.join(&net.name).join("ports");
         fs::create_dir_all(&dir).map_err(NetError::io("create directory", &dir))?;

@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 
 use crate::netlink::{
@@ -123,6 +123,27 @@ pub(crate) fn add_addr(
         Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EEXIST as i32) => Ok(()),
         r => r.map(drop),
     }
+}
+
+/// Adds IPv6 address `ip/prefix` to link `index`; an address already there is fine.
+pub(crate) fn add_addr6(nl: &mut Netlink, index: u32, ip: Ipv6Addr, prefix: u8) -> io::Result<()> {
+    let req = Request::new(RTM_NEWADDR, NLM_F_CREATE)
+        .ifaddr6(prefix, index)
+        .attr(IFA_LOCAL, &ip.octets())
+        .attr(IFA_ADDRESS, &ip.octets());
+    match nl.request(req) {
+        Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EEXIST as i32) => Ok(()),
+        r => r.map(drop),
+    }
+}
+
+/// Adds the IPv6 default route via `gw` on link `oif`.
+pub(crate) fn add_default_route6(nl: &mut Netlink, gw: Ipv6Addr, oif: u32) -> io::Result<()> {
+    let req = Request::new(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL)
+        .rtmsg6(0)
+        .attr(RTA_GATEWAY, &gw.octets())
+        .attr_u32(RTA_OIF, oif);
+    nl.request(req).map(drop)
 }
 
 /// Adds the default route via `gw` on link `oif`.

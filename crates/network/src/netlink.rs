@@ -148,12 +148,34 @@ impl Request {
         self
     }
 
+    /// Appends a `struct ifaddrmsg` for an IPv6 address, added without duplicate address
+    /// detection (IFA_F_NODAD) so it is usable at once.
+    pub(crate) fn ifaddr6(mut self, prefix: u8, index: u32) -> Request {
+        self.buf.extend_from_slice(&[
+            AddressFamily::Inet6 as i32 as u8,
+            prefix,
+            0x02, // IFA_F_NODAD
+            0,    // RT_SCOPE_UNIVERSE
+        ]);
+        self.buf.extend_from_slice(&index.to_ne_bytes());
+        self
+    }
+
     /// Appends a `struct rtmsg` for a unicast IPv4 route in the main table.
-    pub(crate) fn rtmsg(mut self, dst_len: u8) -> Request {
+    pub(crate) fn rtmsg(self, dst_len: u8) -> Request {
+        self.rtmsg_family(libc_af_inet(), dst_len)
+    }
+
+    /// Appends a `struct rtmsg` for a unicast IPv6 route in the main table.
+    pub(crate) fn rtmsg6(self, dst_len: u8) -> Request {
+        self.rtmsg_family(AddressFamily::Inet6 as i32 as u8, dst_len)
+    }
+
+    fn rtmsg_family(mut self, family: u8, dst_len: u8) -> Request {
         // family, dst_len, src_len, tos, table RT_TABLE_MAIN, protocol RTPROT_BOOT,
         // scope RT_SCOPE_UNIVERSE, type RTN_UNICAST, flags.
         self.buf
-            .extend_from_slice(&[libc_af_inet(), dst_len, 0, 0, 254, 3, 0, 1]);
+            .extend_from_slice(&[family, dst_len, 0, 0, 254, 3, 0, 1]);
         self.buf.extend_from_slice(&0u32.to_ne_bytes());
         self
     }

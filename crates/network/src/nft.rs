@@ -58,11 +58,19 @@ pub struct NetRule {
     pub internal: bool,
     /// The address of its name responder (its gateway), on user networks.
     pub dns: Option<std::net::Ipv4Addr>,
+    /// Its IPv6 subnet, on a network with IPv6 (rules in [`crate::nft6`]).
+    pub subnet6: Option<crate::ipv6::Subnet6>,
 }
 
 /// The nft script that makes `table` hold exactly the rules of `nets` and the published
 /// `ports` (and removes it when there are no networks).
 pub fn render(table: &str, nets: &[NetRule], ports: &[Mapping]) -> String {
+    let mut s = render4(table, nets, ports);
+    s.push_str(&crate::nft6::render(table, nets, ports));
+    s
+}
+
+fn render4(table: &str, nets: &[NetRule], ports: &[Mapping]) -> String {
     let mut s = format!("table ip {table} {{}}\ndelete table ip {table}\n");
     if nets.is_empty() {
         return s;
@@ -71,24 +79,7 @@ pub fn render(table: &str, nets: &[NetRule], ports: &[Mapping]) -> String {
     s.push_str(&render_ports(ports));
     s.push_str("  chain forward {\n    type filter hook forward priority filter; policy accept;\n");
     s.push_str("    ct status dnat accept\n");
-    for n in nets {
-        let br = &n.bridge;
-        if n.internal {
-            s.push_str(&format!("    iifname \"{br}\" oifname != \"{br}\" drop\n"));
-            s.push_str(&format!("    oifname \"{br}\" iifname != \"{br}\" drop\n"));
-        }
-        let others: Vec<String> = nets
-            .iter()
-            .filter(|o| o.bridge != *br)
-            .map(|o| format!("\"{}\"", o.bridge))
-            .collect();
-        if !others.is_empty() {
-            s.push_str(&format!(
-                "    iifname \"{br}\" oifname {{ {} }} drop\n",
-                others.join(", ")
-            ));
-        }
-    }
+    s.push_str(&isolation(nets));
     s.push_str("  }\n");
     s.push_str(&render_input(nets));
     s.push_str(
@@ -107,6 +98,31 @@ pub fn render(table: &str, nets: &[NetRule], ports: &[Mapping]) -> String {
         ));
     }
     s.push_str("  }\n}\n");
+    s
+}
+
+/// The forward rules that keep internal networks in and networks apart (by interface,
+/// so the same for IPv4 and IPv6).
+pub(crate) fn isolation(nets: &[NetRule]) -> String {
+    let mut s = String::new();
+    for n in nets {
+        let br = &n.bridge;
+        if n.internal {
+            s.push_str(&format!("    iifname \"{br}\" oifname != \"{br}\" drop\n"));
+            s.push_str(&format!("    oifname \"{br}\" iifname != \"{br}\" drop\n"));
+        }
+        let others: Vec<String> = nets
+            .iter()
+            .filter(|o| o.bridge != *br)
+            .map(|o| format!("\"{}\"", o.bridge))
+            .collect();
+        if !others.is_empty() {
+            s.push_str(&format!(
+                "    iifname \"{br}\" oifname {{ {} }} drop\n",
+                others.join(", ")
+            ));
+        }
+    }
     s
 }
 
@@ -200,12 +216,16 @@ mod tests {
             subnet: cidr.parse().unwrap(),
             internal,
             dns: None,
+            subnet6: None,
         }
     }
 
     #[test]
     fn empty_removes_the_table() {
-        assert_eq!(render("t", &[], &[]), "table ip t {}\ndelete table ip t\n");
+        assert_eq!(
+            render("t", &[], &[]),
+            "table ip t {}\ndelete table ip t\ntable ip6 t {}\ndelete table ip6 t\n"
+        );
     }
 
     #[test]
@@ -245,6 +265,7 @@ mod tests {
             host_ip: ip.parse().unwrap(),
             host_port: 5353,
             container_ip: "10.1.0.2".parse().unwrap(),
+            container_ip6: None,
             container_port: 53,
             owner: "abc".into(),
         };

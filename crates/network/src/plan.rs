@@ -75,7 +75,23 @@ pub(crate) fn plan(
         }
     };
     let ip_range = ip_range(req, &subnet)?;
-    Ok(Network {
+    let v6 = match (&req.subnet6, req.ipv6) {
+        (Some(s6), false) => {
+            return Err(NetError::invalid(
+                "--subnet",
+                s6,
+                "an IPv6 subnet needs --ipv6",
+            ))
+        }
+        (s6, true) => Some(crate::ipv6::plan(
+            s6.as_deref(),
+            &subnet,
+            gateway,
+            existing,
+        )?),
+        (None, false) => None,
+    };
+    let mut net = Network {
         name: name.to_string(),
         id,
         created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
@@ -94,7 +110,12 @@ pub(crate) fn plan(
         labels: req.labels.clone(),
         dns_servers: req.dns.clone(),
         ..Default::default()
-    })
+    };
+    if let Some(c) = v6 {
+        net.enable_ipv6 = true;
+        net.ipam.config.push(c);
+    }
+    Ok(net)
 }
 
 /// `-o` options, checked, with the bridge name and MTU filled in.

@@ -38,6 +38,9 @@ pub struct Mapping {
     pub host_port: u16,
     /// The container's address.
     pub container_ip: Ipv4Addr,
+    /// The container's IPv6 address, on a network with IPv6 ([`crate::nft6`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_ip6: Option<std::net::Ipv6Addr>,
     /// The container's port.
     pub container_port: u16,
     /// The container (rule comments name it).
@@ -198,6 +201,7 @@ pub fn allocate(
             host_ip: s.host_ip,
             host_port: port,
             container_ip,
+            container_ip6: None,
             container_port: s.container_port,
             owner: owner.to_string(),
         });
@@ -272,6 +276,7 @@ mod tests {
             host_port: 8080,
             owner: "c1".into(),
             container_ip: Ipv4Addr::UNSPECIFIED,
+            container_ip6: None,
             container_port: 80,
         };
         let lo = Ipv4Addr::LOCALHOST;

@@ -33,12 +33,16 @@ pub struct CreateArgs {
     /// Driver to manage the Network (only bridge).
     #[arg(short, long, default_value = "bridge")]
     driver: String,
-    /// Subnet in CIDR format that represents a network segment.
+    /// Subnet in CIDR format that represents a network segment (one IPv4, and one IPv6
+    /// with --ipv6).
     #[arg(long)]
-    subnet: Option<String>,
+    subnet: Vec<String>,
     /// IPv4 Gateway for the master subnet.
     #[arg(long)]
     gateway: Option<String>,
+    /// Enable IPv6 networking (dual stack).
+    #[arg(long)]
+    ipv6: bool,
     /// Allocate container ip from a sub-range.
     #[arg(long)]
     ip_range: Option<String>,
@@ -168,9 +172,19 @@ fn create(a: CreateArgs, eng: &Engine) -> anyhow::Result<i32> {
             a.driver
         ));
     }
+    let (v6, v4): (Vec<String>, Vec<String>) = a.subnet.into_iter().partition(|s| s.contains(':'));
+    let one = |mut v: Vec<String>, family: &str| match v.len() {
+        0 | 1 => Ok(v.pop()),
+        _ => Err(anyhow!(
+            "invalid --subnet `{}`: one {family} subnet per network",
+            v[1]
+        )),
+    };
     let req = berth_network::CreateRequest {
         name: a.name,
-        subnet: a.subnet,
+        subnet: one(v4, "IPv4")?,
+        subnet6: one(v6, "IPv6")?,
+        ipv6: a.ipv6,
         gateway: a.gateway,
         ip_range: a.ip_range,
         internal: a.internal,

@@ -173,10 +173,12 @@ impl Drop for World {
                 .stderr(Stdio::null())
                 .status();
         }
-        let _ = Command::new("nft")
-            .args(["delete", "table", "ip", &self.table])
-            .stderr(Stdio::null())
-            .status();
+        for family in ["ip", "ip6"] {
+            let _ = Command::new("nft")
+                .args(["delete", "table", family, &self.table])
+                .stderr(Stdio::null())
+                .status();
+        }
         let rel = self.cgroup.trim_start_matches('/');
         if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
             let mut roots: Vec<_> = rd.flatten().map(|e| e.path()).collect();

@@ -116,6 +116,9 @@ pub(crate) fn hosts_text(
     );
     for ep in ep.into_iter().chain(extra) {
         hosts.push_str(&format!("{}\t{hostname}\n", ep.ip));
+        if !ep.ipv6.is_empty() {
+            hosts.push_str(&format!("{}\t{hostname}\n", ep.ipv6));
+        }
     }
     for h in &c.host_config.extra_hosts {
         if let Some((name, ip)) = h.split_once(':') {

@@ -1,11 +1,16 @@
 //! The little of DNS (RFC 1035 §4) the responder needs: read a query's header and first
-//! question, and build an answer of A records, an empty NOERROR, NXDOMAIN or SERVFAIL.
+//! question, and build an answer of A or AAAA records, an empty NOERROR, NXDOMAIN or
+//! SERVFAIL.
 //! Everything else is forwarded as the client sent it.
 
+use std::net::IpAddr;
+#[cfg(test)]
 use std::net::Ipv4Addr;
 
 /// Record type A.
 pub(crate) const TYPE_A: u16 = 1;
+/// Record type AAAA.
+pub(crate) const TYPE_AAAA: u16 = 28;
 /// Class IN.
 const CLASS_IN: u16 = 1;
 /// Response codes.
@@ -69,12 +74,22 @@ pub(crate) fn parse(msg: &[u8]) -> Option<Query> {
     })
 }
 
-/// The answer to `q` (whose message was `msg`): `rcode` with an A record per address when
-/// the question asks for A in class IN. The answer is authoritative (AA) for NOERROR
-/// and NXDOMAIN; recursion is offered (RA), as the responder forwards other names.
-pub(crate) fn answer(msg: &[u8], q: &Query, rcode: u8, addrs: &[Ipv4Addr]) -> Vec<u8> {
-    let want_a = q.qtype == TYPE_A && q.qclass == CLASS_IN && rcode == NOERROR;
-    let count = if want_a { addrs.len() as u16 } else { 0 };
+/// The answer to `q` (whose message was `msg`): `rcode` with an A record per IPv4
+/// address when the question asks for A in class IN, an AAAA record per IPv6 one when it
+/// asks for AAAA (a name without addresses of that family gets an empty NOERROR). The
+/// answer is authoritative (AA) for NOERROR and NXDOMAIN; recursion is offered (RA), as
+/// the responder forwards other names.
+pub(crate) fn answer(msg: &[u8], q: &Query, rcode: u8, addrs: &[IpAddr]) -> Vec<u8> {
+    let ok = q.qclass == CLASS_IN && rcode == NOERROR;
+    let addrs: Vec<Vec<u8>> = addrs
+        .iter()
+        .filter_map(|a| match a {
+            IpAddr::V4(v4) if ok && q.qtype == TYPE_A => Some(v4.octets().to_vec()),
+            IpAddr::V6(v6) if ok && q.qtype == TYPE_AAAA => Some(v6.octets().to_vec()),
+            _ => None,
+        })
+        .collect();
+    let count = addrs.len() as u16;
     let aa = if rcode == SERVFAIL { 0 } else { 0x0400 };
     // QR, the query's opcode and RD, AA, RA, rcode.
     let flags = 0x8000 | (q.flags & 0x7900) | aa | 0x0080 | u16::from(rcode & 0xf);
@@ -85,13 +100,13 @@ pub(crate) fn answer(msg: &[u8], q: &Query, rcode: u8, addrs: &[Ipv4Addr]) -> Ve
         out.extend_from_slice(&n.to_be_bytes());
     }
     out.extend_from_slice(&msg[HEADER..q.end]);
-    if want_a {
-        for a in addrs {
-            // A pointer to the question's name at offset 12, type A, class IN, TTL 0
-            // (addresses change when containers are re-made), 4 bytes of address.
-            out.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4]);
-            out.extend_from_slice(&a.octets());
-        }
+    for a in addrs {
+        // A pointer to the question's name at offset 12, the question's type, class IN,
+        // TTL 0 (addresses change when containers are re-made), then the address.
+        out.extend_from_slice(&[0xc0, 0x0c]);
+        out.extend_from_slice(&q.qtype.to_be_bytes());
+        out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, a.len() as u8]);
+        out.extend_from_slice(&a);
     }
     out
 }
@@ -120,6 +135,13 @@ pub(crate) fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
 mod tests {
     use super::*;
 
+    fn v6_octets(a: IpAddr) -> [u8; 16] {
+        match a {
+            IpAddr::V6(v) => v.octets(),
+            IpAddr::V4(_) => [0; 16],
+        }
+    }
+
     #[test]
     fn parses_a_query() {
         let m = query(0x1234, "Web.Example.", TYPE_A);
@@ -145,7 +167,7 @@ mod tests {
     fn answers_a_with_addresses_and_aaaa_empty() {
         let m = query(7, "web", TYPE_A);
         let q = parse(&m).unwrap();
-        let ip: Ipv4Addr = "10.1.0.2".parse().unwrap();
+        let ip: IpAddr = "10.1.0.2".parse::<Ipv4Addr>().unwrap().into();
         let a = answer(&m, &q, NOERROR, &[ip]);
         assert_eq!(&a[..2], &[0, 7]);
         assert_eq!(a[2] & 0x80, 0x80, "QR");
@@ -157,6 +179,12 @@ mod tests {
         let q6 = parse(&m6).unwrap();
         let e = answer(&m6, &q6, NOERROR, &[ip]);
         assert_eq!((&e[6..8], e.len()), (&[0u8, 0][..], m6.len()));
+        let v6: IpAddr = "fd00::2".parse().unwrap();
+        let e = answer(&m6, &q6, NOERROR, &[ip, v6]);
+        assert_eq!(&e[6..8], &[0, 1], "one AAAA");
+        assert_eq!(&e[e.len() - 18..e.len() - 16], &[0, 16]);
+        assert_eq!(&e[e.len() - 16..], &v6_octets(v6));
+        assert_eq!(&answer(&m, &q, NOERROR, &[ip, v6])[6..8], &[0, 1], "one A");
         let nx = answer(&m, &q, 3, &[]);
         assert_eq!((nx[3] & 0x0f, &nx[6..8]), (3, &[0u8, 0][..]));
         assert_eq!(servfail(&m, &q)[3] & 0x0f, SERVFAIL);

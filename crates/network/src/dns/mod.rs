@@ -22,6 +22,7 @@
 //! 4. `network rm` stops it with SIGTERM ([`Networks::stop_dns`]).
 
 pub(crate) mod message;
+pub(crate) mod peers;
 pub mod server;
 pub(crate) mod tcp;
 
@@ -48,6 +49,9 @@ const SERVE: &str = "--serve";
 pub struct Record {
     /// Its address.
     pub ip: Ipv4Addr,
+    /// Its IPv6 address, on a network with IPv6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<std::net::Ipv6Addr>,
     /// Its name, short id and aliases.
     pub names: Vec<String>,
 }

@@ -1,12 +1,12 @@
-//! The responder: answers A queries for the names of containers running on its network,
-//! AAAA (and other types) for them with an empty NOERROR, and forwards every other name
+//! The responder: answers A and AAAA queries for the names of containers running on its
+//! network (other types for them with an empty NOERROR), and forwards every other name
 //! over UDP to the network's `--dns` servers or, without them, the host's resolv.conf
 //! servers (loopback ones included: the responder runs in the host's namespace), each
 //! tried in turn for [`UPSTREAM_TIMEOUT`]; SERVFAIL when none answers.
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -30,7 +30,7 @@ pub(crate) struct Names {
     nets: Networks,
     net: String,
     mtime: Option<SystemTime>,
-    map: BTreeMap<String, Vec<Ipv4Addr>>,
+    map: BTreeMap<String, Vec<IpAddr>>,
     empty: bool,
 }
 
@@ -66,10 +66,9 @@ impl Names {
         self.map.clear();
         for r in recs.into_values() {
             for n in r.names {
-                self.map
-                    .entry(n.to_ascii_lowercase())
-                    .or_default()
-                    .push(r.ip);
+                let addrs = self.map.entry(n.to_ascii_lowercase()).or_default();
+                addrs.push(r.ip.into());
+                addrs.extend(r.ip6.map(IpAddr::from));
             }
         }
     }
@@ -176,11 +175,17 @@ fn quit_if_idle(nets: &Networks, net: &str, sock: Option<UdpSocket>) -> bool {
 }
 
 /// The answer for a name of the network's containers, if `q` asks for one.
-pub(crate) fn local(msg: &[u8], q: &Query, map: &Map) -> Option<Vec<u8>> {
+/// Names of the asking container's other networks count too (see [`super::peers`]).
+pub(crate) fn local(msg: &[u8], q: &Query, map: &Map, from: IpAddr) -> Option<Vec<u8>> {
     let mut n = map.lock().ok()?;
     n.refresh();
-    let addrs = n.map.get(&q.name)?;
-    Some(message::answer(msg, q, message::NOERROR, addrs))
+    if let Some(addrs) = n.map.get(&q.name) {
+        return Some(message::answer(msg, q, message::NOERROR, addrs));
+    }
+    let (nets, net) = (n.nets.clone(), n.net.clone());
+    drop(n);
+    let addrs = super::peers::lookup(&nets, &net, from, &q.name);
+    (!addrs.is_empty()).then(|| message::answer(msg, q, message::NOERROR, &addrs))
 }
 
 /// Whether a query from `from` is one to answer: from the network's own subnet or from
@@ -204,7 +209,7 @@ fn handle(sock: &UdpSocket, msg: &[u8], from: SocketAddr, map: &Map, net: &Netwo
     let Some(q) = message::parse(msg) else {
         return;
     };
-    if let Some(out) = local(msg, &q, map) {
+    if let Some(out) = local(msg, &q, map, from.ip()) {
         let _ = sock.send_to(&out, from);
         return;
     }
@@ -324,8 +329,11 @@ mod tests {
             let (n, from) = up.recv_from(&mut b).unwrap();
             let q = message::parse(&b[..n]).unwrap();
             let ip = Ipv4Addr::new(192, 0, 2, 7);
-            up.send_to(&message::answer(&b[..n], &q, message::NOERROR, &[ip]), from)
-                .unwrap();
+            up.send_to(
+                &message::answer(&b[..n], &q, message::NOERROR, &[ip.into()]),
+                from,
+            )
+            .unwrap();
         });
         let m = message::query(42, "example.test", message::TYPE_A);
         let q = message::parse(&m).unwrap();

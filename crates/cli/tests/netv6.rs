@@ -1,0 +1,307 @@
+//! IPv6 on bridge networks against the real kernel (root): `network create --ipv6` (dual
+//! stack), the bridge's gateway address, containers' addresses and default route, names
+//! answered with AAAA, published ports over the bridge's IPv6 address (and `[::1]`
+//! refused at once: see `berth_network::nft6`), isolation between networks, a later
+//! network with IPv6 via `network connect`, and IPv6 off by default. Traffic only between
+//! the host and bridges and namespaces this test makes (see `common::networld`).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::networld::{run_ok, World};
+
+const SERVE: &str = "busybox mkdir -p /w && echo hello6 > /w/index.html && \
+    exec busybox httpd -f -p 80 -h /w";
+
+fn exec(w: &World, ctr: &str, script: &str) -> String {
+    w.ok(&["exec", ctr, "busybox", "sh", "-c", script])
+}
+
+fn ipv6_available() -> bool {
+    if std::path::Path::new("/proc/sys/net/ipv6").exists() {
+        return true;
+    }
+    eprintln!("skipped: this kernel has no IPv6");
+    false
+}
+
+/// `GET /` over TCP to `addr`, retried while the server starts.
+fn http_get(addr: &str) -> std::io::Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let got = (|| -> std::io::Result<String> {
+            let a = addr.parse().unwrap();
+            let mut s = TcpStream::connect_timeout(&a, Duration::from_secs(2))?;
+            s.set_read_timeout(Some(Duration::from_secs(3)))?;
+            s.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out)
+        })();
+        match got {
+            Ok(out) if out.contains("hello6") => return Ok(out),
+            r if Instant::now() > deadline => return r,
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+#[test]
+fn dual_stack_network_addresses_names_and_ports() {
+    if !common::have("nft", "nftables") || !ipv6_available() {
+        return;
+    }
+    let mut w = World::new();
+    let br = w.network(
+        "n6",
+        &[
+            "--ipv6",
+            "--subnet",
+            "10.236.1.0/24",
+            "--subnet",
+            "fd00:236:1::/64",
+        ],
+    );
+    let fmt =
+        "{{.EnableIPv6}} {{(index .IPAM.Config 1).Subnet}} {{(index .IPAM.Config 1).Gateway}}";
+    assert_eq!(
+        w.ok(&["network", "inspect", "-f", fmt, "n6"]).trim(),
+        "true fd00:236:1::/64 fd00:236:1::1"
+    );
+    let addrs = run_ok(Command::new("ip").args(["-6", "-o", "addr", "show", "dev", &br]));
+    assert!(addrs.contains("inet6 fd00:236:1::1/64"), "{addrs}");
+
+    w.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "n6",
+        "--name",
+        "a6",
+        "bb",
+        "busybox",
+        "sleep",
+        "120",
+    ]);
+    let port = {
+        let l = TcpListener::bind("0.0.0.0:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let publish = format!("{port}:80");
+    w.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "n6",
+        "--name",
+        "b6",
+        "-p",
+        &publish,
+        "bb",
+        "sh",
+        "-c",
+        SERVE,
+    ]);
+    let inside = exec(
+        &w,
+        "a6",
+        "ip -6 -o addr show dev eth0 scope global; ip -6 route; cat /etc/hosts",
+    );
+    assert!(inside.contains("inet6 fd00:236:1::2/64"), "{inside}");
+    assert!(
+        inside.contains("default via fd00:236:1::1 dev eth0"),
+        "{inside}"
+    );
+    assert!(inside.contains("fd00:236:1::2\t"), "{inside}");
+    // By name over IPv6: the responder answers AAAA.
+    let out = exec(&w, "a6", "nslookup -type=AAAA b6; ping -6 -c1 -W3 b6");
+    assert!(out.contains("fd00:236:1::3"), "{out}");
+    assert!(out.contains("1 packets received"), "{out}");
+    let out = exec(&w, "a6", "wget -qO- 'http://[fd00:236:1::3]/'");
+    assert_eq!(out.trim(), "hello6");
+    let fmt = "{{.NetworkSettings.GlobalIPv6Address}} {{.NetworkSettings.Networks.n6.GlobalIPv6Address}} {{.NetworkSettings.Networks.n6.IPv6Gateway}}";
+    assert_eq!(
+        w.ok(&["inspect", "-f", fmt, "b6"]).trim(),
+        "fd00:236:1::3 fd00:236:1::3 fd00:236:1::1"
+    );
+    let net = w.ok(&["network", "inspect", "n6"]);
+    assert!(
+        net.contains("\"IPv6Address\": \"fd00:236:1::3/64\""),
+        "{net}"
+    );
+
+    // The published port over the bridge's IPv6 address, from the host and (hairpin) from
+    // a container; over 127.0.0.1 as before; [::1] is refused at once, not left hanging.
+    let out = http_get(&format!("[fd00:236:1::1]:{port}")).unwrap();
+    assert!(out.contains("hello6"), "{out}");
+    let out = exec(
+        &w,
+        "a6",
+        &format!("wget -qO- 'http://[fd00:236:1::1]:{port}/'"),
+    );
+    assert_eq!(out.trim(), "hello6");
+    assert!(http_get(&format!("127.0.0.1:{port}"))
+        .unwrap()
+        .contains("hello6"));
+    let lo6 = format!("[::1]:{port}").parse().unwrap();
+    let e = TcpStream::connect_timeout(&lo6, Duration::from_secs(3)).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+    let rules = run_ok(Command::new("nft").args(["list", "table", "ip6", &w.table]));
+    assert!(
+        rules.contains(&format!(
+            "ip6 saddr fd00:236:1::/64 oifname != \"{br}\" masquerade"
+        )),
+        "{rules}"
+    );
+    assert!(rules.contains("dnat to [fd00:236:1::3]:80"), "{rules}");
+
+    // Another network with IPv6 is isolated from this one over IPv6 too.
+    w.network(
+        "m6",
+        &[
+            "--ipv6",
+            "--subnet",
+            "10.236.2.0/24",
+            "--subnet",
+            "fd00:236:2::/64",
+        ],
+    );
+    let out = w.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "m6",
+        "bb",
+        "busybox",
+        "ping",
+        "-6",
+        "-c1",
+        "-W2",
+        "fd00:236:1::3",
+    ]);
+    assert!(!out.status.success(), "isolation: {out:?}");
+
+    // A container connected to n6 later gets an IPv6 address on eth1, no second default.
+    w.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "m6",
+        "--name",
+        "c6",
+        "bb",
+        "busybox",
+        "sleep",
+        "120",
+    ]);
+    w.ok(&["network", "connect", "n6", "c6"]);
+    let out = exec(
+        &w,
+        "c6",
+        "ip -6 -o addr show dev eth1 scope global; ip -6 route; ping -6 -c1 -W3 b6",
+    );
+    assert!(out.contains("inet6 fd00:236:1::4/64"), "{out}");
+    assert!(out.contains("default via fd00:236:2::1 dev eth0"), "{out}");
+    assert!(!out.contains("default via fd00:236:1::1"), "{out}");
+    assert!(out.contains("1 packets received"), "{out}");
+    w.ok(&["network", "disconnect", "n6", "c6"]);
+
+    // Everything gone: the ip6 table goes with the last network.
+    for c in ["a6", "b6", "c6"] {
+        w.ok(&["rm", "-f", c]);
+    }
+    w.ok(&["network", "rm", "n6", "m6"]);
+    let o = Command::new("nft")
+        .args(["list", "table", "ip6", &w.table])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the ip6 table is left");
+}
+
+#[test]
+fn ipv6_is_off_by_default_and_bad_requests_fail() {
+    if !common::have("nft", "nftables") || !ipv6_available() {
+        return;
+    }
+    let mut w = World::new();
+    w.network("p4", &["--subnet", "10.236.3.0/24"]);
+    assert_eq!(
+        w.ok(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{.EnableIPv6}} {{len .IPAM.Config}}",
+            "p4"
+        ])
+        .trim(),
+        "false 1"
+    );
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "p4",
+        "bb",
+        "busybox",
+        "ip",
+        "-6",
+        "-o",
+        "addr",
+        "show",
+        "scope",
+        "global",
+    ]);
+    assert!(out.trim().is_empty(), "{out}");
+    // --ipv6 alone picks a unique local /64.
+    w.network("q6", &["--ipv6", "--subnet", "10.236.4.0/24"]);
+    let s6 = w.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 1).Subnet}}",
+        "q6",
+    ]);
+    assert!(s6.starts_with("fd") && s6.trim().ends_with("::/64"), "{s6}");
+
+    for (flags, want) in [
+        (
+            vec!["--subnet", "fd00:236:5::/64"],
+            "an IPv6 subnet needs --ipv6",
+        ),
+        (
+            vec![
+                "--ipv6",
+                "--subnet",
+                "fd00:236:5::/64",
+                "--subnet",
+                "fd00:236:6::/64",
+            ],
+            "one IPv6 subnet per network",
+        ),
+        (
+            vec![
+                "--ipv6",
+                "--subnet",
+                "10.236.5.0/24",
+                "--subnet",
+                "fd00:236:5::/121",
+            ],
+            "a /120 or larger",
+        ),
+        (vec!["--ipv6", "--subnet", "fd00:236:5::1/64"], "host bits"),
+    ] {
+        let mut a = vec!["network", "create"];
+        a.extend_from_slice(&flags);
+        a.push("bad");
+        let e = w.fails(&a);
+        assert!(
+            e.contains("invalid --subnet") && e.contains(want),
+            "{flags:?}: {e}"
+        );
+    }
+    assert!(!w.ok(&["network", "ls"]).contains("bad"));
+}
