@@ -87,7 +87,7 @@ fn connect_and_disconnect_a_running_container() {
     assert_eq!(w.ok(&["network", "inspect", "-f", fmt, "m2"]).trim(), "2");
 
     // Errors as Docker's; each leaves the container as it was.
-    let cases: [(&[&str], &str); 9] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["connect", "m2", "ca"],
             "endpoint with name ca already exists in network m2",
@@ -108,7 +108,6 @@ fn connect_and_disconnect_a_running_container() {
             &["connect", "--ip", "10.235.9.9", "k3", "ca"],
             "not a free host address of network k3",
         ),
-        (&["disconnect", "n1", "ca"], "first network"),
     ];
     for (args, want) in cases {
         let a = [&["network"][..], args].concat();
@@ -214,6 +213,74 @@ fn networks_of_a_stopped_container_apply_at_start() {
     w.ok(&["rm", "-f", "cb"]);
     w.ok(&["network", "rm", "m2"]);
     assert!(!link_exists(&w.bridges[2]));
+}
+
+#[test]
+fn disconnecting_the_first_network_hands_over_to_the_next() {
+    if !common::have("nft", "nftables") {
+        return;
+    }
+    let mut w = World::new();
+    let br1 = w.network("n1", &["--subnet", "10.235.10.0/24"]);
+    w.network("m2", &["--subnet", "10.235.11.0/24"]);
+    run_d(&w, &["--network", "m2", "--name", "cb"]);
+    let port = {
+        let l = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        l.local_addr().unwrap().port().to_string()
+    };
+    let publish = format!("{port}:80");
+    run_d(&w, &["--network", "n1", "-p", &publish, "--name", "cx"]);
+    w.ok(&["network", "connect", "m2", "cx"]);
+    let rules = || {
+        common::networld::run_ok(
+            std::process::Command::new("nft").args(["list", "table", "ip", &w.table]),
+        )
+    };
+    assert!(rules().contains(&format!("dport {port} dnat")));
+
+    w.ok(&["network", "disconnect", "n1", "cx"]);
+    assert_eq!(host_veths(&br1), 0);
+    let inside = exec(
+        &w,
+        "cx",
+        "ip -o link; ip route; cat /etc/resolv.conf; ping -c1 -W3 cb",
+    );
+    assert!(!inside.contains("eth0"), "{inside}");
+    assert!(
+        inside.contains("default via 10.235.11.1 dev eth1"),
+        "{inside}"
+    );
+    assert!(inside.contains("nameserver 10.235.11.1"), "{inside}");
+    assert!(inside.contains("1 packets received"), "{inside}");
+    assert!(
+        !rules().contains(&format!("dport {port} dnat")),
+        "ports withdrawn"
+    );
+    let fmt = "{{.HostConfig.NetworkMode}} {{len .NetworkSettings.Networks}} {{.NetworkSettings.IPAddress}}";
+    assert_eq!(
+        w.ok(&["inspect", "-f", fmt, "cx"]).trim(),
+        "m2 1 10.235.11.3"
+    );
+    assert_eq!(
+        w.ok(&["network", "inspect", "-f", "{{len .Containers}}", "n1"])
+            .trim(),
+        "0"
+    );
+    w.ok(&["network", "rm", "n1"]);
+    // After a restart m2 is the container's first network: eth0 and the default route.
+    w.ok(&["restart", "-t", "0", "cx"]);
+    let inside = exec(&w, "cx", "ip -o -4 addr show eth0; ip route");
+    assert!(inside.contains("inet 10.235.11.3/24"), "{inside}");
+    assert!(
+        inside.contains("default via 10.235.11.1 dev eth0"),
+        "{inside}"
+    );
+    // Its last network gone, the container is left with lo only.
+    w.ok(&["network", "disconnect", "m2", "cx"]);
+    let inside = exec(&w, "cx", "ip -o link");
+    assert!(!inside.contains("eth"), "{inside}");
+    let fmt = "{{.HostConfig.NetworkMode}} {{len .NetworkSettings.Networks}}";
+    assert_eq!(w.ok(&["inspect", "-f", fmt, "cx"]).trim(), "none 0");
 }
 
 #[test]

@@ -307,13 +307,9 @@ pub fn disconnect(eng: &Engine, net_key: &str, ctr: &str, force: bool) -> Result
             return Ok(());
         }
     };
+    let pid = running_pid(eng, &id)?;
     if is_first(&nets, &c, &net) {
-        return Err(NetError::Mode(format!(
-            "container {} is connected to network {} by its --network: berth cannot disconnect a container's first network (remove and re-create it)",
-            c.short_name(),
-            net.name
-        ))
-        .into());
+        return disconnect_first(eng, &nets, &mut c, &net, pid);
     }
     let Some(key) = extra_key(&nets, &c, &net) else {
         return Err(NetError::NotConnected {
@@ -322,12 +318,63 @@ pub fn disconnect(eng: &Engine, net_key: &str, ctr: &str, force: bool) -> Result
         }
         .into());
     };
-    let running = running_pid(eng, &id)?.is_some();
+    let running = pid.is_some();
     undo(eng, &nets, &id, &net, running);
     c.networking_config.endpoints_config.remove(&key);
     eng.containers.write_config(&c)?;
     if running {
         rewrite_hosts(eng, &c)?;
+    }
+    Ok(())
+}
+
+/// The container's first network going (Docker allows it): its interface, published
+/// ports, lease, names and `endpoint.json`. The next of its networks (by name) becomes
+/// its first, its `--network`: that endpoint becomes `endpoint.json` and, while the
+/// container runs, its gateway the default route and its responder the resolver. With no
+/// other network the container is left with `--network none`.
+fn disconnect_first(
+    eng: &Engine,
+    nets: &Networks,
+    c: &mut Container,
+    net: &Network,
+    pid: Option<i32>,
+) -> Result<()> {
+    let first = crate::network::endpoint(eng, &c.id);
+    if let (Some(_), Some(ep)) = (pid, &first) {
+        berth_network::disconnect(ep)?;
+    }
+    nets.withdraw(&net.name, &c.id)?;
+    nets.detach(&net.name, &c.id)?;
+    let path = eng.dir(&c.id).join("endpoint.json");
+    match fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(Error::io("remove", &path)(e))
+        }
+        _ => {}
+    }
+    let old = std::mem::take(&mut c.host_config.network_mode);
+    c.networking_config.endpoints_config.remove(&old);
+    c.networking_config.endpoints_config.remove(&net.name);
+    let next = c.networking_config.endpoints_config.keys().next().cloned();
+    c.host_config.network_mode = next.clone().unwrap_or_else(|| "none".into());
+    if let Some(k) = next {
+        let name = nets.get(&k).map_or(k, |n| n.name);
+        let from = endpoint_file(eng, &c.id, &name);
+        if from.exists() {
+            fs::rename(&from, &path).map_err(Error::io("rename", &from))?;
+        }
+    }
+    eng.containers.write_config(c)?;
+    if let Some(pid) = pid {
+        let ep = crate::network::endpoint(eng, &c.id);
+        if let Some(ep) = &ep {
+            berth_network::connect::set_default_route(ep, pid)?;
+        }
+        rewrite_hosts(eng, c)?;
+        let resolv = eng.dir(&c.id).join("resolv.conf");
+        let text = crate::monitor::prepare::resolv_text(c, ep.as_ref());
+        fs::write(&resolv, text).map_err(Error::io("write", &resolv))?;
     }
     Ok(())
 }

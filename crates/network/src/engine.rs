@@ -191,7 +191,7 @@ impl Networks {
         Ok(Networks { dir, host })
     }
 
-    fn lock(&self) -> Result<Flock<File>> {
+    pub(crate) fn lock(&self) -> Result<Flock<File>> {
         let path = self.dir.join("lock");
         let f = fs::OpenOptions::new()
             .create(true)
@@ -307,7 +307,7 @@ impl Networks {
         nft::apply(&self.host.table, &script)
     }
 
-    fn ports_file(&self, net: &str, owner: &str) -> PathBuf {
+    pub(crate) fn ports_file(&self, net: &str, owner: &str) -> PathBuf {
         self.dir
             .join(net)
             .join("ports")

@@ -136,6 +136,19 @@ fn write_etc(
 ) -> Result<()> {
     let hostname = crate::spec::hostname(c);
     let hosts = hosts_text(c, ep, extra);
+    let resolv = resolv_text(c, ep);
+    for (name, text) in [
+        ("hostname", format!("{hostname}\n")),
+        ("hosts", hosts),
+        ("resolv.conf", resolv),
+    ] {
+        crate::store::write_regenerated(&dir.join(name), text.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The container's `/etc/resolv.conf` with `ep` its first network.
+pub(crate) fn resolv_text(c: &Container, ep: Option<&berth_network::Endpoint>) -> String {
     // On a user network the network's responder at the gateway resolves container names
     // (and forwards the rest); the default network keeps the host's servers, as Docker's.
     // `--dns` still names the container's servers itself (no container names then).
@@ -147,15 +160,7 @@ fn write_etc(
         }
         _ => c.host_config.dns.clone(),
     };
-    let resolv = resolv_conf(&resolver);
-    for (name, text) in [
-        ("hostname", format!("{hostname}\n")),
-        ("hosts", hosts),
-        ("resolv.conf", resolv),
-    ] {
-        crate::store::write_regenerated(&dir.join(name), text.as_bytes())?;
-    }
-    Ok(())
+    resolv_conf(&resolver)
 }
 
 /// The host's resolv.conf without loopback name servers (unreachable from a container's
