@@ -146,6 +146,17 @@ fn connect_and_disconnect_a_running_container() {
     let out = exec(&w, "ca", "ip -o -4 addr show eth1");
     assert!(out.contains("inet 10.235.2.50/24"), "{out}");
 
+    // A container on the default network (no names there) connected to m2 asks m2's
+    // responder from then on, as Docker's containers ask their one resolver.
+    run_d(&w, &["--network", "bridge", "--name", "cd"]);
+    w.ok(&["network", "connect", "m2", "cd"]);
+    let out = exec(&w, "cd", "cat /etc/resolv.conf; ping -c1 -W3 cb");
+    assert!(out.contains("nameserver 10.235.2.1"), "{out}");
+    assert!(out.contains("PING cb (10.235.2.2)"), "{out}");
+    w.ok(&["network", "disconnect", "m2", "cd"]);
+    let out = exec(&w, "cd", "cat /etc/resolv.conf");
+    assert!(!out.contains("10.235.2.1"), "{out}");
+
     // Removing the container takes its later networks' veths and leases too.
     w.ok(&["rm", "-f", "ca"]);
     assert_eq!(host_veths(&br2), 1);

@@ -372,20 +372,26 @@ fn disconnect_first(
             berth_network::connect::set_default_route(ep, pid)?;
         }
         rewrite_hosts(eng, c)?;
-        let resolv = eng.dir(&c.id).join("resolv.conf");
-        let text = crate::monitor::prepare::resolv_text(c, ep.as_ref());
-        fs::write(&resolv, text).map_err(Error::io("write", &resolv))?;
     }
     Ok(())
 }
 
 /// A running container's `/etc/hosts` again, written in place: the file is bind-mounted,
 /// so a new inode would not be seen inside.
+/// Its resolv.conf too, when the resolver changes (see `prepare::resolv_text`).
 fn rewrite_hosts(eng: &Engine, c: &Container) -> Result<()> {
-    let path = eng.dir(&c.id).join("hosts");
     let first = crate::network::endpoint(eng, &c.id);
-    let text = crate::monitor::prepare::hosts_text(c, first.as_ref(), &extra_endpoints(eng, &c.id));
-    fs::write(&path, text).map_err(Error::io("write", &path))
+    let extra = extra_endpoints(eng, &c.id);
+    let put = |name: &str, text: String| -> Result<()> {
+        let path = eng.dir(&c.id).join(name);
+        if fs::read_to_string(&path).is_ok_and(|old| old == text) {
+            return Ok(());
+        }
+        fs::write(&path, text).map_err(Error::io("write", &path))
+    };
+    use crate::monitor::prepare::{hosts_text, resolv_text};
+    put("hosts", hosts_text(c, first.as_ref(), &extra))?;
+    put("resolv.conf", resolv_text(c, first.as_ref(), &extra))
 }
 
 #[cfg(test)]

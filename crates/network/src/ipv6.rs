@@ -166,7 +166,9 @@ fn random_ula() -> Result<Subnet6> {
     })
 }
 
-/// IPv6 on the bridge and forwarding between interfaces, for a network with IPv6.
+/// IPv6 on the bridge and forwarding between interfaces, for a network with IPv6. As
+/// with Docker's IPv6 networks, host-wide IPv6 forwarding makes the host itself stop
+/// accepting router advertisements on interfaces with `accept_ra` 1 (2 keeps them).
 pub(crate) fn sysctls(br: &str) -> Result<()> {
     for (p, v) in [
         (format!("/proc/sys/net/ipv6/conf/{br}/disable_ipv6"), "0"),

@@ -136,7 +136,7 @@ fn write_etc(
 ) -> Result<()> {
     let hostname = crate::spec::hostname(c);
     let hosts = hosts_text(c, ep, extra);
-    let resolv = resolv_text(c, ep);
+    let resolv = resolv_text(c, ep, extra);
     for (name, text) in [
         ("hostname", format!("{hostname}\n")),
         ("hosts", hosts),
@@ -147,17 +147,23 @@ fn write_etc(
     Ok(())
 }
 
-/// The container's `/etc/resolv.conf` with `ep` its first network.
-pub(crate) fn resolv_text(c: &Container, ep: Option<&berth_network::Endpoint>) -> String {
+/// The container's `/etc/resolv.conf` with `ep` its first network and `extra` its others.
+pub(crate) fn resolv_text(
+    c: &Container,
+    ep: Option<&berth_network::Endpoint>,
+    extra: &[berth_network::Endpoint],
+) -> String {
     // On a user network the network's responder at the gateway resolves container names
     // (and forwards the rest); the default network keeps the host's servers, as Docker's.
+    // A container on the default network connected to user networks too asks the first
+    // of those (its responder knows the names of all the container's networks).
     // `--dns` still names the container's servers itself (no container names then).
-    let resolver = match ep {
-        Some(ep)
-            if ep.network != berth_network::engine::DEFAULT && c.host_config.dns.is_empty() =>
-        {
-            vec![ep.gateway.clone()]
-        }
+    let user = ep
+        .into_iter()
+        .chain(extra)
+        .find(|e| e.network != berth_network::engine::DEFAULT);
+    let resolver = match user {
+        Some(ep) if c.host_config.dns.is_empty() => vec![ep.gateway.clone()],
         _ => c.host_config.dns.clone(),
     };
     resolv_conf(&resolver)
