@@ -295,6 +295,52 @@ fn disconnecting_the_first_network_hands_over_to_the_next() {
 }
 
 #[test]
+fn a_restarting_container_gets_its_later_networks_on_each_run() {
+    if !common::have("nft", "nftables") {
+        return;
+    }
+    let mut w = World::new();
+    w.network("n1", &["--subnet", "10.235.12.0/24"]);
+    w.network("m2", &["--subnet", "10.235.13.0/24"]);
+    // Each run prints its addresses and exits: the monitor restarts it, running or not
+    // when connect comes.
+    w.ok(&[
+        "run",
+        "-d",
+        "--restart",
+        "always",
+        "--network",
+        "n1",
+        "--name",
+        "cr",
+        "bb",
+        "busybox",
+        "sh",
+        "-c",
+        "busybox ip -o -4 addr show; busybox sleep 0.3",
+    ]);
+    w.ok(&["network", "connect", "m2", "cr"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let logs = w.ok(&["logs", "cr"]);
+        if logs.contains("eth1    inet 10.235.13.2/24") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no eth1 in later runs:\n{logs}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    w.ok(&["rm", "-f", "cr"]);
+    assert_eq!(
+        w.ok(&["network", "inspect", "-f", "{{len .Containers}}", "m2"])
+            .trim(),
+        "0"
+    );
+}
+
+#[test]
 fn network_modes_that_cannot_be_combined() {
     if !common::have("nft", "nftables") {
         return;

@@ -129,13 +129,21 @@ pub fn attach_extras(eng: &Engine, c: &Container) -> Result<Vec<Endpoint>> {
     extra.iter().map(|k| attach_one(eng, &nets, c, k)).collect()
 }
 
-/// In the monitor, after the first network: wires every later one into init's namespace.
-pub fn wire_extras(eng: &Engine, id: &str, pid: i32) -> Result<()> {
-    let eps = extra_endpoints(eng, id);
-    if eps.is_empty() {
+/// In the monitor, after the first network: wires every later one into init's namespace
+/// (leasing first for a network connected while the container was between restarts).
+pub fn wire_extras(eng: &Engine, c: &Container, pid: i32) -> Result<()> {
+    let want = extra_networks(c);
+    let mut eps = extra_endpoints(eng, &c.id);
+    if want.is_empty() && eps.is_empty() {
         return Ok(());
     }
     let nets = eng.networks()?;
+    for k in want {
+        // `connect` keys later networks by name.
+        if !eps.iter().any(|e| e.network == k) {
+            eps.push(attach_one(eng, &nets, c, &k)?);
+        }
+    }
     for ep in eps {
         let net = nets.get(&ep.network_id)?;
         berth_network::connect::plug(&ep, pid, &net)?;

@@ -223,7 +223,7 @@ pub fn connect(eng: &Engine, c: &Container, pid: i32) -> Result<()> {
     })?;
     let net = eng.networks()?.get(&ep.network_id)?;
     berth_network::connect(&ep, pid, &net)?;
-    crate::connect::wire_extras(eng, &c.id, pid)
+    crate::connect::wire_extras(eng, c, pid)
 }
 
 /// After the container's init exited: its host veth, if something kept it.
