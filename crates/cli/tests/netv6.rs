@@ -150,6 +150,10 @@ fn dual_stack_network_addresses_names_and_ports() {
     let lo6 = format!("[::1]:{port}").parse().unwrap();
     let e = TcpStream::connect_timeout(&lo6, Duration::from_secs(3)).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");
+    assert_eq!(
+        w.ok(&["port", "b6"]),
+        format!("80/tcp -> 0.0.0.0:{port}\n80/tcp -> [::]:{port}\n")
+    );
     let rules = run_ok(Command::new("nft").args(["list", "table", "ip6", &w.table]));
     assert!(
         rules.contains(&format!(
@@ -304,4 +308,9 @@ fn ipv6_is_off_by_default_and_bad_requests_fail() {
         );
     }
     assert!(!w.ok(&["network", "ls"]).contains("bad"));
+    let e = w.fails(&["create", "--network", "q6", "-p", "[::1]:8080:80", "bb"]);
+    assert!(
+        e.contains("an IPv6 host address cannot be published on"),
+        "{e}"
+    );
 }

@@ -259,11 +259,17 @@ fn ports_value(eng: &Engine, id: &str) -> Value {
     }
     for m in published(eng, id) {
         let key = format!("{}/{}", m.container_port, m.proto);
-        let one = json!({"HostIp": m.host_ip.to_string(), "HostPort": m.host_port.to_string()});
-        match ports.get_mut(&key) {
-            Some(Value::Array(v)) => v.push(one),
-            _ => {
-                ports.insert(key, json!([one]));
+        let mut ips = vec![m.host_ip.to_string()];
+        if m.container_ip6.is_some() && m.host_ip.is_unspecified() {
+            ips.push("::".into());
+        }
+        for ip in ips {
+            let one = json!({"HostIp": ip, "HostPort": m.host_port.to_string()});
+            match ports.get_mut(&key) {
+                Some(Value::Array(v)) => v.push(one),
+                _ => {
+                    ports.insert(key.clone(), json!([one]));
+                }
             }
         }
     }

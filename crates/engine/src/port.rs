@@ -65,13 +65,20 @@ pub fn published(eng: &Engine, key: &str, filter: Option<&str>) -> Result<Vec<Pu
 fn current(eng: &Engine, id: &str) -> Vec<Published> {
     let mut maps = crate::network::published(eng, id);
     maps.sort_by_key(|m| (m.container_port, m.proto.clone(), m.host_port));
-    maps.into_iter()
-        .map(|m| Published {
+    let mut out = vec![];
+    for m in maps {
+        let one = |host_ip: String| Published {
             private: format!("{}/{}", m.container_port, m.proto),
-            host_ip: m.host_ip.to_string(),
+            host_ip,
             host_port: m.host_port.to_string(),
-        })
-        .collect()
+        };
+        out.push(one(m.host_ip.to_string()));
+        // On a network with IPv6 a port published on every address is on [::] too.
+        if m.container_ip6.is_some() && m.host_ip.is_unspecified() {
+            out.push(one("::".into()));
+        }
+    }
+    out
 }
 
 /// `ps`'s PORTS column: `0.0.0.0:8080->80/tcp, ...`.

@@ -79,6 +79,12 @@ pub fn parse(value: &str) -> Result<Vec<Spec>> {
     if !matches!(proto, "tcp" | "udp") {
         return Err(bad(value, format!("protocol `{proto}`: tcp or udp")));
     }
+    if rest.starts_with('[') {
+        return Err(bad(
+            value,
+            "an IPv6 host address cannot be published on (DNAT in the kernel cannot take [::1] out of lo, and berth has no userland proxy); leave the address out: on networks with --ipv6 the port is reachable over the host's IPv6 addresses",
+        ));
+    }
     let parts: Vec<&str> = rest.split(':').collect();
     let (ip, host, ctr) = match parts.as_slice() {
         [c] => ("", "", *c),
@@ -259,6 +265,7 @@ mod tests {
             "x.y:8080:80",
             "9-8:9-8",
             "",
+            "[::1]:8080:80",
         ] {
             let e = parse(v).unwrap_err().to_string();
             assert!(
