@@ -58,30 +58,12 @@ pub(crate) fn plan(
     let id = random_id()?;
     let options = options(req, &id, existing)?;
     let subnet = subnet(req, existing, routes)?;
-    let gateway = match &req.gateway {
-        None => subnet.first_host().unwrap_or(subnet.addr()),
-        Some(g) => {
-            let ip: Ipv4Addr = g
-                .parse()
-                .map_err(|_| NetError::invalid("--gateway", g, "not an IPv4 address"))?;
-            if !subnet.is_host(ip) {
-                return Err(NetError::invalid(
-                    "--gateway",
-                    g,
-                    format!("not a host address of subnet {subnet}"),
-                ));
-            }
-            ip
-        }
-    };
+    let gateway = gateway(req, &subnet)?;
     let ip_range = ip_range(req, &subnet)?;
     let v6 = match (&req.subnet6, req.ipv6) {
         (Some(s6), false) => {
-            return Err(NetError::invalid(
-                "--subnet",
-                s6,
-                "an IPv6 subnet needs --ipv6",
-            ))
+            let why = "an IPv6 subnet needs --ipv6";
+            return Err(NetError::invalid("--subnet", s6, why));
         }
         (s6, true) => Some(crate::ipv6::plan(
             s6.as_deref(),
@@ -208,6 +190,24 @@ fn subnet(
         });
     }
     Ok(s)
+}
+
+/// `--gateway`, or the subnet's first host address.
+fn gateway(req: &CreateRequest, subnet: &Subnet) -> Result<Ipv4Addr> {
+    let Some(g) = &req.gateway else {
+        return Ok(subnet.first_host().unwrap_or(subnet.addr()));
+    };
+    let ip: Ipv4Addr = g
+        .parse()
+        .map_err(|_| NetError::invalid("--gateway", g, "not an IPv4 address"))?;
+    if !subnet.is_host(ip) {
+        return Err(NetError::invalid(
+            "--gateway",
+            g,
+            format!("not a host address of subnet {subnet}"),
+        ));
+    }
+    Ok(ip)
 }
 
 /// `--ip-range`: a subnet inside the network's.
