@@ -38,6 +38,54 @@ fn connect_and_disconnect_a_running_container() {
     run_d(&w, &["--network", "m2", "--name", "cb"]);
     assert_eq!(host_veths(&br2), 1);
 
+    connect_with_ip_and_alias(&w, &br2, &a);
+    refusals_leave_it_as_it_was(&w);
+
+    // Disconnect: the interface, the lease, the names and the hosts line go.
+    w.ok(&["network", "disconnect", "m2", "ca"]);
+    assert_eq!(host_veths(&br2), 1);
+    let inside = exec(&w, "ca", "ip -o link; cat /etc/hosts");
+    assert!(!inside.contains("eth1"), "{inside}");
+    assert!(!inside.contains("10.235.2.50"), "{inside}");
+    assert_eq!(
+        w.ok(&["network", "inspect", "-f", "{{len .Containers}}", "m2"])
+            .trim(),
+        "1"
+    );
+    let fmt = "{{len .NetworkSettings.Networks}}";
+    assert_eq!(w.ok(&["inspect", "-f", fmt, "ca"]).trim(), "1");
+    let o = w.berth(&["exec", "cb", "busybox", "ping", "-c1", "-W2", "web"]);
+    assert!(!o.status.success(), "web still resolves");
+    // The address is free again: a new connect may take it (and gets eth1 again).
+    w.ok(&["network", "connect", "--ip", "10.235.2.50", "m2", "ca"]);
+    let out = exec(&w, "ca", "ip -o -4 addr show eth1");
+    assert!(out.contains("inet 10.235.2.50/24"), "{out}");
+
+    // A container on the default network (no names there) connected to m2 asks m2's
+    // responder from then on, as Docker's containers ask their one resolver.
+    run_d(&w, &["--network", "bridge", "--name", "cd"]);
+    w.ok(&["network", "connect", "m2", "cd"]);
+    let out = exec(&w, "cd", "cat /etc/resolv.conf; ping -c1 -W3 cb");
+    assert!(out.contains("nameserver 10.235.2.1"), "{out}");
+    assert!(out.contains("PING cb (10.235.2.2)"), "{out}");
+    w.ok(&["network", "disconnect", "m2", "cd"]);
+    let out = exec(&w, "cd", "cat /etc/resolv.conf");
+    assert!(!out.contains("10.235.2.1"), "{out}");
+
+    // Removing the container takes its later networks' veths and leases too.
+    w.ok(&["rm", "-f", "ca"]);
+    assert_eq!(host_veths(&br2), 1);
+    assert_eq!(
+        w.ok(&["network", "inspect", "-f", "{{len .Containers}}", "m2"])
+            .trim(),
+        "1"
+    );
+    let e = w.fails(&["network", "rm", "k3"]);
+    assert!(e.contains("active endpoints"), "cb is on k3: {e}");
+}
+
+/// ca (on n1) connected to m2 as 10.235.2.50, alias web: eth1, names, hosts, inspect.
+fn connect_with_ip_and_alias(w: &World, br2: &str, a: &str) {
     w.ok(&[
         "network",
         "connect",
@@ -48,12 +96,8 @@ fn connect_and_disconnect_a_running_container() {
         "m2",
         "ca",
     ]);
-    assert_eq!(host_veths(&br2), 2);
-    let inside = exec(
-        &w,
-        "ca",
-        "ip -o -4 addr show eth1; ip route; cat /etc/hosts",
-    );
+    assert_eq!(host_veths(br2), 2);
+    let inside = exec(w, "ca", "ip -o -4 addr show eth1; ip route; cat /etc/hosts");
     assert!(inside.contains("inet 10.235.2.50/24"), "{inside}");
     assert!(
         inside.contains("default via 10.235.1.1 dev eth0"),
@@ -70,12 +114,12 @@ fn connect_and_disconnect_a_running_container() {
     );
     // cb, on m2 only, reaches ca there by name and by alias; ca reaches cb directly.
     for name in ["ca", "web"] {
-        let out = exec(&w, "cb", &format!("ping -c1 -W3 {name}"));
+        let out = exec(w, "cb", &format!("ping -c1 -W3 {name}"));
         assert!(out.contains(&format!("PING {name} (10.235.2.50)")), "{out}");
         assert!(out.contains("1 packets received"), "{out}");
     }
     // ca asks its first network's responder, which also knows its later networks' names.
-    let out = exec(&w, "ca", "ping -c1 -W3 cb");
+    let out = exec(w, "ca", "ping -c1 -W3 cb");
     assert!(out.contains("PING cb (10.235.2.2)"), "{out}");
     assert!(out.contains("1 packets received"), "{out}");
     let fmt = "{{len .NetworkSettings.Networks}} {{.NetworkSettings.IPAddress}} {{.NetworkSettings.Networks.m2.IPAddress}} {{.NetworkSettings.Networks.m2.Aliases}}";
@@ -85,8 +129,10 @@ fn connect_and_disconnect_a_running_container() {
     );
     let fmt = "{{len .Containers}}";
     assert_eq!(w.ok(&["network", "inspect", "-f", fmt, "m2"]).trim(), "2");
+}
 
-    // Errors as Docker's; each leaves the container as it was.
+/// Errors as Docker's; each leaves the container as it was.
+fn refusals_leave_it_as_it_was(w: &World) {
     let cases: [(&[&str], &str); 8] = [
         (
             &["connect", "m2", "ca"],
@@ -118,7 +164,7 @@ fn connect_and_disconnect_a_running_container() {
     w.ok(&["network", "connect", "k3", "cb"]);
     let e = w.fails(&["network", "connect", "--ip", "10.235.3.2", "k3", "ca"]);
     assert!(e.contains("address 10.235.3.2 is already in use"), "{e}");
-    assert!(!exec(&w, "ca", "ip -o link").contains("eth2"));
+    assert!(!exec(w, "ca", "ip -o link").contains("eth2"));
     let fmt = "{{len .NetworkSettings.Networks}}";
     assert_eq!(w.ok(&["inspect", "-f", fmt, "ca"]).trim(), "2");
     assert_eq!(
@@ -126,47 +172,6 @@ fn connect_and_disconnect_a_running_container() {
             .trim(),
         "1"
     );
-
-    // Disconnect: the interface, the lease, the names and the hosts line go.
-    w.ok(&["network", "disconnect", "m2", "ca"]);
-    assert_eq!(host_veths(&br2), 1);
-    let inside = exec(&w, "ca", "ip -o link; cat /etc/hosts");
-    assert!(!inside.contains("eth1"), "{inside}");
-    assert!(!inside.contains("10.235.2.50"), "{inside}");
-    assert_eq!(
-        w.ok(&["network", "inspect", "-f", "{{len .Containers}}", "m2"])
-            .trim(),
-        "1"
-    );
-    assert_eq!(w.ok(&["inspect", "-f", fmt, "ca"]).trim(), "1");
-    let o = w.berth(&["exec", "cb", "busybox", "ping", "-c1", "-W2", "web"]);
-    assert!(!o.status.success(), "web still resolves");
-    // The address is free again: a new connect may take it (and gets eth1 again).
-    w.ok(&["network", "connect", "--ip", "10.235.2.50", "m2", "ca"]);
-    let out = exec(&w, "ca", "ip -o -4 addr show eth1");
-    assert!(out.contains("inet 10.235.2.50/24"), "{out}");
-
-    // A container on the default network (no names there) connected to m2 asks m2's
-    // responder from then on, as Docker's containers ask their one resolver.
-    run_d(&w, &["--network", "bridge", "--name", "cd"]);
-    w.ok(&["network", "connect", "m2", "cd"]);
-    let out = exec(&w, "cd", "cat /etc/resolv.conf; ping -c1 -W3 cb");
-    assert!(out.contains("nameserver 10.235.2.1"), "{out}");
-    assert!(out.contains("PING cb (10.235.2.2)"), "{out}");
-    w.ok(&["network", "disconnect", "m2", "cd"]);
-    let out = exec(&w, "cd", "cat /etc/resolv.conf");
-    assert!(!out.contains("10.235.2.1"), "{out}");
-
-    // Removing the container takes its later networks' veths and leases too.
-    w.ok(&["rm", "-f", "ca"]);
-    assert_eq!(host_veths(&br2), 1);
-    assert_eq!(
-        w.ok(&["network", "inspect", "-f", "{{len .Containers}}", "m2"])
-            .trim(),
-        "1"
-    );
-    let e = w.fails(&["network", "rm", "k3"]);
-    assert!(e.contains("active endpoints"), "cb is on k3: {e}");
 }
 
 #[test]

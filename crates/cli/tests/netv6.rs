@@ -134,12 +134,28 @@ fn dual_stack_network_addresses_names_and_ports() {
         "{net}"
     );
 
-    // The published port over the bridge's IPv6 address, from the host and (hairpin) from
-    // a container; over 127.0.0.1 as before; [::1] is refused at once, not left hanging.
+    published_over_ipv6(&w, &br, port);
+    isolated_and_connected_later(&mut w);
+
+    // Everything gone: the ip6 table goes with the last network.
+    for c in ["a6", "b6", "c6"] {
+        w.ok(&["rm", "-f", c]);
+    }
+    w.ok(&["network", "rm", "n6", "m6"]);
+    let o = Command::new("nft")
+        .args(["list", "table", "ip6", &w.table])
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "the ip6 table is left");
+}
+
+/// b6's port over the bridge's IPv6 address, from the host and (hairpin) a container;
+/// over 127.0.0.1 as before; [::1] is refused at once, not left hanging.
+fn published_over_ipv6(w: &World, br: &str, port: u16) {
     let out = http_get(&format!("[fd00:236:1::1]:{port}")).unwrap();
     assert!(out.contains("hello6"), "{out}");
     let out = exec(
-        &w,
+        w,
         "a6",
         &format!("wget -qO- 'http://[fd00:236:1::1]:{port}/'"),
     );
@@ -162,8 +178,11 @@ fn dual_stack_network_addresses_names_and_ports() {
         "{rules}"
     );
     assert!(rules.contains("dnat to [fd00:236:1::3]:80"), "{rules}");
+}
 
-    // Another network with IPv6 is isolated from this one over IPv6 too.
+/// Another network with IPv6 is isolated from n6 over IPv6 too; a container connected to
+/// n6 later gets an IPv6 address on eth1, no second default route.
+fn isolated_and_connected_later(w: &mut World) {
     w.network(
         "m6",
         &[
@@ -189,7 +208,6 @@ fn dual_stack_network_addresses_names_and_ports() {
     ]);
     assert!(!out.status.success(), "isolation: {out:?}");
 
-    // A container connected to n6 later gets an IPv6 address on eth1, no second default.
     w.ok(&[
         "run",
         "-d",
@@ -204,7 +222,7 @@ fn dual_stack_network_addresses_names_and_ports() {
     ]);
     w.ok(&["network", "connect", "n6", "c6"]);
     let out = exec(
-        &w,
+        w,
         "c6",
         "ip -6 -o addr show dev eth1 scope global; ip -6 route; ping -6 -c1 -W3 b6",
     );
@@ -213,17 +231,6 @@ fn dual_stack_network_addresses_names_and_ports() {
     assert!(!out.contains("default via fd00:236:1::1"), "{out}");
     assert!(out.contains("1 packets received"), "{out}");
     w.ok(&["network", "disconnect", "n6", "c6"]);
-
-    // Everything gone: the ip6 table goes with the last network.
-    for c in ["a6", "b6", "c6"] {
-        w.ok(&["rm", "-f", c]);
-    }
-    w.ok(&["network", "rm", "n6", "m6"]);
-    let o = Command::new("nft")
-        .args(["list", "table", "ip6", &w.table])
-        .output()
-        .unwrap();
-    assert!(!o.status.success(), "the ip6 table is left");
 }
 
 #[test]
