@@ -152,6 +152,12 @@ impl Root {
         Self { dir: dir.into() }
     }
 
+    /// Where compiled seccomp programs are cached. `@` cannot start a container id, so
+    /// the directory never collides with a container's (and [`Self::ids`] skips it).
+    pub fn seccomp_cache(&self) -> PathBuf {
+        self.dir.join("@seccomp")
+    }
+
     /// The directory of container `id`.
     pub fn container_dir(&self, id: &str) -> PathBuf {
         self.dir.join(id)
@@ -182,6 +188,7 @@ impl Root {
             .filter_map(|e| e.ok())
             .filter(|e| e.path().is_dir())
             .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| validate_id(n).is_ok())
             .collect();
         ids.sort();
         Ok(ids)

@@ -31,7 +31,10 @@
 //!   needs a listener (the kernel refuses the pair, and the init is single-threaded, so
 //!   TSYNC has nothing to do); `WAIT_KILLABLE_RECV` is dropped when there is no listener
 //!   (the kernel only accepts it with one). A flag the kernel lacks is a compile error.
+//! - `create` and `exec` go through [`compile_cached`]: a profile seen before is read back
+//!   from `<root>/@seccomp/<sha256>.bpf` instead of being compiled again (see `cache.rs`).
 
+mod cache;
 mod compile;
 mod enosys;
 #[cfg(test)]
@@ -46,6 +49,7 @@ use std::path::PathBuf;
 
 use berth_sys::seccomp::{self as sys, SockFilter};
 
+pub use cache::{compile_cached, digest};
 pub use compile::{compile, compile_with};
 pub use listener::{process_state_json, send_listener};
 pub use rules::UnknownSyscalls;
