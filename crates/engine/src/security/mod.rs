@@ -1,6 +1,7 @@
 //! `--security-opt` and `--privileged` turned into what the runtime enforces.
 //!
-//! Seccomp, as in Docker:
+//! Seccomp, as in Docker (rules whose names libseccomp does not know are dropped, as Docker
+//! and libseccomp ignore them):
 //! - by default the built-in profile (`default-seccomp.json`, Docker's format, the same
 //!   rules as moby's `profiles/seccomp/default.json`) resolved against the container's final
 //!   bounding set, its architecture and the running kernel;
@@ -137,18 +138,21 @@ pub fn prepare(h: &mut HostConfig, caps: &[String]) -> Result<()> {
         }
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::invalid(FLAG, o.as_str(), format!("read profile: {e}")))?;
-        let checked = Profile::parse(&text).and_then(|p| p.resolve(&Target::host(caps)));
-        checked.map_err(|e| Error::invalid(FLAG, o.as_str(), e))?;
+        check(&text, caps).map_err(|e| Error::invalid(FLAG, o.as_str(), e))?;
         *o = format!("seccomp={}", compact(&text));
     }
-    let opts = SecurityOpts::parse(&h.security_opt)?;
-    if let Seccomp::Profile(text) = &opts.seccomp {
-        let shown = format!("seccomp={}", ellipsis(text));
-        let s = section(h, caps)?.ok_or_else(|| Error::invalid(FLAG, &shown, "no profile"))?;
-        let oci = oci(&s).map_err(|e| Error::invalid(FLAG, &shown, e))?;
-        berth_runtime::seccomp::compile(&oci)
-            .map_err(|e| Error::invalid(FLAG, &shown, e.to_string()))?;
+    if let Seccomp::Profile(text) = SecurityOpts::parse(&h.security_opt)?.seccomp {
+        let shown = format!("seccomp={}", ellipsis(&text));
+        check(&text, caps).map_err(|e| Error::invalid(FLAG, &shown, e))?;
     }
+    Ok(())
+}
+
+/// Everything the runtime would refuse in profile `text` for a container with `caps`.
+fn check(text: &str, caps: &[String]) -> std::result::Result<(), String> {
+    let section = Profile::parse(text)?.resolve(&Target::host(caps))?;
+    let s = oci(&section)?;
+    berth_runtime::seccomp::compile(&s).map_err(|e| e.to_string())?;
     Ok(())
 }
 

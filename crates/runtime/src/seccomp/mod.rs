@@ -55,6 +55,14 @@ pub use listener::{process_state_json, send_listener};
 pub use rules::UnknownSyscalls;
 pub use tables::{known_actions, known_archs, known_flags, known_operators, supported_flags};
 
+/// Whether libseccomp knows `name` for the native architecture. A rule none of whose names
+/// it knows is refused by spec validation (it can only be a typo here); callers that take
+/// profiles from elsewhere (Docker's format names syscalls newer than this libseccomp) drop
+/// such rules first, as runc and libseccomp would ignore them.
+pub fn syscall_known(name: &str) -> bool {
+    libseccomp::ScmpSyscall::from_name(name).is_ok()
+}
+
 /// Everything that can go wrong compiling, loading or handing off a seccomp filter.
 #[derive(Debug, thiserror::Error)]
 pub enum SeccompError {
