@@ -301,6 +301,13 @@ mod tests {
         assert!(matches!(root.claim("c1"), Err(StateError::Exists(_))));
         assert!(matches!(root.load("c1"), Err(StateError::NotFound(_))));
         assert_eq!(root.ids().unwrap(), vec!["c1".to_string()]);
+        std::fs::create_dir(root.seccomp_cache()).unwrap();
+        assert_eq!(
+            root.ids().unwrap(),
+            vec!["c1".to_string()],
+            "the cache is no container"
+        );
+        assert!(validate_id("@seccomp").is_err());
     }
 
     #[test]

@@ -163,8 +163,7 @@ impl Profile {
     pub fn resolve(&self, t: &Target) -> Result<Value, String> {
         let actions = berth_runtime::seccomp::known_actions();
         let ops = berth_runtime::seccomp::known_operators();
-        let known = |list: &[String], v: &str| list.iter().any(|k| k == v);
-        if !known(&actions, &self.default_action) {
+        if !actions.contains(&self.default_action) {
             return Err(format!(
                 "defaultAction: unknown action {:?} (one of {})",
                 self.default_action,
@@ -194,60 +193,9 @@ impl Profile {
         }
         let mut rules = vec![];
         for (i, sc) in self.syscalls.iter().enumerate() {
-            let at = |field: &str| format!("syscalls[{i}].{field}");
-            if !known(&actions, &sc.action) {
-                return Err(format!("{}: unknown action {:?}", at("action"), sc.action));
+            if let Some(r) = sc.resolve(i, t, &actions, &ops)? {
+                rules.push(r);
             }
-            for (j, a) in sc.args.iter().enumerate() {
-                if !known(&ops, &a.op) {
-                    return Err(format!(
-                        "{}: unknown operator {:?} (one of {})",
-                        at(&format!("args[{j}].op")),
-                        a.op,
-                        ops.join(", ")
-                    ));
-                }
-                if a.index > 5 {
-                    return Err(format!(
-                        "{}: {} is not a syscall argument (0-5)",
-                        at(&format!("args[{j}].index")),
-                        a.index
-                    ));
-                }
-            }
-            let names: Vec<&str> = match (sc.name.as_str(), sc.names.as_slice()) {
-                ("", []) => return Err(format!("{}: no syscall named", at("names"))),
-                ("", n) => n.iter().map(String::as_str).collect(),
-                (n, []) => vec![n],
-                _ => return Err(format!("{}: give `name` or `names`, not both", at("name"))),
-            };
-            if !applies(&sc.includes, &sc.excludes, t, &at)? {
-                continue;
-            }
-            // Docker and libseccomp ignore names they do not know; the runtime refuses a
-            // rule made only of such names, so it is left out here (names unknown next to
-            // known ones stay: the runtime skips them, a newer libseccomp may use them).
-            if !names
-                .iter()
-                .any(|n| berth_runtime::seccomp::syscall_known(n))
-            {
-                continue;
-            }
-            let mut r = Map::new();
-            r.insert("names".into(), json!(names));
-            r.insert("action".into(), json!(sc.action));
-            if let Some(e) = sc.errno_ret {
-                r.insert("errnoRet".into(), json!(e));
-            }
-            if !sc.args.is_empty() {
-                let args: Vec<Value> = sc
-                    .args
-                    .iter()
-                    .map(|a| json!({"index": a.index, "value": a.value, "valueTwo": a.value_two, "op": a.op}))
-                    .collect();
-                r.insert("args".into(), Value::Array(args));
-            }
-            rules.push(Value::Object(r));
         }
         out.insert("syscalls".into(), Value::Array(rules));
         Ok(Value::Object(out))
@@ -264,6 +212,76 @@ impl Profile {
             .flat_map(|m| std::iter::once(&m.architecture).chain(&m.sub_architectures))
             .cloned()
             .collect()
+    }
+}
+
+impl Syscall {
+    /// Rule `i` checked, and as the OCI rule when it applies to `t` (`None`: left out).
+    fn resolve(
+        &self,
+        i: usize,
+        t: &Target,
+        actions: &[String],
+        ops: &[String],
+    ) -> Result<Option<Value>, String> {
+        let at = |field: &str| format!("syscalls[{i}].{field}");
+        if !actions.contains(&self.action) {
+            return Err(format!(
+                "{}: unknown action {:?}",
+                at("action"),
+                self.action
+            ));
+        }
+        for (j, a) in self.args.iter().enumerate() {
+            if !ops.contains(&a.op) {
+                return Err(format!(
+                    "{}: unknown operator {:?} (one of {})",
+                    at(&format!("args[{j}].op")),
+                    a.op,
+                    ops.join(", ")
+                ));
+            }
+            if a.index > 5 {
+                return Err(format!(
+                    "{}: {} is not a syscall argument (0-5)",
+                    at(&format!("args[{j}].index")),
+                    a.index
+                ));
+            }
+        }
+        let names: Vec<&str> = match (self.name.as_str(), self.names.as_slice()) {
+            ("", []) => return Err(format!("{}: no syscall named", at("names"))),
+            ("", n) => n.iter().map(String::as_str).collect(),
+            (n, []) => vec![n],
+            _ => return Err(format!("{}: give `name` or `names`, not both", at("name"))),
+        };
+        if !applies(&self.includes, &self.excludes, t, &at)? {
+            return Ok(None);
+        }
+        // Docker and libseccomp ignore names they do not know; the runtime refuses a rule
+        // made only of such names, so it is left out here (names unknown next to known ones
+        // stay: the runtime skips them, and a newer libseccomp may know them).
+        if !names
+            .iter()
+            .any(|n| berth_runtime::seccomp::syscall_known(n))
+        {
+            return Ok(None);
+        }
+        let mut r = Map::new();
+        r.insert("names".into(), json!(names));
+        r.insert("action".into(), json!(self.action));
+        if let Some(e) = self.errno_ret {
+            r.insert("errnoRet".into(), json!(e));
+        }
+        if !self.args.is_empty() {
+            let args: Vec<Value> = self
+                .args
+                .iter()
+                .map(|a| json!({"index": a.index, "value": a.value, "valueTwo": a.value_two, "op": a.op}))
+                .collect();
+            r.insert("args".into(), Value::Array(args));
+        }
+        Ok(Some(Value::Object(r)))
     }
 }
 
