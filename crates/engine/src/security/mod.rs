@@ -71,7 +71,8 @@ impl SecurityOpts {
                 out.no_new_privileges = true;
                 continue;
             }
-            let Some((key, value)) = o.split_once('=').or_else(|| o.split_once(':')) else {
+            let kv = o.split_once('=').or_else(|| o.split_once(':'));
+            let Some((key, value)) = kv.filter(|(_, v)| !v.is_empty()) else {
                 return Err(Error::invalid(FLAG, o, "expected KEY=VALUE"));
             };
             match key {
@@ -82,7 +83,7 @@ impl SecurityOpts {
                 "seccomp" => {
                     out.seccomp = match value {
                         "unconfined" => Seccomp::Unconfined,
-                        "builtin" | "default" | "" => Seccomp::Builtin,
+                        "builtin" => Seccomp::Builtin,
                         v if v.trim_start().starts_with('{') => Seccomp::Profile(v.to_string()),
                         _ => {
                             return Err(Error::invalid(
@@ -131,9 +132,7 @@ pub fn prepare(h: &mut HostConfig, caps: &[String]) -> Result<()> {
         else {
             continue;
         };
-        if matches!(path, "unconfined" | "builtin" | "default" | "")
-            || path.trim_start().starts_with('{')
-        {
+        if matches!(path, "unconfined" | "builtin" | "") || path.trim_start().starts_with('{') {
             continue;
         }
         let text = std::fs::read_to_string(path)
