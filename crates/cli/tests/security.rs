@@ -232,9 +232,10 @@ fn profile_file_is_read_at_create_and_kept_inline() {
         r#"["seccomp=unconfined"]"#
     );
     let c3 = ct.ok(&["create", "bb", "true"]);
-    assert!(!ct
-        .inspect(c3.trim(), "{{json .HostConfig.SecurityOpt}}")
-        .contains("seccomp"));
+    assert_eq!(
+        ct.inspect(c3.trim(), "{{json .HostConfig.SecurityOpt}}"),
+        "null"
+    );
     assert_eq!(
         ct.inspect(c3.trim(), "{{.Berth.Seccomp.Profile}}"),
         "builtin"
