@@ -1,7 +1,7 @@
 //! `--security-opt` and `--privileged` turned into what the runtime enforces.
 //!
-//! Seccomp, as in Docker (rules whose names libseccomp does not know are dropped, as Docker
-//! and libseccomp ignore them):
+//! Seccomp, as in Docker (a rule none of whose names libseccomp knows is dropped, as Docker
+//! and libseccomp ignore unknown names):
 //! - by default the built-in profile (`default-seccomp.json`, Docker's format, the same
 //!   rules as moby's `profiles/seccomp/default.json`) resolved against the container's final
 //!   bounding set, its architecture and the running kernel;
