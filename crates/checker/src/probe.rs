@@ -36,6 +36,10 @@ try kill PID [SIGNAL]                default signal 0
 try setuid UID | setgid GID
 try chroot PATH
 try socket unix|inet|inet6|netlink|packet
+try keyctl                           join a new session keyring (keyctl(2))
+try personality PERSONA              personality(2) with a number, e.g. 0 or 0x0040000
+try newer-syscall                    listmount(2) (Linux 6.8, nr 458), null request: EFAULT
+                                     from the kernel, ENOSYS from a filter that predates it
 try shmget KEY [create]              SysV shared memory segment KEY in this IPC namespace:
                                      ENOENT when none; `create` makes it (it is kept)";
 
@@ -111,6 +115,23 @@ pub(crate) fn run(args: &[String]) -> Result<Outcome, String> {
             };
             socket(family, ty, SockFlag::SOCK_CLOEXEC, None).map(drop)
         }
+        "keyctl" => berth_sys::process::join_session_keyring("berth-check")
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0))),
+        "personality" => {
+            let v = need(1, "PERSONA")?;
+            let n = match v.strip_prefix("0x") {
+                Some(h) => u64::from_str_radix(h, 16),
+                None => v.parse(),
+            }
+            .map_err(|_| format!("try personality: bad PERSONA `{v}`"))?;
+            berth_sys::process::personality(n)
+                .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
+        }
+        "newer-syscall" => Err(Errno::from_raw(
+            berth_sys::process::listmount_null()
+                .raw_os_error()
+                .unwrap_or(0),
+        )),
         "shmget" => {
             let key: i32 = need(1, "KEY")?
                 .parse()

@@ -101,7 +101,9 @@ pub struct HostConfig {
     pub privileged: bool,
     /// `--read-only`.
     pub readonly_rootfs: bool,
-    /// `--security-opt`.
+    /// `--security-opt` (a `seccomp=PATH` profile is stored inline, as Docker's CLI sends
+    /// it); `null` when none, as Docker shows it.
+    #[serde(serialize_with = "null_if_empty", deserialize_with = "null_as_empty")]
     pub security_opt: Vec<String>,
     /// `--tmpfs path[:opts]`.
     pub tmpfs: BTreeMap<String, String>,
@@ -147,6 +149,18 @@ pub struct HostConfig {
     pub pids_limit: i64,
     /// `--ulimit`.
     pub ulimits: Vec<Ulimit>,
+}
+
+fn null_if_empty<S: serde::Serializer>(v: &[String], s: S) -> Result<S::Ok, S::Error> {
+    if v.is_empty() {
+        s.serialize_none()
+    } else {
+        v.serialize(s)
+    }
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// `--log-opt` and the log driver.
@@ -388,5 +402,27 @@ impl State {
             finished_at: ZERO_TIME.into(),
             ..State::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn security_opt_is_null_when_empty_and_reads_back() {
+        let h = HostConfig::default();
+        let v = serde_json::to_value(&h).unwrap();
+        assert_eq!(v["SecurityOpt"], serde_json::Value::Null);
+        assert_eq!(serde_json::from_value::<HostConfig>(v).unwrap(), h);
+        let h = HostConfig {
+            security_opt: vec!["seccomp=unconfined".into()],
+            ..Default::default()
+        };
+        let v = serde_json::to_value(&h).unwrap();
+        assert_eq!(v["SecurityOpt"], serde_json::json!(["seccomp=unconfined"]));
+        assert_eq!(serde_json::from_value::<HostConfig>(v).unwrap(), h);
+        let old: HostConfig = serde_json::from_str(r#"{"SecurityOpt": []}"#).unwrap();
+        assert!(old.security_opt.is_empty());
     }
 }

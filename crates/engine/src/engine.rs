@@ -129,7 +129,7 @@ impl Engine {
         let mut c = req.container;
         merge_image(&mut c, &image, req.entrypoint_given);
         crate::resources::validate(&c.host_config)?;
-        crate::spec::validate(&c.host_config)?;
+        crate::spec::validate(&mut c.host_config)?;
         self.check_joined(&c.host_config)?;
         crate::logs::Limits::of(&c.host_config.log_config)?;
         let image_volumes = image

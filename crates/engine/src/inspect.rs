@@ -96,6 +96,11 @@ pub fn inspect(eng: &Engine, key: &str) -> Result<Value> {
         "Config": c.config,
         "NetworkSettings": crate::network::settings(eng, &id),
         "Namespaces": namespaces(st.pid),
+        "Berth": {
+            "Seccomp": crate::spec::final_caps(&c.host_config)
+                .map(|caps| crate::security::describe(&c.host_config, &caps))
+                .unwrap_or_default(),
+        },
     }))
 }
 

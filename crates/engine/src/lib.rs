@@ -31,6 +31,7 @@ pub mod prune;
 pub mod resources;
 pub mod rootfs;
 pub mod runtime;
+pub mod security;
 pub mod spec;
 pub mod stats;
 pub mod store;

@@ -123,6 +123,7 @@ pub fn build(c: &Container, i: &Inputs) -> Result<Value> {
         _ => argv,
     };
     let caps = capabilities(h, &i.host_caps)?;
+    let security = crate::security::SecurityOpts::parse(&h.security_opt)?;
     let hostname = hostname(c);
     let mut spec = json!({
         "ociVersion": "1.0.2",
@@ -134,7 +135,7 @@ pub fn build(c: &Container, i: &Inputs) -> Result<Value> {
             "cwd": if c.config.working_dir.is_empty() { "/" } else { &c.config.working_dir },
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "rlimits": rlimits(h)?,
-            "noNewPrivileges": h.security_opt.iter().any(|o| o == "no-new-privileges" || o == "no-new-privileges:true"),
+            "noNewPrivileges": security.no_new_privileges,
         },
         "root": {"path": i.rootfs, "readonly": h.readonly_rootfs},
         "hostname": hostname,
@@ -150,18 +151,30 @@ pub fn build(c: &Container, i: &Inputs) -> Result<Value> {
     if !c.config.domainname.is_empty() {
         spec["domainname"] = json!(c.config.domainname);
     }
-    if !h.privileged && !h.security_opt.iter().any(|o| o == "systempaths=unconfined") {
+    if !h.privileged && !security.systempaths_unconfined {
         spec["linux"]["maskedPaths"] = json!(MASKED_PATHS);
         spec["linux"]["readonlyPaths"] = json!(READONLY_PATHS);
+    }
+    if let Some(seccomp) = crate::security::section(h, &caps)? {
+        spec["linux"]["seccomp"] = seccomp;
     }
     Ok(spec)
 }
 
-/// What `build` would refuse at start that can be checked at create: capability names and
-/// namespace modes, so that a bad value leaves no container behind.
-pub fn validate(h: &HostConfig) -> Result<()> {
-    capabilities(h, &[])?;
-    namespaces(h, &Joined::default()).map(drop)
+/// What `build` would refuse at start that can be checked at create: capability names,
+/// namespace modes and security options (a `seccomp=PATH` profile is read into `h` here),
+/// so that a bad value leaves no container behind.
+pub fn validate(h: &mut HostConfig) -> Result<()> {
+    let caps = final_caps(h)?;
+    namespaces(h, &Joined::default())?;
+    crate::security::prepare(h, &caps)
+}
+
+/// The container's bounding set: Docker's defaults with `--cap-add`/`--cap-drop`, or the
+/// host's whole set for `--privileged` and `--cap-add ALL`.
+pub fn final_caps(h: &HostConfig) -> Result<Vec<String>> {
+    let all = h.privileged || h.cap_add.iter().any(|a| a.eq_ignore_ascii_case("all"));
+    capabilities(h, &if all { host_caps() } else { vec![] })
 }
 
 /// The hostname: `-h`, or the first 12 digits of the id (Docker's default).

@@ -152,6 +152,12 @@ impl Root {
         Self { dir: dir.into() }
     }
 
+    /// Where compiled seccomp programs are cached. `@` cannot start a container id, so
+    /// the directory never collides with a container's (and [`Self::ids`] skips it).
+    pub fn seccomp_cache(&self) -> PathBuf {
+        self.dir.join("@seccomp")
+    }
+
     /// The directory of container `id`.
     pub fn container_dir(&self, id: &str) -> PathBuf {
         self.dir.join(id)
@@ -182,6 +188,7 @@ impl Root {
             .filter_map(|e| e.ok())
             .filter(|e| e.path().is_dir())
             .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| validate_id(n).is_ok())
             .collect();
         ids.sort();
         Ok(ids)
@@ -294,6 +301,13 @@ mod tests {
         assert!(matches!(root.claim("c1"), Err(StateError::Exists(_))));
         assert!(matches!(root.load("c1"), Err(StateError::NotFound(_))));
         assert_eq!(root.ids().unwrap(), vec!["c1".to_string()]);
+        std::fs::create_dir(root.seccomp_cache()).unwrap();
+        assert_eq!(
+            root.ids().unwrap(),
+            vec!["c1".to_string()],
+            "the cache is no container"
+        );
+        assert!(validate_id("@seccomp").is_err());
     }
 
     #[test]

@@ -42,6 +42,21 @@ pub fn unassigned_syscall(nr: i64) -> io::Error {
     }
 }
 
+/// listmount(2) (Linux 6.8; number 458 on every architecture, from the shared table that
+/// new syscalls use) with a null request, so nothing is read or written: a kernel that has
+/// it answers EFAULT, one without it, or a seccomp filter older than it, ENOSYS.
+pub fn listmount_null() -> io::Error {
+    const SYS_LISTMOUNT: libc::c_long = 458;
+    // SAFETY: the request pointer is null and the buffer length is 0, so the kernel fails
+    // before touching memory; no other state changes.
+    let rc = unsafe { libc::syscall(SYS_LISTMOUNT, 0usize, 0usize, 0usize, 0usize) };
+    if rc < 0 {
+        io::Error::last_os_error()
+    } else {
+        io::Error::other(format!("listmount returned {rc}"))
+    }
+}
+
 /// Put SIGPIPE back to its default action. Rust's runtime ignores it at start, and an
 /// ignored signal stays ignored across execve: a process we exec would inherit it
 /// (`yes | head` would loop on EPIPE), and a CLI's output into a closed pipe would panic

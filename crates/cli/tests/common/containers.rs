@@ -275,6 +275,8 @@ fn runtime_state(state: &Path) -> Vec<PathBuf> {
                     .into_iter()
                     .flatten()
                     .flatten()
+                    // The runtime's cache of compiled seccomp programs, shared by all.
+                    .filter(|x| x.file_name() != "@seccomp")
                     .map(|x| x.path()),
             );
         } else {

@@ -80,7 +80,7 @@ pub fn create(root: &Root, opts: &CreateOpts) -> Result<Record> {
         .unwrap_or(false);
     check_console(opts, terminal)?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => crate::seccomp::compile(s)?,
+        Some(s) => crate::seccomp::compile_cached(s, &root.seccomp_cache())?,
         None => None,
     };
     let dir = root.claim(&opts.id)?;

@@ -64,7 +64,7 @@ pub fn exec(root: &Root, opts: &ExecOpts) -> Result<i32> {
         });
     }
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(s) => crate::seccomp::compile(s)?,
+        Some(s) => crate::seccomp::compile_cached(s, &root.seccomp_cache())?,
         None => None,
     };
     let plan = Plan::of_process(rec.pid).map_err(|source| Error::Child {

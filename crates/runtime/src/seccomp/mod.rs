@@ -31,7 +31,10 @@
 //!   needs a listener (the kernel refuses the pair, and the init is single-threaded, so
 //!   TSYNC has nothing to do); `WAIT_KILLABLE_RECV` is dropped when there is no listener
 //!   (the kernel only accepts it with one). A flag the kernel lacks is a compile error.
+//! - `create` and `exec` go through [`compile_cached`]: a profile seen before is read back
+//!   from `<root>/@seccomp/<sha256>.bpf` instead of being compiled again (see `cache.rs`).
 
+mod cache;
 mod compile;
 mod enosys;
 #[cfg(test)]
@@ -46,10 +49,19 @@ use std::path::PathBuf;
 
 use berth_sys::seccomp::{self as sys, SockFilter};
 
+pub use cache::{compile_cached, digest};
 pub use compile::{compile, compile_with};
 pub use listener::{process_state_json, send_listener};
 pub use rules::UnknownSyscalls;
 pub use tables::{known_actions, known_archs, known_flags, known_operators, supported_flags};
+
+/// Whether libseccomp knows `name` for the native architecture. A rule none of whose names
+/// it knows is refused by spec validation (it can only be a typo here); callers that take
+/// profiles from elsewhere (Docker's format names syscalls newer than this libseccomp) drop
+/// such rules first, as runc and libseccomp would ignore them.
+pub fn syscall_known(name: &str) -> bool {
+    libseccomp::ScmpSyscall::from_name(name).is_ok()
+}
 
 /// Everything that can go wrong compiling, loading or handing off a seccomp filter.
 #[derive(Debug, thiserror::Error)]
