@@ -219,10 +219,11 @@ enum Source {
 }
 
 /// How long the loop must have had nothing to do before it gives back the pages of the
-/// binary that its last round touched. Per release the next wake-up faults them back in
-/// (tens of microseconds), so a container that writes without pause never pays it, and
-/// one that is quiet keeps only what it needs.
-const SETTLE_MS: u128 = 250;
+/// binary that its last round touched. After a release the next wake-up faults them back
+/// in (about 0.4 ms of CPU, measured for a log line: bench/NOTES.md), so a container that
+/// writes more often than this never pays it, one that writes less often pays it at most
+/// once a second, and one that is quiet keeps only what it needs.
+const SETTLE_MS: u128 = 1000;
 
 /// Copies output to the log and clients, input to the container, until init exits;
 /// returns its exit code. While nothing happens for [`SETTLE_MS`] it drops its mappings of
