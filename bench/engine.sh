@@ -4,13 +4,16 @@
 # Debian, started here with its own data root), all on the same busybox image; berth run
 # against berth-runtime run on a bundle of that image; `berth run -d` of many sleeping
 # containers (start time per container and memory at N=1, 100, 1000); `berth ps -a` with
-# them all; the monitor's resident memory against conmon's.
+# them all; the monitor's resident memory against conmon's, idle and after a burst of
+# output.
 #
 #   bench/engine.sh                 measure and print the tables
 #   bench/engine.sh --write         ... and put them in bench/RESULTS.md ("Engine" section)
 #   bench/engine.sh --runs N        hyperfine runs per command (default 30)
 #   bench/engine.sh --max N         containers in the many-containers part (default 1000)
 #   bench/engine.sh --no-build      use the static release build as it is
+#   bench/engine.sh --monitor-only  only the monitor/conmon memory part (with --write, only
+#                                   its tables in RESULTS.md change)
 #
 # Needs root, podman, docker.io (dockerd + docker), runc, hyperfine, jq, busybox-static.
 # Podman and dockerd use runc: crun refuses this cgroup v1 hybrid host; podman runs with
@@ -22,20 +25,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 
-WRITE=0 RUNS=30 MAX=1000 BUILD=1
+WRITE=0 RUNS=30 MAX=1000 BUILD=1 ONLY_MONITOR=0
 while [ $# -gt 0 ]; do
   case $1 in
     --write) WRITE=1 ;;
     --runs) RUNS=$2; shift ;;
     --max) MAX=$2; shift ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --monitor-only) ONLY_MONITOR=1 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "engine.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 [ "$(id -u)" = 0 ] || { echo "engine.sh: run as root" >&2; exit 2; }
 log() { printf '>> %s\n' "$*" >&2; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 for t in podman dockerd runc hyperfine jq; do
   command -v $t >/dev/null || { echo "engine.sh: $t missing (apt-get install podman docker.io runc hyperfine jq)" >&2; exit 1; }
@@ -87,6 +92,7 @@ $BERTH import --change 'CMD ["sh"]' "$W/bb.tar" bench/busybox:latest >/dev/null
 $BERTH save -o "$W/bb-archive.tar" bench/busybox:latest
 "${P[@]}" load -q -i "$W/bb-archive.tar" >/dev/null
 
+if [ "$ONLY_MONITOR" = 0 ]; then
 log "dockerd"
 echo "{\"deprecated-key-path\": \"$W/key.json\"}" >"$W/daemon.json"
 dockerd --config-file "$W/daemon.json" --data-root "$W/docker" --exec-root "$W/docker-exec" \
@@ -112,23 +118,68 @@ hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$W/run.json" \
   -n docker "${D[*]} run --rm --network none bench/busybox true" >&2
 mean() { jq -r --arg n "$1" '.results[] | select(.command == $n) | .mean * 1000' "$W/run.json"; }
 T_BERTH=$(mean berth) T_RT=$(mean berth-runtime) T_PODMAN=$(mean podman) T_DOCKER=$(mean docker)
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+fi
 
 # --- monitor vs conmon ---------------------------------------------------------------
+# VmRSS and PSS of the process that watches one container: idle (a `sleep`, 2 s after its
+# start); the peak VmRSS, sampled every 20 ms, while it relays a burst of output (20 MB of
+# `yes` lines, until it has read them all, /proc/PID/io rchar); VmRSS and PSS 2 s after
+# that burst; and for a container that prints a line every 0.5 s, 5 s after its start.
+# The berth monitor gives back the pages of its large static binary once it has had
+# nothing to do for 1 s: "idle" and "after" show that; the peak and the steady logger
+# show what relaying keeps resident.
 log "monitor and conmon resident memory"
-id=$($BERTH run -d bench/busybox sleep 1000)
-sleep 0.5
-mon=$(jq .Berth.MonitorPid "$W/root/containers/$id/state.json")
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 pss() { awk '/^Pss:/ { s += $2 } END { print s }' "/proc/$1/smaps_rollup"; }
+BURST=20000000 LINE=$(printf '%080d' 0)
+peak_until_read() { # PID: the peak VmRSS until PID has read $BURST bytes (at most 60 s)
+  local peak=0 r
+  for _ in $(seq 3000); do
+    r=$(rss "$1"); [ "$r" -gt "$peak" ] && peak=$r
+    [ "$(awk '/^rchar/ { print $2 }' "/proc/$1/io")" -ge $BURST ] && break
+    sleep 0.02
+  done
+  echo "$peak"
+}
+berth_monitor() { jq .Berth.MonitorPid "$W/root/containers/$1/state.json"; }
+conmon_of() { pgrep -f "conmon.*$1" | head -1; }
+PODMAN_RUN=("${P[@]}" run -d --network none --ulimit nofile=$NOFILE:$NOFILE --ulimit nproc=$NPROC:$NPROC)
+
+id=$($BERTH run -d bench/busybox sleep 1000)
+sleep 2
+mon=$(berth_monitor "$id")
 MON_RSS=$(rss "$mon") MON_PSS=$(pss "$mon")
 $BERTH rm -f "$id" >/dev/null
-pid=$("${P[@]}" run -d --network none --ulimit nofile=$NOFILE:$NOFILE --ulimit nproc=$NPROC:$NPROC bench/busybox sleep 1000)
-sleep 0.5
-cpid=$(pgrep -f "conmon.*$pid" | head -1)
-CONMON_RSS=$(rss "$cpid") CONMON_PSS=$(pss "$cpid")
-"${P[@]}" rm -f "$pid" >/dev/null
+id=$($BERTH run -d bench/busybox sh -c "yes $LINE | head -c $BURST; sleep 1000")
+mon=$(berth_monitor "$id")
+MON_PEAK=$(peak_until_read "$mon")
+sleep 2
+MON_AFTER_RSS=$(rss "$mon") MON_AFTER_PSS=$(pss "$mon")
+$BERTH rm -f "$id" >/dev/null
+id=$($BERTH run -d bench/busybox sh -c "while true; do echo $LINE; sleep 0.5; done")
+sleep 5
+mon=$(berth_monitor "$id")
+MON_TICK_RSS=$(rss "$mon") MON_TICK_PSS=$(pss "$mon")
+$BERTH rm -f "$id" >/dev/null
 
+pid=$("${PODMAN_RUN[@]}" bench/busybox sleep 1000)
+sleep 2
+cpid=$(conmon_of "$pid")
+CONMON_RSS=$(rss "$cpid") CONMON_PSS=$(pss "$cpid")
+"${P[@]}" rm -f -t 0 "$pid" >/dev/null
+pid=$("${PODMAN_RUN[@]}" bench/busybox sh -c "yes $LINE | head -c $BURST; sleep 1000")
+cpid=$(conmon_of "$pid")
+CONMON_PEAK=$(peak_until_read "$cpid")
+sleep 2
+CONMON_AFTER_RSS=$(rss "$cpid") CONMON_AFTER_PSS=$(pss "$cpid")
+"${P[@]}" rm -f -t 0 "$pid" >/dev/null
+pid=$("${PODMAN_RUN[@]}" bench/busybox sh -c "while true; do echo $LINE; sleep 0.5; done")
+sleep 5
+cpid=$(conmon_of "$pid")
+CONMON_TICK_RSS=$(rss "$cpid") CONMON_TICK_PSS=$(pss "$cpid")
+"${P[@]}" rm -f -t 0 "$pid" >/dev/null
+
+if [ "$ONLY_MONITOR" = 0 ]; then
 # --- many containers -----------------------------------------------------------------
 log "berth run -d of $MAX sleeping containers"
 avail() { awk '/^MemAvailable/ { print $2 }' /proc/meminfo; }
@@ -157,8 +208,47 @@ MEM_PER=$(awk -v a="$M0" -v b="$M1" -v n="$n" 'BEGIN { printf "%.0f", (a - b) / 
 log "berth ps -a with $n containers"
 hyperfine -N --warmup 1 --runs 10 --export-json "$W/ps.json" "$BERTH ps -a" >&2
 T_PS=$(jq -r '.results[0].mean * 1000' "$W/ps.json")
+fi
 
 # --- report --------------------------------------------------------------------------
+monitor_table=$(cat <<EOF
+| monitor of one container (busybox) | VmRSS | PSS |
+|---|---|---|
+| berth monitor, idle \`sleep\` | $MON_RSS KiB | $MON_PSS KiB |
+| conmon (podman), idle \`sleep\` | $CONMON_RSS KiB | $CONMON_PSS KiB |
+| berth monitor, peak while relaying 20 MB of \`yes\` lines | $MON_PEAK KiB | |
+| conmon, peak while relaying 20 MB of \`yes\` lines | $CONMON_PEAK KiB | |
+| berth monitor, 2 s after that burst | $MON_AFTER_RSS KiB | $MON_AFTER_PSS KiB |
+| conmon, 2 s after that burst | $CONMON_AFTER_RSS KiB | $CONMON_AFTER_PSS KiB |
+| berth monitor, a line every 0.5 s | $MON_TICK_RSS KiB | $MON_TICK_PSS KiB |
+| conmon, a line every 0.5 s | $CONMON_TICK_RSS KiB | $CONMON_TICK_PSS KiB |
+
+Target: idle monitor/conmon VmRSS = **$(ratio "$MON_RSS" "$CONMON_RSS")** (≤ 0.5); PSS $(ratio "$MON_PSS" "$CONMON_PSS"); after the burst $(ratio "$MON_AFTER_RSS" "$CONMON_AFTER_RSS"), at the peak $(ratio "$MON_PEAK" "$CONMON_PEAK"), a line every 0.5 s $(ratio "$MON_TICK_RSS" "$CONMON_TICK_RSS").
+EOF
+)
+if [ "$ONLY_MONITOR" = 1 ]; then
+  echo
+  echo "$monitor_table"
+  if [ "$WRITE" = 1 ]; then
+    R=$REPO/bench/RESULTS.md
+    block=$(printf 'Monitor rows: `bench/engine.sh --monitor-only --write` on %s.\n\n%s\n' \
+      "$(date -u +%Y-%m-%d)" "$monitor_table")
+    python3 - "$R" "$block" <<'PY'
+import re, sys
+path, block = sys.argv[1], sys.argv[2].rstrip() + "\n\n"
+text = open(path).read()
+sec = re.search(r"^## Engine\n.*?(?=^## |\Z)", text, flags=re.S | re.M)
+old = re.compile(r"^(Monitor rows: .*?\n\n)?\| monitor of one .*?\n\n(Target: idle monitor.*?\n\n)?", flags=re.S | re.M)
+m = old.search(text, sec.start(), sec.end()) if sec else None
+if not m:
+    sys.exit("engine.sh: no monitor table in the Engine section of " + path + "; run without --monitor-only")
+text = text[:m.start()] + block + text[m.end():]
+open(path, "w").write(text)
+PY
+    log "wrote the monitor rows of the Engine section of $R"
+  fi
+  exit 0
+fi
 table=$(cat <<EOF
 | command (busybox image, \`true\`) | mean | vs berth |
 |---|---|---|
@@ -169,10 +259,7 @@ table=$(cat <<EOF
 
 Targets: berth/podman = **$(ratio "$T_BERTH" "$T_PODMAN")** (≤ 0.20), berth/berth-runtime = **$(ratio "$T_BERTH" "$T_RT")** (≤ 2.5), berth/docker = $(ratio "$T_BERTH" "$T_DOCKER").
 
-| monitor of one \`sleep\` container | VmRSS | PSS |
-|---|---|---|
-| berth monitor | $MON_RSS KiB | $MON_PSS KiB |
-| conmon (podman) | $CONMON_RSS KiB | $CONMON_PSS KiB |
+$monitor_table
 
 | \`berth run -d\` sleeping containers | |
 |---|---|

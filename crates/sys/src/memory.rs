@@ -44,32 +44,67 @@ fn clean_mappings(smaps: &str, exe: &str) -> Vec<Clean> {
     out
 }
 
-/// Drops this process's page-table entries for the clean read-only mappings of its own
-/// executable (`MADV_DONTNEED`), so they stop counting as its resident memory; whatever
-/// code runs next faults back in from the page cache. Pages that were ever written
-/// (relocated data) are left alone, since dropping them would lose the writes. Returns the
-/// bytes of address space released.
-pub fn release_executable_pages() -> io::Result<usize> {
-    let exe = std::fs::read_link("/proc/self/exe")?;
-    let smaps = std::fs::read_to_string("/proc/self/smaps")?;
-    let mut total = 0;
-    for m in clean_mappings(&smaps, &exe.to_string_lossy()) {
-        // SAFETY: the range is a whole private, read-only mapping of our executable whose
-        // pages are all unmodified file pages (no anonymous pages, never writable), so
-        // MADV_DONTNEED only drops page-table entries that the next access refills from
-        // the same file; no memory Rust code refers to changes content or goes away.
-        let rc = unsafe {
-            libc::madvise(
-                m.start as *mut libc::c_void,
-                m.end - m.start,
-                libc::MADV_DONTNEED,
-            )
-        };
-        if rc == 0 {
-            total += m.end - m.start;
-        }
+/// The clean read-only mappings of this process's own executable, found once (reading
+/// /proc/self/smaps is itself work that faults code in) and then released as often as
+/// the caller likes with one `madvise` each.
+#[derive(Debug)]
+pub struct ExecutablePages {
+    ranges: Vec<Clean>,
+}
+
+impl ExecutablePages {
+    /// Finds the mappings: every mapping of /proc/self/exe that is not writable and holds
+    /// no anonymous (copy-on-write) pages. Pages that were ever written (relocated data)
+    /// are left out, since dropping them would lose the writes.
+    pub fn find() -> io::Result<ExecutablePages> {
+        let exe = std::fs::read_link("/proc/self/exe")?;
+        let smaps = std::fs::read_to_string("/proc/self/smaps")?;
+        Ok(ExecutablePages {
+            ranges: clean_mappings(&smaps, &exe.to_string_lossy()),
+        })
     }
-    Ok(total)
+
+    /// Drops this process's page-table entries for the mappings (`MADV_DONTNEED`), so
+    /// they stop counting as its resident memory; whatever code runs next faults back in
+    /// from the page cache (the kernel maps file pages around a fault in 64 KiB blocks,
+    /// so even a short code path in a large binary makes up much of the resident set).
+    /// Returns the bytes of address space released.
+    pub fn release(&self) -> usize {
+        let mut total = 0;
+        for m in &self.ranges {
+            // SAFETY: the range is a whole private, read-only mapping of our executable
+            // whose pages are all unmodified file pages (no anonymous pages when `find`
+            // looked, and never writable, so none since), so MADV_DONTNEED only drops
+            // page-table entries that the next access refills from the same file; no
+            // memory Rust code refers to changes content or goes away.
+            let rc = unsafe {
+                libc::madvise(
+                    m.start as *mut libc::c_void,
+                    m.end - m.start,
+                    libc::MADV_DONTNEED,
+                )
+            };
+            if rc == 0 {
+                total += m.end - m.start;
+            }
+        }
+        total
+    }
+}
+
+/// [`ExecutablePages::find`], then [`ExecutablePages::release`], once.
+pub fn release_executable_pages() -> io::Result<usize> {
+    Ok(ExecutablePages::find()?.release())
+}
+
+/// Gives free heap memory back to the kernel (glibc's `malloc_trim`): the top of the heap
+/// and whole free pages inside it, which malloc otherwise keeps resident for reuse.
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only returns memory that malloc holds as free; it touches no
+    // live allocation and is thread-safe (it takes the arena locks).
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 #[cfg(test)]
@@ -112,6 +147,10 @@ Anonymous:             0 kB
     #[test]
     fn releasing_keeps_the_process_working() {
         release_executable_pages().unwrap();
+        let pages = ExecutablePages::find().unwrap();
+        pages.release();
+        trim_heap();
+        pages.release();
         // Code and read-only data are still there after the release.
         assert_eq!(format!("{}", 6 * 7), "42");
     }

@@ -218,8 +218,18 @@ enum Source {
     Client(usize),
 }
 
+/// How long the loop must have had nothing to do before it gives back the pages of the
+/// binary that its last round touched. After a release the next wake-up faults them back
+/// in (about 0.4 ms of CPU, measured for a log line: bench/NOTES.md), so a container that
+/// writes more often than this never pays it, one that writes less often pays it at most
+/// once a second, and one that is quiet keeps only what it needs.
+const SETTLE_MS: u128 = 1000;
+
 /// Copies output to the log and clients, input to the container, until init exits;
-/// returns its exit code.
+/// returns its exit code. While nothing happens for [`SETTLE_MS`] it drops its mappings of
+/// the executable and trims its heap: the binary is large, and the kernel maps its file
+/// pages in 64 KiB blocks around every fault, so the few code paths of the loop would
+/// otherwise keep megabytes resident (bench/NOTES.md, "monitor memory").
 pub fn relay(m: &mut Monitor, mut io: Stdio, pid: i32, mut log: Option<&mut Writer>) -> i32 {
     let Ok(sfd) = child_signals() else {
         return 255;
@@ -227,6 +237,13 @@ pub fn relay(m: &mut Monitor, mut io: Stdio, pid: i32, mut log: Option<&mut Writ
     let init = Pid::from_raw(pid);
     let mut buf = vec![0u8; 16 << 10];
     let mut health = Health::of(m);
+    // Setup code is done with: its pages need not stay resident while we relay.
+    let pages = berth_sys::memory::ExecutablePages::find().ok();
+    if let Some(p) = &pages {
+        p.release();
+    }
+    let mut busy = Some(std::time::Instant::now());
+    let mut settled = false;
     loop {
         if let Some(h) = health.as_mut() {
             h.tick(m);
@@ -242,11 +259,23 @@ pub fn relay(m: &mut Monitor, mut io: Stdio, pid: i32, mut log: Option<&mut Writ
         let timeout = health
             .as_ref()
             .map_or(PollTimeout::NONE, Health::poll_timeout);
-        let ready = match wait_ready(m, &io, &sfd, timeout) {
+        let timeout = match busy {
+            Some(t) => sooner(timeout, SETTLE_MS.saturating_sub(t.elapsed().as_millis())),
+            None => timeout,
+        };
+        let release = pages.as_ref().filter(|_| settled);
+        let ready = match wait_ready(m, &io, &sfd, timeout, release) {
             Ok(r) => r,
             Err(Errno::EINTR) => continue,
             Err(_) => return 255,
         };
+        settled = false;
+        if !ready.is_empty() {
+            busy = Some(std::time::Instant::now());
+        } else if busy.is_some_and(|t| t.elapsed().as_millis() >= SETTLE_MS) {
+            busy = None;
+            settled = true;
+        }
         let mut gone = vec![];
         for s in ready {
             match s {
@@ -271,14 +300,27 @@ pub fn relay(m: &mut Monitor, mut io: Stdio, pid: i32, mut log: Option<&mut Writ
     }
 }
 
+/// The shorter of poll timeout `t` and `ms` milliseconds. (Not `PollTimeout::as_millis`:
+/// nix 0.32's panics on `NONE`.)
+fn sooner(t: PollTimeout, ms: u128) -> PollTimeout {
+    let ms = ms.min(i32::MAX as u128) as i32;
+    match i32::from(t) {
+        cur if (0..=ms).contains(&cur) => t,
+        _ => PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+    }
+}
+
 /// Polls every source; the ready ones in the order to handle them: new clients first, so
 /// output that arrived with them reaches them; then input; then output (which may drop
-/// clients that went away).
+/// clients that went away). With `release`, trims the heap and drops the executable's
+/// pages just before it blocks, so that no more code than the poll call runs between the
+/// release and the sleep.
 fn wait_ready(
     m: &Monitor,
     io: &Stdio,
     sfd: &SignalFd,
     timeout: PollTimeout,
+    release: Option<&berth_sys::memory::ExecutablePages>,
 ) -> nix::Result<Vec<Source>> {
     let mut srcs = vec![Source::Signals];
     let mut fds: Vec<BorrowedFd> = vec![sfd.as_fd()];
@@ -301,6 +343,10 @@ fn wait_ready(
         .iter()
         .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
         .collect();
+    if let Some(pages) = release {
+        berth_sys::memory::trim_heap();
+        pages.release();
+    }
     poll(&mut pfds, timeout)?;
     let ready: Vec<Source> = pfds
         .iter()
@@ -444,4 +490,22 @@ fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> nix::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sooner_takes_the_shorter_wait() {
+        for (t, ms, want) in [
+            (PollTimeout::NONE, 250, 250),
+            (PollTimeout::from(100u8), 250, 100),
+            (PollTimeout::MAX, 0, 0),
+            (PollTimeout::ZERO, 250, 0),
+            (PollTimeout::NONE, u128::MAX, i32::MAX),
+        ] {
+            assert_eq!(i32::from(sooner(t, ms)), want, "{t:?} {ms}");
+        }
+    }
 }

@@ -127,8 +127,6 @@ impl Monitor {
                 self.record_restart(pid)?;
             }
             let started = Instant::now();
-            // Setup code is done with: its pages need not stay resident while we wait.
-            let _ = berth_sys::memory::release_executable_pages();
             let code = io::relay(self, stdio, pid, log.as_mut());
             let exit = Exit {
                 code,
