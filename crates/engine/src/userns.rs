@@ -225,8 +225,7 @@ fn in_use(eng: &Engine) -> Result<Used> {
     Ok(used)
 }
 
-/// The first `size` ids of `ranges`, in steps of `size` from each range's start, that
-/// meet nothing in `used`.
+/// The lowest `size` ids of `ranges` that meet nothing in `used` (first fit).
 fn pick(ranges: &[(u64, u64)], used: &[(u64, u64)], size: u32, asked: &str) -> Result<u64> {
     let size = u64::from(size);
     let total: u64 = ranges.iter().map(|r| r.1).sum();
@@ -245,9 +244,7 @@ fn pick(ranges: &[(u64, u64)], used: &[(u64, u64)], size: u32, asked: &str) -> R
         let mut s = start;
         while s + size <= start + count {
             if let Some(u) = used.iter().find(|u| s < u.0 + u.1 && u.0 < s + size) {
-                // Skip past the range in the way, keeping steps aligned to the start.
-                let past = u.0 + u.1 - start;
-                s = start + past.div_ceil(size) * size;
+                s = u.0 + u.1;
                 continue;
             }
             return Ok(s);
@@ -464,7 +461,7 @@ mod tests {
         let r = [(100_000, 65536 * 3)];
         assert_eq!(pick(&r, &[], 65536, "auto").unwrap(), 100_000);
         let used = [(100_000, 65536), (100_000 + 65536 + 5, 1)];
-        assert_eq!(pick(&r, &used, 65536, "auto").unwrap(), 100_000 + 2 * 65536);
+        assert_eq!(pick(&r, &used, 65536, "auto").unwrap(), 100_000 + 65536 + 6);
         let full = [(100_000, 65536 * 3)];
         let e = pick(&r, &full, 65536, "auto").unwrap_err().to_string();
         assert!(e.contains("no free range"), "{e}");
