@@ -418,6 +418,54 @@ fn chown_fallback_keeps_modes_setuid_and_capabilities() {
 }
 
 #[test]
+fn host_and_container_namespaces_alongside_a_user_namespace() {
+    let u = Us::new(5_505_024, 1 << 20);
+    u.ok(&["run", "-d", "--name", "peer", "bbu", "sleep", "60"]);
+    let peer_net = u.sh("peer", "readlink /proc/self/ns/net");
+    // Another container's network (joined before the user namespace is made; /sys is the
+    // host's, as runc binds it), the host's pid namespace (/proc bound from the host) and
+    // ipc namespace.
+    let out = u.ok(&[
+        "run",
+        "--rm",
+        "--userns=auto",
+        "--network",
+        "container:peer",
+        "bbu",
+        "sh",
+        "-c",
+        "id -u; readlink /proc/self/ns/net; ls /sys/class >/dev/null && echo sys",
+    ]);
+    assert_eq!(out.trim(), format!("0\n{peer_net}\nsys"));
+    let out = u.ok(&[
+        "run",
+        "--rm",
+        "--userns=auto",
+        "--pid",
+        "host",
+        "bbu",
+        "sh",
+        "-c",
+        "id -u; test -d /proc/1 && readlink /proc/self/ns/pid",
+    ]);
+    let host_pid = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    assert_eq!(out.trim(), format!("0\n{}", host_pid.display()));
+    let out = u.ok(&[
+        "run",
+        "--rm",
+        "--userns=auto",
+        "--ipc",
+        "host",
+        "bbu",
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/ipc",
+    ]);
+    let host_ipc = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+    assert_eq!(out.trim(), host_ipc.display().to_string());
+}
+
+#[test]
 fn bad_userns_input_fails_in_one_line_and_leaves_nothing() {
     let u = Us::new(5_242_880, 65536);
     let before = u.ct.store_left();
@@ -461,6 +509,17 @@ fn bad_userns_input_fails_in_one_line_and_leaves_nothing() {
         (
             &["run", "--userns=auto:size=65537", "bbu", "true"],
             &["--userns", "exceed", "berth"],
+        ),
+        (
+            &[
+                "run",
+                "--userns=auto",
+                "--pid",
+                "container:other",
+                "bbu",
+                "true",
+            ],
+            &["--pid", "container:other", "user namespace"],
         ),
     ];
     for (args, words) in cases {

@@ -144,7 +144,19 @@ fn ranges_meet(a: u32, an: u32, b: u32, bn: u32) -> bool {
 
 /// Checks `--userns`, `--uidmap` and `--gidmap` (before anything is created).
 pub fn validate(h: &HostConfig) -> Result<()> {
-    mode(h)?;
+    if mode(h)? != Mode::Host {
+        // The container's procfs and mqueue mounts need namespaces its own user namespace
+        // owns; another container's belong to another one.
+        for (flag, m) in [("--pid", &h.pid_mode), ("--ipc", &h.ipc_mode)] {
+            if m.starts_with("container:") {
+                return Err(Error::invalid(
+                    flag,
+                    m,
+                    "cannot be combined with a user namespace (--userns=host allows it)",
+                ));
+            }
+        }
+    }
     parse_maps("--uidmap", &h.id_mappings.uid_map)?;
     parse_maps("--gidmap", &h.id_mappings.gid_map)?;
     Ok(())
@@ -328,8 +340,13 @@ fn parse_subids(text: &str) -> Vec<(String, u64, u64)> {
         .collect()
 }
 
-/// Adds the user namespace and its maps to `spec`, and to `/sys` a bind when the network
-/// namespace is not the container's own (sysfs mounts only for its netns' owner).
+/// Adds the user namespace and its maps to `spec`. Where the container shares a namespace
+/// that its user namespace does not own, the filesystem showing it is bound from the host
+/// instead of mounted (the kernel mounts sysfs, procfs and mqueue only for the owner of the
+/// network, pid and ipc namespace): `/sys` for another container's network, `/proc` for
+/// the host's pid namespace, `/dev/mqueue` for the host's ipc namespace (left out where
+/// the host mounts none). As runc, a container in another's network namespace sees the
+/// host's `/sys`.
 pub fn apply(c: &Container, spec: &mut Value) -> Result<()> {
     let Some(m) = mapping(c)? else {
         return Ok(());
@@ -345,12 +362,22 @@ pub fn apply(c: &Container, spec: &mut Value) -> Result<()> {
     }
     linux["uidMappings"] = oci(&m.uid);
     linux["gidMappings"] = oci(&m.gid);
-    if c.host_config.network_mode.starts_with("container:") {
-        if let Some(mounts) = spec["mounts"].as_array_mut() {
-            for mt in mounts.iter_mut().filter(|m| m["destination"] == "/sys") {
-                *mt = json!({"destination": "/sys", "type": "bind", "source": "/sys",
-                    "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
-            }
+    let h = &c.host_config;
+    let binds = [
+        ("/sys", h.network_mode.starts_with("container:"), "ro"),
+        ("/proc", h.pid_mode == "host", "rw"),
+        ("/dev/mqueue", h.ipc_mode == "host", "rw"),
+    ];
+    let host_mqueue = Path::new("/dev/mqueue").is_dir();
+    if let Some(mounts) = spec["mounts"].as_array_mut() {
+        mounts.retain(|m| host_mqueue || h.ipc_mode != "host" || m["destination"] != "/dev/mqueue");
+    }
+    let mounts = spec["mounts"].as_array_mut();
+    for mt in mounts.into_iter().flatten() {
+        let dest = mt["destination"].as_str().unwrap_or("").to_string();
+        if let Some((d, _, rw)) = binds.iter().find(|(d, on, _)| *on && *d == dest) {
+            *mt = json!({"destination": d, "type": "bind", "source": d,
+                "options": ["rbind", "nosuid", "noexec", "nodev", rw]});
         }
     }
     Ok(())

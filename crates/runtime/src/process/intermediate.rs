@@ -8,9 +8,12 @@
 //!    waits for an RCU grace period (7-15 ms here), which a cgroup.procs write pays: that
 //!    wait used to be the largest cost of a create.
 //! 2. Join the user namespace or create one and have the parent write our id maps, then
-//!    become its root.
-//! 3. Join the other given namespaces, then unshare the new ones; pid and time namespaces
-//!    apply to children, so init is forked after.
+//!    become its root. When we create it, the other given namespaces are joined first,
+//!    while we are still privileged over their owners (from inside the new namespace we
+//!    would not be: setns needs CAP_SYS_ADMIN in the user namespace owning the target), as
+//!    runc's nsexec does.
+//! 3. Join the other given namespaces (unless done in 2), then unshare the new ones; pid
+//!    and time namespaces apply to children, so init is forked after.
 //! 4. Fork init (which reports its own pid first), exit.
 
 use nix::sched::CloneFlags;
@@ -62,6 +65,7 @@ fn steps(b: &Bootstrap, chan: &Channel, cloned_in: bool) -> Result<(), ChildErro
     })?;
     b.plan.join_where(|f| f == CloneFlags::CLONE_NEWUSER)?;
     if b.plan.new_user {
+        b.plan.join_where(|f| f != CloneFlags::CLONE_NEWUSER)?;
         nix::sched::unshare(CloneFlags::CLONE_NEWUSER).step(Step::Unshare, "user")?;
         chan.send(&Msg::NeedIdMaps)
             .map_err(|_| ChildError::new(Step::SetIds, "id maps", libc::EPIPE))?;
@@ -73,7 +77,9 @@ fn steps(b: &Bootstrap, chan: &Channel, cloned_in: bool) -> Result<(), ChildErro
         nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .step(Step::SetIds, "uid 0")?;
     }
-    b.plan.join_where(|f| f != CloneFlags::CLONE_NEWUSER)?;
+    if !b.plan.new_user {
+        b.plan.join_where(|f| f != CloneFlags::CLONE_NEWUSER)?;
+    }
     nix::sched::unshare(b.plan.new).step(Step::Unshare, format!("{:?}", b.plan.new))?;
     if b.plan.new.contains(CLONE_NEWTIME) {
         namespaces::write_time_offsets(&b.spec)?;
