@@ -465,6 +465,75 @@ fn host_and_container_namespaces_alongside_a_user_namespace() {
     assert_eq!(out.trim(), host_ipc.display().to_string());
 }
 
+/// `tar -tv` lines of `tar` as (owner, path).
+fn tar_owners(tar: &[u8]) -> Vec<(String, String)> {
+    let mut child = Command::new("tar")
+        .args(["-tvf", "-", "--numeric-owner"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(tar).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[1].to_string(), f[5].trim_end_matches('/').to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn cp_export_and_commit_use_the_containers_own_ids() {
+    let u = Us::new(6_029_312, 1 << 20);
+    u.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "cx",
+        "--userns=auto",
+        "bbu",
+        "sleep",
+        "60",
+    ]);
+    u.sh(
+        "cx",
+        "echo a > /made && chown 1000:1000 /made && rm /bin/sh",
+    );
+    // export and cp out: the container's ids, not the host's.
+    let tar = u.out(&["export", "cx"]).stdout;
+    let owners = tar_owners(&tar);
+    let of = |p: &str| owners.iter().find(|(_, q)| q == p).map(|(o, _)| o.clone());
+    assert_eq!(of("made").as_deref(), Some("1000/1000"), "{owners:?}");
+    assert_eq!(of("bin/busybox").as_deref(), Some("0/0"));
+    assert_eq!(of("home/app").as_deref(), Some("1000/1000"));
+    assert_eq!(of("bin/sh"), None, "removed in the container");
+    let tar = u.out(&["cp", "cx:/made", "-"]).stdout;
+    assert_eq!(tar_owners(&tar)[0].0, "1000/1000");
+    // cp in: owned by the container's root (or, with -a, the archive's ids), mapped.
+    let src = u.ct.env.path("in");
+    std::fs::write(&src, "in\n").unwrap();
+    std::os::unix::fs::chown(&src, Some(1234), Some(1234)).unwrap();
+    u.ok(&["cp", p(&src), "cx:/in"]);
+    u.ok(&["cp", "-a", p(&src), "cx:/in-a"]);
+    let out = u.ok(&["exec", "cx", "stat", "-c", "%u:%g", "/in", "/in-a"]);
+    assert_eq!(out.trim(), "0:0\n1234:1234");
+    let upper = PathBuf::from(u.inspect("cx", "{{.GraphDriver.Data.UpperDir}}"));
+    assert_eq!(uid_of(&upper.join("in")), 6_029_312);
+    assert_eq!(uid_of(&upper.join("in-a")), 6_029_312 + 1234);
+    // commit: the new layer has the container's ids; a container of it without a user
+    // namespace sees them as they were inside.
+    u.ok(&["commit", "cx", "cximg"]);
+    let out = u.ok(&[
+        "run", "--rm", "cximg", "stat", "-c", "%u:%g", "/made", "/in-a", "/",
+    ]);
+    assert_eq!(out.trim(), "1000:1000\n1234:1234\n0:0");
+    let o = u.out(&["run", "--rm", "cximg", "/bin/sh", "-c", "true"]);
+    assert!(!o.status.success(), "/bin/sh was removed in the container");
+}
+
 #[test]
 fn bad_userns_input_fails_in_one_line_and_leaves_nothing() {
     let u = Us::new(5_242_880, 65536);

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -87,15 +87,34 @@ impl IdMapping {
         lines(&self.gid)
     }
 
+    /// The maps turned around: host ids inside, container ids outside. A mount idmapped
+    /// with these shows files on disk with host ids as the container's ids.
+    fn inverse(&self) -> IdMapping {
+        let flip = |r: &[IdRange]| {
+            r.iter()
+                .map(|r| IdRange {
+                    container: r.host,
+                    host: r.container,
+                    size: r.size,
+                })
+                .collect()
+        };
+        IdMapping {
+            uid: flip(&self.uid),
+            gid: flip(&self.gid),
+        }
+    }
+
     /// A host uid for a file owned by container uid `id` (unmapped ids become the
     /// overflow id 65534, as the kernel shows them).
-    fn file_uid(&self, id: u32) -> u32 {
+    pub fn file_uid(&self, id: u32) -> u32 {
         self.host_uid(id)
             .or_else(|| self.host_uid(65534))
             .unwrap_or(65534)
     }
 
-    fn file_gid(&self, id: u32) -> u32 {
+    /// A host gid for a file owned by container gid `id` (as [`IdMapping::file_uid`]).
+    pub fn file_gid(&self, id: u32) -> u32 {
         self.host_gid(id)
             .or_else(|| self.host_gid(65534))
             .unwrap_or(65534)
@@ -145,6 +164,75 @@ impl Snapshotter {
         } else {
             IdmapMethod::Idmapped
         })
+    }
+}
+
+/// A detached, read-only view of a snapshot with the container's own ids; its files are
+/// under [`View::path`] while it lives.
+#[derive(Debug)]
+pub struct View {
+    tree: OwnedFd,
+}
+
+impl View {
+    /// Where the view's root is reached (`/proc/self/fd/N` of the detached mount).
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", self.tree.as_raw_fd()))
+    }
+}
+
+impl Snapshotter {
+    /// For a snapshot with maps: its upper dir idmapped back to the container's ids (what
+    /// `commit` turns into a layer). `None` for a snapshot without maps.
+    pub fn upper_view(&self, id: &str) -> Result<Option<View>, SnapshotError> {
+        let Some(map) = self.idmap(id)? else {
+            return Ok(None);
+        };
+        let upper = self.upper_dir(id)?;
+        let inv = map.inverse();
+        let tree = (|| {
+            let userns = berth_sys::userns::with_maps(&inv.uid_lines(), &inv.gid_lines())?;
+            let root = File::open("/")?;
+            let tree = sysmount::open_tree(root.as_fd(), &upper, sysmount::OPEN_TREE_CLONE)?;
+            sysmount::setattr(tree.as_fd(), 0, 0, Some(userns.as_fd()), false)?;
+            Ok(tree)
+        })()
+        .map_err(io_err("idmap a view of", &upper))?;
+        Ok(Some(View { tree }))
+    }
+
+    /// For a snapshot with maps: the whole filesystem with the container's ids, read-only
+    /// (`export`, `cp` out): an overlay whose top layer is the upper dir idmapped back and
+    /// whose other layers are the image's own. `None` for a snapshot without maps.
+    pub fn rootfs_view(&self, id: &str) -> Result<Option<View>, SnapshotError> {
+        let Some(up) = self.upper_view(id)? else {
+            return Ok(None);
+        };
+        let merged = self.merged_dir(id)?;
+        let links = self.lower_links(id)?;
+        let tree = (|| {
+            let root = File::open(&self.root)?;
+            let ctx = fsmount::fsopen("overlay")?;
+            fsmount::set_string(ctx.as_fd(), "source", "overlay")?;
+            let mut trees = vec![up.tree];
+            for link in &links {
+                trees.push(sysmount::open_tree(
+                    root.as_fd(),
+                    Path::new(link),
+                    sysmount::OPEN_TREE_CLONE,
+                )?);
+            }
+            for t in &trees {
+                fsmount::set_fd(ctx.as_fd(), "lowerdir+", t.as_fd())?;
+            }
+            fsmount::create(ctx.as_fd())?;
+            fsmount::fsmount(ctx.as_fd())
+        })()
+        .map_err(|source| SnapshotError::Mount {
+            path: merged,
+            source,
+        })?;
+        Ok(Some(View { tree }))
     }
 
     /// Mounts snapshot `id` whose container has maps `map`: idmapped layers where the

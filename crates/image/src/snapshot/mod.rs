@@ -33,7 +33,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use idmap::{IdMapping, IdRange, IdmapMethod};
+pub use idmap::{IdMapping, IdRange, IdmapMethod, View};
 pub use layer::LayerSlot;
 
 const LOWER_FILE: &str = "lower";
