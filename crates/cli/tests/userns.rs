@@ -259,6 +259,26 @@ fn auto_ranges_are_never_shared_and_come_back_at_rm() {
         "{line}"
     );
     u.ok(&["rm", "-f", a.trim()]);
+    u.ok(&["rm", "-f", "cc"]);
+    // Creates at once never take the same range: the two free ones go to two of them.
+    let outs: Vec<Output> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| u.out(&["create", "--userns=auto", "bbu", "true"])))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ids: Vec<String> = outs
+        .iter()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2, "two free ranges, two creates succeed");
+    let mut got: Vec<String> = ids.iter().map(|i| maps(i)).collect();
+    got.sort();
+    assert_eq!(got, ["0:2621440:65536", "0:2752512:65536"]);
+    for i in &ids {
+        u.ok(&["rm", i]);
+    }
     let d = u.ok(&["create", "--name", "cd", "--userns=auto", "bbu", "true"]);
     assert_eq!(maps(d.trim()), "0:2621440:65536", "rm gave a's range back");
 }
@@ -578,6 +598,10 @@ fn bad_userns_input_fails_in_one_line_and_leaves_nothing() {
         (
             &["run", "--userns=auto:size=65537", "bbu", "true"],
             &["--userns", "exceed", "berth"],
+        ),
+        (
+            &["run", "-v", "/tmp:/t:idmap", "bbu", "true"],
+            &["-v", "/tmp:/t:idmap", "user namespace"],
         ),
         (
             &[

@@ -144,7 +144,20 @@ fn ranges_meet(a: u32, an: u32, b: u32, bn: u32) -> bool {
 
 /// Checks `--userns`, `--uidmap` and `--gidmap` (before anything is created).
 pub fn validate(h: &HostConfig) -> Result<()> {
-    if mode(h)? != Mode::Host {
+    if mode(h)? == Mode::Host {
+        let idmapped = |b: &&String| {
+            b.split(':')
+                .nth(2)
+                .is_some_and(|o| o.split(',').any(|o| o == "idmap"))
+        };
+        if let Some(b) = h.binds.iter().find(idmapped) {
+            return Err(Error::invalid(
+                "-v",
+                b,
+                "idmap needs a user namespace (--userns=auto or --uidmap)",
+            ));
+        }
+    } else {
         // The container's procfs and mqueue mounts need namespaces its own user namespace
         // owns; another container's belong to another one.
         for (flag, m) in [("--pid", &h.pid_mode), ("--ipc", &h.ipc_mode)] {

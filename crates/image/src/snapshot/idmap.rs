@@ -331,6 +331,11 @@ impl Snapshotter {
     }
 }
 
+/// Unmounts the scratch overlay of an interrupted chowned copy in snapshot dir `dir`.
+pub(super) fn unmount_scratch(dir: &Path) {
+    let _ = sysmount_umount(&dir.join("idlower.tmp/merged"));
+}
+
 fn sysmount_umount(p: &Path) -> nix::Result<()> {
     nix::mount::umount2(p, nix::mount::MntFlags::MNT_DETACH)
 }

@@ -345,6 +345,7 @@ impl Snapshotter {
             return Ok(());
         }
         self.unmount(id)?;
+        idmap::unmount_scratch(&dir);
         // Rename first so a crash never leaves a half-deleted snapshot under its own name.
         let doomed = self.containers().join(format!(".removing-{id}"));
         if doomed.exists() {
