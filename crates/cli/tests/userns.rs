@@ -178,6 +178,21 @@ fn auto_container_is_root_inside_and_its_range_outside() {
                  && echo s > /dev/shm/s && ls -d /dev/mqueue /proc/self/ns/user >/dev/null \
                  && grep -c . /proc/self/mountinfo >/dev/null && echo fine";
     assert_eq!(u.sh("ca", probe), "1\nfine");
+    // This kernel idmaps the layers (no chowned copy was made) ...
+    let id = u.inspect("ca", "{{.Id}}");
+    let snap = u.ct.env.root.path().join("overlay/containers").join(&id);
+    assert!(snap.join("upper").is_dir() && !snap.join("idlower").exists());
+    // ... and does again at the next start: the same owners, the same files.
+    u.ok(&["stop", "-t", "0", "ca"]);
+    u.ok(&["start", "ca"]);
+    assert_eq!(
+        u.sh("ca", "stat -c %u /new /bin/busybox /etc/passwd"),
+        "0\n0\n1000"
+    );
+    assert_eq!(
+        map_line(&u.sh("ca", "cat /proc/self/uid_map")),
+        (0, 1_310_720, 65536)
+    );
     // The namespace's root is not the host's: no module loading, no host devices.
     assert_eq!(u.sh("ca", "berth-check try mknod /tmp/n || true"), "EPERM");
     u.ok(&["rm", "-f", "ca"]);
@@ -281,6 +296,32 @@ fn auto_ranges_are_never_shared_and_come_back_at_rm() {
     }
     let d = u.ok(&["create", "--name", "cd", "--userns=auto", "bbu", "true"]);
     assert_eq!(maps(d.trim()), "0:2621440:65536", "rm gave a's range back");
+}
+
+#[test]
+fn kill_9_of_create_never_leaks_a_range() {
+    let u = Us::new(6_553_600, 65536 * 2);
+    for i in 0..12u64 {
+        let mut child = u
+            .cmd(&["create", "--userns=auto", "bbu", "true"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(i * 37 % 90));
+        let _ = child.kill();
+        let _ = child.wait();
+        // Whatever was left holds its range until it is removed.
+        for id in u.ok(&["ps", "-aq"]).split_whitespace() {
+            u.ok(&["rm", "-f", id]);
+        }
+    }
+    assert_eq!(u.ct.store_left(), Vec::<PathBuf>::new());
+    for want in ["0:6553600:65536", "0:6619136:65536"] {
+        let id = u.ok(&["create", "--userns=auto", "bbu", "true"]);
+        let got = u.inspect(id.trim(), "{{index .HostConfig.IDMappings.UidMap 0}}");
+        assert_eq!(got, want, "every range came back");
+    }
 }
 
 #[test]
