@@ -671,6 +671,44 @@ fn bad_userns_input_fails_in_one_line_and_leaves_nothing() {
         assert_eq!(u.ct.store_left(), before, "{args:?} left something behind");
         assert_eq!(u.ok(&["ps", "-aq"]).trim(), "", "{args:?}: ps -a");
     }
+    // A runtime that makes no idmapped mounts (runc before 1.2) cannot run volumes in a
+    // user namespace: refused at create, not mounted plain.
+    let runc_idmaps = Command::new("runc")
+        .arg("features")
+        .output()
+        .ok()
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+        .map(|f| f["linux"]["mountExtensions"]["idmap"]["enabled"] == true);
+    if runc_idmaps == Some(false) || runc_idmaps.is_none() && common::have("runc", "runc") {
+        let runc = String::from_utf8(
+            Command::new("sh")
+                .args(["-c", "command -v runc"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        let args = [
+            "run",
+            "--runtime",
+            runc.trim(),
+            "--userns=auto",
+            "-v",
+            "vol:/v",
+            "bbu",
+            "true",
+        ];
+        let o = u.out(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && err.trim().lines().count() == 1,
+            "{err}"
+        );
+        assert!(err.contains("--runtime") && err.contains("idmap"), "{err}");
+        assert_eq!(u.ct.store_left(), before);
+    } else {
+        eprintln!("runc makes idmapped mounts (or is missing): no runtime to refuse");
+    }
     // The one range taken, the next `auto` finds none: still one line, nothing made.
     u.ok(&["create", "--name", "holder", "--userns=auto", "bbu", "true"]);
     let before = u.ct.store_left();

@@ -144,6 +144,7 @@ impl Engine {
             .unwrap_or_default();
         let anonymous = crate::volume::anonymize(&mut c, &image_volumes)?;
         crate::lifecycle::check_mounts(self, &c)?;
+        crate::userns::check_runtime(self, &c)?;
         crate::network::check(self, &c)?;
         let argv = c.argv();
         if argv.is_empty() {

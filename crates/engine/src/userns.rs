@@ -175,6 +175,29 @@ pub fn validate(h: &HostConfig) -> Result<()> {
     Ok(())
 }
 
+/// With a user namespace and idmapped binds (named volumes, `:idmap`), the container's
+/// runtime must make idmapped mounts; one that does not would mount them plain.
+pub fn check_runtime(eng: &Engine, c: &Container) -> Result<()> {
+    let h = &c.host_config;
+    if mode(h)? == Mode::Host {
+        return Ok(());
+    }
+    let binds = crate::monitor::binds(eng, c, false)?;
+    if !binds.iter().any(|b| b.idmap) {
+        return Ok(());
+    }
+    let rt = eng.runtime_for(c);
+    if rt.idmap_mounts() {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "--runtime",
+        rt.name(),
+        "makes no idmapped mounts (its `features` lack linux.mountExtensions.idmap), which \
+         volumes in a user namespace need",
+    ))
+}
+
 /// The container's id maps (`None`: it shares the host's user namespace).
 pub fn mapping(c: &Container) -> Result<Option<IdMapping>> {
     let m = &c.host_config.id_mappings;
