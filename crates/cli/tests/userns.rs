@@ -498,6 +498,23 @@ fn host_and_container_namespaces_alongside_a_user_namespace() {
         "id -u; readlink /proc/self/ns/net; ls /sys/class >/dev/null && echo sys",
     ]);
     assert_eq!(out.trim(), format!("0\n{peer_net}\nsys"));
+    // exec joins it too: the peer's network before the container's user namespace.
+    u.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "cn",
+        "--userns=auto",
+        "--network",
+        "container:peer",
+        "bbu",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(
+        u.sh("cn", "id -u; readlink /proc/self/ns/net"),
+        format!("0\n{peer_net}")
+    );
     let out = u.ok(&[
         "run",
         "--rm",

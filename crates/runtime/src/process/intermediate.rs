@@ -7,13 +7,13 @@
 //!    and move through `tasks` with "0". Neither takes the global lock whose first writer
 //!    waits for an RCU grace period (7-15 ms here), which a cgroup.procs write pays: that
 //!    wait used to be the largest cost of a create.
-//! 2. Join the user namespace or create one and have the parent write our id maps, then
-//!    become its root. When we create it, the other given namespaces are joined first,
-//!    while we are still privileged over their owners (from inside the new namespace we
-//!    would not be: setns needs CAP_SYS_ADMIN in the user namespace owning the target), as
-//!    runc's nsexec does.
-//! 3. Join the other given namespaces (unless done in 2), then unshare the new ones; pid
-//!    and time namespaces apply to children, so init is forked after.
+//! 2. Join the given namespaces. Creating a user namespace, join them all first, while
+//!    still privileged over their owners (from inside the new one setns would need
+//!    CAP_SYS_ADMIN over them), as runc's nsexec does; then unshare it and have the parent
+//!    write our id maps. Joining one, see [`namespaces::Plan::join_all`] for the order.
+//!    With a user namespace, become its root.
+//! 3. Unshare the new namespaces; pid and time namespaces apply to children, so init is
+//!    forked after.
 //! 4. Fork init (which reports its own pid first), exit.
 
 use nix::sched::CloneFlags;
@@ -63,8 +63,9 @@ fn steps(b: &Bootstrap, chan: &Channel, cloned_in: bool) -> Result<(), ChildErro
         errno: 0,
         detail: Some(e.to_string()),
     })?;
-    b.plan.join_where(|f| f == CloneFlags::CLONE_NEWUSER)?;
-    if b.plan.new_user {
+    if !b.plan.new_user {
+        b.plan.join_all()?;
+    } else {
         b.plan.join_where(|f| f != CloneFlags::CLONE_NEWUSER)?;
         nix::sched::unshare(CloneFlags::CLONE_NEWUSER).step(Step::Unshare, "user")?;
         chan.send(&Msg::NeedIdMaps)
@@ -76,9 +77,6 @@ fn steps(b: &Bootstrap, chan: &Channel, cloned_in: bool) -> Result<(), ChildErro
             .step(Step::SetIds, "gid 0")?;
         nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .step(Step::SetIds, "uid 0")?;
-    }
-    if !b.plan.new_user {
-        b.plan.join_where(|f| f != CloneFlags::CLONE_NEWUSER)?;
     }
     nix::sched::unshare(b.plan.new).step(Step::Unshare, format!("{:?}", b.plan.new))?;
     if b.plan.new.contains(CLONE_NEWTIME) {
