@@ -134,6 +134,8 @@ fn auto_container_is_root_inside_and_its_range_outside() {
         "--name",
         "ca",
         "--userns=auto",
+        "--tmpfs",
+        "/scratch",
         "bbu",
         "sleep",
         "60",
@@ -175,7 +177,7 @@ fn auto_container_is_root_inside_and_its_range_outside() {
     // The kernel's files work in the namespace.
     let probe =
         "echo ok > /dev/null && head -c1 /dev/zero | wc -c && ls /sys/class/net >/dev/null \
-                 && echo s > /dev/shm/s && ls -d /dev/mqueue /proc/self/ns/user >/dev/null \
+                 && echo s > /dev/shm/s && echo t > /scratch/t && ls -d /dev/mqueue /proc/self/ns/user >/dev/null \
                  && grep -c . /proc/self/mountinfo >/dev/null && echo fine";
     assert_eq!(u.sh("ca", probe), "1\nfine");
     // This kernel idmaps the layers (no chowned copy was made) ...
