@@ -138,6 +138,10 @@ fn parse_maps(flag: &'static str, maps: &[String]) -> Result<Vec<IdRange>> {
     Ok(out)
 }
 
+fn to_container_root(ranges: &[IdRange]) -> Option<u32> {
+    ranges.iter().find(|r| r.container == 0).map(|r| r.host)
+}
+
 fn ranges_meet(a: u32, an: u32, b: u32, bn: u32) -> bool {
     u64::from(a) < u64::from(b) + u64::from(bn) && u64::from(b) < u64::from(a) + u64::from(an)
 }
@@ -170,8 +174,22 @@ pub fn validate(h: &HostConfig) -> Result<()> {
             }
         }
     }
-    parse_maps("--uidmap", &h.id_mappings.uid_map)?;
-    parse_maps("--gidmap", &h.id_mappings.gid_map)?;
+    let m = &h.id_mappings;
+    let uid = parse_maps("--uidmap", &m.uid_map)?;
+    let gid = parse_maps("--gidmap", &m.gid_map)?;
+    // The runtime becomes the namespace's root before it takes the process's ids.
+    for (flag, given, ranges) in [
+        ("--uidmap", &m.uid_map, &uid),
+        ("--gidmap", &m.gid_map, &gid),
+    ] {
+        if !ranges.is_empty() && to_container_root(ranges).is_none() {
+            return Err(Error::invalid(
+                flag,
+                given.join(" "),
+                "container id 0 must be mapped (the runtime starts as the namespace's root)",
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -517,6 +535,14 @@ mod tests {
             .to_string();
         assert!(e.contains("overlaps"), "{e}");
         assert!(validate(&h("", &["0:100000:10", "10:100010:10"], &[])).is_ok());
+        let e = validate(&h("", &["1:100000:10"], &[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--uidmap `1:100000:10`") && e.contains("id 0"),
+            "{e}"
+        );
+        assert!(validate(&h("", &["0:1:1"], &["5:1:1"])).is_err());
     }
 
     #[test]
