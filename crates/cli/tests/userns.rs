@@ -636,6 +636,10 @@ fn bad_userns_input_fails_in_one_line_and_leaves_nothing() {
             &["--uidmap", "0:1"],
         ),
         (
+            &["run", "--uidmap", "1:400000:10", "bbu", "true"],
+            &["--uidmap", "1:400000:10", "id 0"],
+        ),
+        (
             &[
                 "run",
                 "--uidmap",
