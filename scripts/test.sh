@@ -48,7 +48,7 @@ stage() { # stage NAME CMD... : run, time, record
 # --- packages -------------------------------------------------------------------
 PKGS=(busybox-static runc crun libseccomp-dev pkg-config jq hyperfine qemu-system-x86
       iproute2 procps xz-utils cpio util-linux skopeo umoci docker-registry apache2-utils linux-libc-dev
-      nftables)
+      nftables libcap2-bin)
 install_packages() {
   local missing
   missing=$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${PKGS[@]}" 2>/dev/null |

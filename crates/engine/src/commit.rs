@@ -154,7 +154,12 @@ fn new_manifest(image: &Image, config: &str, config_len: usize, layer: &Layer) -
 
 /// The upper dir as a gzip layer blob in the store; the layer and its diff_id.
 fn write_layer(eng: &Engine, id: &str) -> Result<(Layer, String)> {
-    let upper = eng.snaps.upper_dir(id)?;
+    // With a user namespace the upper holds host ids: the layer gets the container's.
+    let view = eng.snaps.upper_view(id)?;
+    let upper = match &view {
+        Some(v) => v.path(),
+        None => eng.snaps.upper_dir(id)?,
+    };
     let mut w = ToBlob(eng.images.blob_writer()?, None);
     let stats = berth_image::layer::diff::diff(&upper, &mut w, true).map_err(FsError::from)?;
     if let Some(e) = w.1 {

@@ -149,6 +149,11 @@ pub struct HostConfig {
     pub pids_limit: i64,
     /// `--ulimit`.
     pub ulimits: Vec<Ulimit>,
+    /// `--userns`: `host` (or empty), `auto`, `auto:size=N`; `private` for `--uidmap`.
+    pub userns_mode: String,
+    /// The user namespace's maps (`--uidmap`/`--gidmap`, or the range `auto` took).
+    #[serde(rename = "IDMappings")]
+    pub id_mappings: crate::userns::IdMappings,
 }
 
 fn null_if_empty<S: serde::Serializer>(v: &[String], s: S) -> Result<S::Ok, S::Error> {

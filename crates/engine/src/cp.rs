@@ -187,6 +187,7 @@ fn unpack_opts(archive: bool, owner: (u32, u32)) -> UnpackOptions {
         allow_devices: true,
         whiteouts: false,
         owner: (!archive).then_some(owner),
+        idmap: None,
     }
 }
 
@@ -217,14 +218,14 @@ fn pipe_through(
 
 /// `cp CTR:SRC -`: the tar stream of `src` to `out`.
 pub fn stream_out(eng: &Engine, key: &str, src: &str, follow: bool, out: impl Write) -> Result<()> {
-    let (_, fs) = Rootfs::open(eng, key)?;
+    let (_, fs) = Rootfs::open_read(eng, key)?;
     let s = container_source(&fs, src, follow)?;
     s.write(&s.stream_place(), out).map(drop)
 }
 
 /// `cp CTR:SRC DST`: `src` from the container to the host path `dst`.
 pub fn copy_out(eng: &Engine, key: &str, src: &str, dst: &Path, o: CopyOptions) -> Result<()> {
-    let (_, fs) = Rootfs::open(eng, key)?;
+    let (_, fs) = Rootfs::open_read(eng, key)?;
     let s = container_source(&fs, src, o.follow)?;
     let text = dst.to_string_lossy().into_owned();
     let kind = match std::fs::metadata(dst) {
@@ -308,7 +309,8 @@ pub fn copy_in(eng: &Engine, key: &str, src: &Path, dst: &str, o: CopyOptions) -
     let s = host_source(src, o.follow)?;
     let (c, fs) = Rootfs::open(eng, key)?;
     let (dir, p) = container_target(&fs, &c, dst, Some(&s))?;
-    let opts = unpack_opts(o.archive, (0, 0));
+    let mut opts = unpack_opts(o.archive, (0, 0));
+    opts.idmap = crate::userns::mapping(&c)?;
     pipe_through(|w| s.write(&p, w), |r| extract(&dir, r, &opts))
 }
 
@@ -322,12 +324,14 @@ pub fn stream_in(
 ) -> Result<()> {
     let (c, fs) = Rootfs::open(eng, key)?;
     let (dir, _) = container_target(&fs, &c, dst, None)?;
-    extract(&dir, input, &unpack_opts(o.archive, (0, 0)))
+    let mut opts = unpack_opts(o.archive, (0, 0));
+    opts.idmap = crate::userns::mapping(&c)?;
+    extract(&dir, input, &opts)
 }
 
 /// `export`: the container's whole filesystem as a flat tar to `out`; the bytes written.
 pub fn export(eng: &Engine, key: &str, out: impl Write) -> Result<u64> {
-    let (_, fs) = Rootfs::open(eng, key)?;
+    let (_, fs) = Rootfs::open_read(eng, key)?;
     Ok(berth_image::layer::export::export(fs.path(), out).map_err(FsError::from)?)
 }
 

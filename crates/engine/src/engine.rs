@@ -72,10 +72,13 @@ impl Engine {
     pub fn open(opts: Options) -> Result<Engine> {
         std::fs::create_dir_all(&opts.state_root)
             .map_err(Error::io("create directory", &opts.state_root))?;
+        let mut snaps = Snapshotter::open(opts.root.join("overlay"))?;
+        // `BERTH_IDMAP=chown`: user namespaces get chowned copies, never idmapped layers.
+        snaps.set_chown_only(std::env::var("BERTH_IDMAP").is_ok_and(|v| v == "chown"));
         Ok(Engine {
             containers: Containers::open(&opts.root)?,
             images: Store::open(&opts.root)?,
-            snaps: Snapshotter::open(opts.root.join("overlay"))?,
+            snaps,
             opts,
         })
     }
@@ -130,6 +133,7 @@ impl Engine {
         merge_image(&mut c, &image, req.entrypoint_given);
         crate::resources::validate(&c.host_config)?;
         crate::spec::validate(&mut c.host_config)?;
+        crate::userns::validate(&c.host_config)?;
         self.check_joined(&c.host_config)?;
         crate::logs::Limits::of(&c.host_config.log_config)?;
         let image_volumes = image
@@ -140,6 +144,7 @@ impl Engine {
             .unwrap_or_default();
         let anonymous = crate::volume::anonymize(&mut c, &image_volumes)?;
         crate::lifecycle::check_mounts(self, &c)?;
+        crate::userns::check_runtime(self, &c)?;
         crate::network::check(self, &c)?;
         let argv = c.argv();
         if argv.is_empty() {
@@ -159,6 +164,8 @@ impl Engine {
         c.image = image.id();
         c.image_manifest = image.manifest_digest.clone();
         c.created = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
+        // Held until the config (which records the range) is written.
+        let allocation = crate::userns::allocate(self, &mut c)?;
         // The directory before the name: a create killed at any later point leaves a
         // container that `ps -a` lists as dead and `rm` removes, with its name.
         let dir = self.dir(&c.id);
@@ -174,7 +181,11 @@ impl Engine {
             armed: true,
         };
         self.containers.write_config(&c)?;
+        drop(allocation);
         berth_image::image::create_rootfs(&self.images, &self.snaps, &image, &c.id)?;
+        if let Some(map) = crate::userns::mapping(&c)? {
+            self.snaps.set_idmap(&c.id, &map)?;
+        }
         crate::volume::create_for(self, &c, &anonymous)?;
         self.containers.write_state(&c.id, &State::created())?;
         undo.disarm();

@@ -37,6 +37,7 @@ pub mod stats;
 pub mod store;
 pub mod update;
 pub mod user;
+pub mod userns;
 pub mod volume;
 
 pub use engine::{Engine, Options};

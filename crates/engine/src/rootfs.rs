@@ -63,10 +63,14 @@ pub enum FsError {
 /// Fields drop in order: the root fd (which keeps the mount busy), the mount, the lock.
 pub struct Rootfs<'a> {
     root: OwnedFd,
+    _view: Option<berth_image::snapshot::View>,
     _mount: Mount<'a>,
     _lock: Option<Lock>,
     key: String,
     merged: PathBuf,
+    /// What readlink of an fd below the root starts with: the merged dir, or `/` for a
+    /// view (a detached mount's paths are relative to its own root).
+    prefix: PathBuf,
 }
 
 /// Unmounts on drop a snapshot mounted for one call.
@@ -125,12 +129,30 @@ impl<'a> Rootfs<'a> {
             c,
             Rootfs {
                 root: root.into(),
+                _view: None,
                 _mount: mount,
                 _lock: lock,
                 key: key.to_string(),
+                prefix: merged.clone(),
                 merged,
             },
         ))
+    }
+
+    /// Opens container `key`'s rootfs to read it: with the container's own ids when it has
+    /// a user namespace (a read-only view, see berth_image::snapshot::View), else as
+    /// [`Rootfs::open`].
+    pub fn open_read(eng: &'a Engine, key: &str) -> Result<(Container, Rootfs<'a>)> {
+        let (c, mut fs) = Rootfs::open(eng, key)?;
+        if let Some(view) = eng.snaps.rootfs_view(&c.id)? {
+            let path = view.path();
+            let root = std::fs::File::open(&path).map_err(Error::io("open", &path))?;
+            fs.root = root.into();
+            fs.merged = path;
+            fs.prefix = PathBuf::from("/");
+            fs._view = Some(view);
+        }
+        Ok((c, fs))
     }
 
     /// The merged view's path on the host.
@@ -196,7 +218,7 @@ impl<'a> Rootfs<'a> {
     fn inner_path(&self, fd: &OwnedFd, asked: &str) -> Result<String> {
         let link = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd));
         let real = std::fs::read_link(&link).map_err(Error::io("readlink", &link))?;
-        let inner = real.strip_prefix(&self.merged).map_err(|_| {
+        let inner = real.strip_prefix(&self.prefix).map_err(|_| {
             self.resolve_err(asked, io::Error::other("resolved outside the container"))
         })?;
         Ok(format!(

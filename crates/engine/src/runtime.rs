@@ -35,6 +35,10 @@ pub trait Runtime {
     fn exec(&self, id: &str, process: &Process, console: Option<&Path>) -> Result<i32>;
     /// Init's pid when the runtime knows the container, `None` when it does not.
     fn pid(&self, id: &str) -> Option<i32>;
+    /// Whether it makes `idmap` bind mounts (berth's own does).
+    fn idmap_mounts(&self) -> bool {
+        true
+    }
 }
 
 /// Picks the runtime: `berth` (or empty) means in process, anything else is a binary.
@@ -196,6 +200,17 @@ impl Binary {
 }
 
 impl Runtime for Binary {
+    /// What its `features` say (`linux.mountExtensions.idmap.enabled`, OCI runtime-spec
+    /// features.md); a runtime without `features` or without the field does not (runc
+    /// before 1.2 ignores the `idmap` option and mounts without it).
+    fn idmap_mounts(&self) -> bool {
+        let out = self.command().arg("features").output();
+        out.ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+            .is_some_and(|f| f["linux"]["mountExtensions"]["idmap"]["enabled"] == true)
+    }
+
     fn name(&self) -> String {
         self.path.display().to_string()
     }

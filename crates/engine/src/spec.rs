@@ -102,6 +102,8 @@ pub struct Bind {
     pub read_only: bool,
     /// `rprivate`, `rshared`, ...
     pub propagation: String,
+    /// Idmapped into the container's user namespace (named volumes, `-v ...:idmap`).
+    pub idmap: bool,
 }
 
 /// Builds the OCI spec of `c`.
@@ -158,6 +160,7 @@ pub fn build(c: &Container, i: &Inputs) -> Result<Value> {
     if let Some(seccomp) = crate::security::section(h, &caps)? {
         spec["linux"]["seccomp"] = seccomp;
     }
+    crate::userns::apply(c, &mut spec)?;
     Ok(spec)
 }
 
@@ -391,6 +394,9 @@ fn mounts(c: &Container, i: &Inputs) -> Result<Vec<Value>> {
         let mut o = vec!["rbind".to_string(), b.propagation.clone()];
         if b.read_only {
             o.push("ro".into());
+        }
+        if b.idmap && !c.host_config.id_mappings.uid_map.is_empty() {
+            o.push("idmap".into());
         }
         m.push(json!({"destination": b.target, "type": "bind", "source": b.source, "options": o}));
     }

@@ -121,6 +121,40 @@ fn user_namespace_mappings() {
 }
 
 #[test]
+fn new_user_namespace_joins_a_network_namespace_it_does_not_own() {
+    // The network namespace belongs to the host's user namespace: it must be joined
+    // before the new user namespace is made (from inside it setns gets EPERM), and sysfs,
+    // which mounts only for the netns' owner, is bound from the host instead.
+    let rt = Runtime::under_test();
+    let netns = NetNs::new();
+    let mut b = userns_bundle();
+    let mut ns = b.spec["linux"]["namespaces"].as_array().unwrap().clone();
+    for n in ns.iter_mut().filter(|n| n["type"] == "network") {
+        *n = json!({"type": "network", "path": netns.path()});
+    }
+    b.set("/linux/namespaces", json!(ns));
+    let mounts: Vec<serde_json::Value> = b.spec["mounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| match m["destination"] == "/sys" {
+            true => json!({"destination": "/sys", "type": "bind", "source": "/sys",
+                "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}),
+            false => m.clone(),
+        })
+        .collect();
+    b.set("/mounts", json!(mounts));
+    let r = rt.report(&mut b, &[]);
+    assert_eq!(
+        r["namespaces"]["net"],
+        ns_inode(&netns.path()),
+        "joined netns"
+    );
+    assert_ne!(r["namespaces"]["user"], host_ns("user"));
+    assert_eq!(r["uid_map"], json!([[0, 100000, 65536]]));
+}
+
+#[test]
 fn user_namespace_ids_seen_from_host() {
     let rt = Runtime::under_test();
     let mut b = userns_bundle();

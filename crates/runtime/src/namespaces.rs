@@ -118,6 +118,28 @@ impl Plan {
         Ok(())
     }
 
+    /// Enters every joined namespace. With a user namespace among them, the others (but
+    /// mnt) are tried before it and those refused are entered after it: one shared with the
+    /// container by its owner (the host's user namespace, another container's) can only be
+    /// entered before, one the container's user namespace owns maybe only after (when we
+    /// are not root on the host). runc 1.2's nsexec does the same.
+    pub fn join_all(&self) -> Result<(), ChildError> {
+        let user = CloneFlags::CLONE_NEWUSER;
+        let mut early = vec![];
+        if self.joins_user() {
+            for (f, fd) in self.join.iter() {
+                if *f != user
+                    && *f != CloneFlags::CLONE_NEWNS
+                    && nix::sched::setns(fd.as_fd(), *f).is_ok()
+                {
+                    early.push(*f);
+                }
+            }
+        }
+        self.join_where(|f| f == user)?;
+        self.join_where(|f| f != user && !early.contains(&f))
+    }
+
     /// True if the plan joins an existing user namespace.
     pub fn joins_user(&self) -> bool {
         self.join

@@ -13,6 +13,7 @@ const FSOPEN_CLOEXEC: u32 = 0x1;
 const FSMOUNT_CLOEXEC: u32 = 0x1;
 const FSCONFIG_SET_FLAG: u32 = 0;
 const FSCONFIG_SET_STRING: u32 = 1;
+const FSCONFIG_SET_FD: u32 = 5;
 const FSCONFIG_CMD_CREATE: u32 = 6;
 
 fn cstr(s: &str) -> io::Result<CString> {
@@ -57,6 +58,28 @@ pub fn set_string(ctx: BorrowedFd<'_>, key: &str, value: &str) -> io::Result<()>
         Some(&cstr(key)?),
         Some(&cstr(value)?),
     )
+}
+
+/// fsconfig(FSCONFIG_SET_FD): set option `key` to the file `fd` (overlayfs takes its
+/// layers this way since Linux 6.13, detached and idmapped mounts included).
+pub fn set_fd(ctx: BorrowedFd<'_>, key: &str, fd: BorrowedFd<'_>) -> io::Result<()> {
+    let key = cstr(key)?;
+    // SAFETY: a valid context fd, a valid C string key that outlives the call, a null value
+    // and the layer's fd as aux, as FSCONFIG_SET_FD wants.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            ctx.as_raw_fd(),
+            FSCONFIG_SET_FD,
+            key.as_ptr(),
+            std::ptr::null::<libc::c_char>(),
+            fd.as_raw_fd(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// fsconfig(FSCONFIG_SET_FLAG): set the valueless option `key`.

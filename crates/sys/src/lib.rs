@@ -12,4 +12,5 @@ pub mod memory;
 pub mod mount;
 pub mod process;
 pub mod seccomp;
+pub mod userns;
 pub mod xattr;

@@ -69,6 +69,15 @@ pub struct CreateFlags {
     /// Cgroup namespace to use (host|private).
     #[arg(long)]
     pub cgroupns: Option<String>,
+    /// User namespace to use (host, auto, auto:size=N).
+    #[arg(long)]
+    pub userns: Option<String>,
+    /// Map container uids to host uids in a new user namespace (CONTAINER:HOST:SIZE).
+    #[arg(long)]
+    pub uidmap: Vec<String>,
+    /// Map container gids to host gids (CONTAINER:HOST:SIZE; default: as --uidmap).
+    #[arg(long)]
+    pub gidmap: Vec<String>,
     /// Connect a container to a network (bridge, NAME, none, host, container:NAME).
     #[arg(long, alias = "net", env = "BERTH_NETWORK", default_value = "bridge")]
     pub network: String,
@@ -370,6 +379,9 @@ impl CreateFlags {
         h.pid_mode = self.pid.clone().unwrap_or_default();
         h.uts_mode = self.uts.clone().unwrap_or_default();
         h.cgroupns_mode = self.cgroupns.clone().unwrap_or_default();
+        h.userns_mode = self.userns.clone().unwrap_or_default();
+        h.id_mappings.uid_map = self.uidmap.clone();
+        h.id_mappings.gid_map = self.gidmap.clone();
         h.network_mode = self.network.clone();
         h.dns = self.dns.clone();
         h.extra_hosts = self.add_host.clone();

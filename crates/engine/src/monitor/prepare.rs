@@ -16,6 +16,8 @@ pub fn prepare(eng: &Engine, c: &Container) -> Result<PathBuf> {
         let ep = crate::network::attach(eng, c)?;
         let extra = crate::connect::attach_extras(eng, c)?;
         write_etc(&dir, c, ep.as_ref(), &extra)?;
+        let etc = ["hostname", "hosts", "resolv.conf"].map(|f| dir.join(f));
+        crate::userns::chown_files(c, &etc)?;
         let ids = crate::user::resolve(&merged, &c.config.user)?;
         let joined = Joined {
             pid: shared(eng, &c.host_config.pid_mode, "--pid")?,
@@ -209,11 +211,13 @@ pub fn binds(eng: &Engine, c: &Container, create: bool) -> Result<Vec<Bind>> {
             ));
         }
         let mut ro = false;
+        let mut idmap = false;
         let mut prop = "rprivate".to_string();
         for o in opts.split(',').filter(|o| !o.is_empty()) {
             match o {
                 "ro" => ro = true,
                 "rw" | "z" | "Z" | "nocopy" => {}
+                "idmap" => idmap = true,
                 "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" => {
                     prop = o.to_string()
                 }
@@ -222,6 +226,8 @@ pub fn binds(eng: &Engine, c: &Container, create: bool) -> Result<Vec<Bind>> {
         }
         let source = source_path(eng, src, b, "-v", create)?;
         out.push(Bind {
+            // Named volumes are berth's own: idmapped, as podman's `:idmap`.
+            idmap: idmap || !src.starts_with('/'),
             source,
             target: dst.to_string(),
             read_only: ro,
@@ -231,6 +237,7 @@ pub fn binds(eng: &Engine, c: &Container, create: bool) -> Result<Vec<Bind>> {
     for m in c.host_config.mounts.iter().filter(|m| m.kind != "tmpfs") {
         let source = source_path(eng, &m.source, &m.source, "--mount", create)?;
         out.push(Bind {
+            idmap: m.kind == "volume",
             source,
             target: m.target.clone(),
             read_only: m.read_only,

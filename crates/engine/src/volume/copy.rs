@@ -39,6 +39,7 @@ pub fn populate(eng: &Engine, c: &Container, rootfs: &Path) -> Result<()> {
             continue;
         };
         copy_dir(&src, &data).map_err(err(&src))?;
+        crate::userns::unshift_tree(c, &data).map_err(err(&src))?;
     }
     Ok(())
 }

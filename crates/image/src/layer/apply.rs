@@ -148,6 +148,9 @@ impl Applier<'_> {
         if let Some((uid, gid)) = self.opts.owner {
             (meta.uid, meta.gid) = (uid, gid);
         }
+        if let Some(m) = &self.opts.idmap {
+            (meta.uid, meta.gid) = (m.file_uid(meta.uid), m.file_gid(meta.gid));
+        }
         let Some((&last, dirs)) = comps.split_last() else {
             if kind == EntryType::Directory {
                 self.dirs.push((Vec::new(), meta, name));

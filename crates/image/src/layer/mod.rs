@@ -51,6 +51,9 @@ pub struct UnpackOptions {
     pub whiteouts: bool,
     /// Owner given to every entry instead of the one in its header (`cp` without `-a`).
     pub owner: Option<(u32, u32)>,
+    /// Owners (after `owner`) are container ids, written as these maps' host ids (`cp` into
+    /// a container with its own user namespace).
+    pub idmap: Option<crate::snapshot::IdMapping>,
 }
 
 impl Default for UnpackOptions {
@@ -60,6 +63,7 @@ impl Default for UnpackOptions {
             allow_devices: true,
             whiteouts: true,
             owner: None,
+            idmap: None,
         }
     }
 }

@@ -25,6 +25,7 @@
 
 pub(crate) mod check;
 mod id;
+mod idmap;
 mod layer;
 mod overlay;
 
@@ -32,6 +33,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use idmap::{IdMapping, IdRange, IdmapMethod, View};
 pub use layer::LayerSlot;
 
 const LOWER_FILE: &str = "lower";
@@ -160,6 +162,9 @@ pub struct Snapshot {
 #[derive(Debug, Clone)]
 pub struct Snapshotter {
     root: PathBuf,
+    /// Never idmap layers: containers with maps always get a chowned copy (to exercise
+    /// the fallback, or where idmapping misbehaves).
+    chown_only: bool,
 }
 
 impl Snapshotter {
@@ -170,11 +175,20 @@ impl Snapshotter {
         let root = root.into();
         fs::create_dir_all(&root).map_err(io_err("create dir", &root))?;
         let root = fs::canonicalize(&root).map_err(io_err("resolve", &root))?;
-        let s = Snapshotter { root };
+        let s = Snapshotter {
+            root,
+            chown_only: false,
+        };
         for dir in [s.layers(), s.links(), s.locks(), s.containers()] {
             fs::create_dir_all(&dir).map_err(io_err("create dir", &dir))?;
         }
         Ok(s)
+    }
+
+    /// Makes containers with id maps use the chowned-copy fallback instead of idmapped
+    /// layers.
+    pub fn set_chown_only(&mut self, on: bool) {
+        self.chown_only = on;
     }
 
     /// The root directory.
@@ -331,6 +345,7 @@ impl Snapshotter {
             return Ok(());
         }
         self.unmount(id)?;
+        idmap::unmount_scratch(&dir);
         // Rename first so a crash never leaves a half-deleted snapshot under its own name.
         let doomed = self.containers().join(format!(".removing-{id}"));
         if doomed.exists() {

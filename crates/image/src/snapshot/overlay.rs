@@ -46,18 +46,46 @@ impl Snapshotter {
         if is_mounted(&merged)? {
             return Ok(merged);
         }
-        let upper = self.upper_dir(id)?;
-        let work = self.work_dir(id)?;
-        match self.mount_fsconfig(&links, &upper, &work, &merged) {
-            Ok(()) => Ok(merged),
+        if let Some(map) = self.idmap(id)? {
+            self.mount_mapped(id, &links, &map)?;
+            return Ok(merged);
+        }
+        self.mount_links(id, &links, &merged)?;
+        Ok(merged)
+    }
+
+    /// Mounts an overlay of `links` (relative to the root) over snapshot `id`'s upper.
+    pub(super) fn mount_links(
+        &self,
+        id: &str,
+        links: &[String],
+        merged: &Path,
+    ) -> Result<(), SnapshotError> {
+        let rel = format!("containers/{id}");
+        self.mount_paths(
+            links,
+            &format!("{rel}/upper"),
+            &format!("{rel}/work"),
+            merged,
+        )
+    }
+
+    /// Mounts an overlay of `links` with `upper` and `work` (all relative to the root).
+    pub(super) fn mount_paths(
+        &self,
+        links: &[String],
+        upper: &str,
+        work: &str,
+        merged: &Path,
+    ) -> Result<(), SnapshotError> {
+        let (up, wk) = (self.root.join(upper), self.root.join(work));
+        match self.mount_fsconfig(links, &up, &wk, merged) {
+            Ok(()) => Ok(()),
             Err(NewApi::Failed(source)) => Err(SnapshotError::Mount {
-                path: merged,
+                path: merged.to_path_buf(),
                 source,
             }),
-            Err(NewApi::Unsupported) => {
-                self.mount_legacy(id, &links, &merged)?;
-                Ok(merged)
-            }
+            Err(NewApi::Unsupported) => self.mount_legacy(links, upper, work, merged),
         }
     }
 
@@ -115,11 +143,17 @@ impl Snapshotter {
     /// Older kernels: mount(2) with every path relative to the root, as Docker's overlay2
     /// does, so 128 lowers of `l/<26 chars>` fit in the one-page option limit. chdir is
     /// process-wide: berth mounts from one thread, and the cwd is restored before returning.
-    fn mount_legacy(&self, id: &str, links: &[String], merged: &Path) -> Result<(), SnapshotError> {
-        let data = legacy_options(id, links);
+    fn mount_legacy(
+        &self,
+        links: &[String],
+        upper: &str,
+        work: &str,
+        merged: &Path,
+    ) -> Result<(), SnapshotError> {
+        let data = legacy_options(links, upper, work);
         if data.len() + 1 > MAX_OPTIONS {
             return Err(SnapshotError::OptionsTooLong {
-                id: id.to_owned(),
+                id: upper.to_owned(),
                 len: data.len() + 1,
                 max: MAX_OPTIONS,
             });
@@ -158,9 +192,9 @@ impl Snapshotter {
 }
 
 /// The mount(2) option string for the fallback, every path relative to the root.
-fn legacy_options(id: &str, links: &[String]) -> String {
+fn legacy_options(links: &[String], upper: &str, work: &str) -> String {
     format!(
-        "lowerdir={},upperdir=containers/{id}/upper,workdir=containers/{id}/work",
+        "lowerdir={},upperdir={upper},workdir={work}",
         links.join(":")
     )
 }
@@ -177,7 +211,8 @@ mod tests {
             .map(|i| format!("l/{}", id::short_link(&hex(i))))
             .collect();
         let id = "f".repeat(64);
-        let data = legacy_options(&id, &links);
+        let rel = format!("containers/{id}");
+        let data = legacy_options(&links, &format!("{rel}/upper"), &format!("{rel}/work"));
         assert!(data.len() < MAX_OPTIONS, "{} bytes", data.len());
         assert!(data.starts_with("lowerdir=l/"));
         assert!(data.ends_with(&format!("workdir=containers/{id}/work")));

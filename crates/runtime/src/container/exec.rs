@@ -153,7 +153,7 @@ fn intermediate(b: &ExecBoot<'_>, chan: &Channel, cloned_in: bool) -> ! {
             errno: 0,
             detail: Some(e.to_string()),
         })?;
-        b.plan.join_where(|_| true)?;
+        b.plan.join_all()?;
         match berth_sys::process::fork_watched(&watch).step(Step::Fork, "exec")? {
             berth_sys::process::Forked::Child => {
                 let e = process(b, chan)

@@ -7,10 +7,13 @@
 //!    and move through `tasks` with "0". Neither takes the global lock whose first writer
 //!    waits for an RCU grace period (7-15 ms here), which a cgroup.procs write pays: that
 //!    wait used to be the largest cost of a create.
-//! 2. Join the user namespace or create one and have the parent write our id maps, then
-//!    become its root.
-//! 3. Join the other given namespaces, then unshare the new ones; pid and time namespaces
-//!    apply to children, so init is forked after.
+//! 2. Join the given namespaces. Creating a user namespace, join them all first, while
+//!    still privileged over their owners (from inside the new one setns would need
+//!    CAP_SYS_ADMIN over them), as runc's nsexec does; then unshare it and have the parent
+//!    write our id maps. Joining one, see [`namespaces::Plan::join_all`] for the order.
+//!    With a user namespace, become its root.
+//! 3. Unshare the new namespaces; pid and time namespaces apply to children, so init is
+//!    forked after.
 //! 4. Fork init (which reports its own pid first), exit.
 
 use nix::sched::CloneFlags;
@@ -60,8 +63,10 @@ fn steps(b: &Bootstrap, chan: &Channel, cloned_in: bool) -> Result<(), ChildErro
         errno: 0,
         detail: Some(e.to_string()),
     })?;
-    b.plan.join_where(|f| f == CloneFlags::CLONE_NEWUSER)?;
-    if b.plan.new_user {
+    if !b.plan.new_user {
+        b.plan.join_all()?;
+    } else {
+        b.plan.join_where(|f| f != CloneFlags::CLONE_NEWUSER)?;
         nix::sched::unshare(CloneFlags::CLONE_NEWUSER).step(Step::Unshare, "user")?;
         chan.send(&Msg::NeedIdMaps)
             .map_err(|_| ChildError::new(Step::SetIds, "id maps", libc::EPIPE))?;
@@ -73,7 +78,6 @@ fn steps(b: &Bootstrap, chan: &Channel, cloned_in: bool) -> Result<(), ChildErro
         nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .step(Step::SetIds, "uid 0")?;
     }
-    b.plan.join_where(|f| f != CloneFlags::CLONE_NEWUSER)?;
     nix::sched::unshare(b.plan.new).step(Step::Unshare, format!("{:?}", b.plan.new))?;
     if b.plan.new.contains(CLONE_NEWTIME) {
         namespaces::write_time_offsets(&b.spec)?;
