@@ -112,30 +112,27 @@ impl Containers {
     /// Reserves `name` for `id`; fails when another container has it.
     pub fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
         let path = self.root.join("names").join(name);
-        match fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-        {
-            Ok(mut f) => f
-                .write_all(id.as_bytes())
-                .map_err(Error::io("write", &path)),
+        // The record appears whole or not at all: written in the container's own
+        // directory (which `rm` removes), then linked into place. A create killed
+        // between making an empty file and writing it left a name nobody could free.
+        let draft = self.dir(id).join(".name");
+        fs::write(&draft, id).map_err(Error::io("write", &draft))?;
+        let linked = fs::hard_link(&draft, &path);
+        let _ = fs::remove_file(&draft);
+        match linked {
+            Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let owner = fs::read_to_string(&path).unwrap_or_default();
-                // A reservation whose container is gone (a killed create) is taken over.
-                if !owner.is_empty() && !self.dir(owner.trim()).join("config.json").exists() {
-                    if self.dir(owner.trim()).exists() {
-                        return Err(Error::NameInUse {
-                            name: name.into(),
-                            id: owner,
-                        });
-                    }
+                let owner = owner.trim();
+                // A reservation whose container is gone (a killed create or rm), or an
+                // empty one an older berth left, is taken over.
+                if !is_id(owner) || !self.dir(owner).exists() {
                     write_file(&path, id.as_bytes())?;
                     return Ok(());
                 }
                 Err(Error::NameInUse {
                     name: name.into(),
-                    id: owner,
+                    id: owner.into(),
                 })
             }
             Err(e) => Err(Error::io("create", &path)(e)),
@@ -288,9 +285,21 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let c = Containers::open(t.path()).unwrap();
         let (a, b) = ("a".repeat(64), "b".repeat(64));
+        fs::create_dir_all(c.dir(&a)).unwrap();
+        fs::create_dir_all(c.dir(&b)).unwrap();
         c.reserve_name("x", &a).unwrap();
+        assert!(matches!(
+            c.reserve_name("x", &b),
+            Err(Error::NameInUse { .. })
+        ));
+        fs::remove_dir_all(c.dir(&a)).unwrap();
         c.reserve_name("x", &b).unwrap();
         assert_eq!(fs::read_to_string(t.path().join("names/x")).unwrap(), b);
+        // An empty record (a create killed mid-write by an older berth) is taken over.
+        fs::write(t.path().join("names/y"), "").unwrap();
+        c.reserve_name("y", &b).unwrap();
+        assert_eq!(c.by_name("y"), Some(b.clone()));
+        assert!(!c.dir(&b).join(".name").exists());
     }
 
     #[test]
