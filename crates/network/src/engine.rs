@@ -171,7 +171,7 @@ impl Networks {
         Ok(Networks { dir, host })
     }
 
-    fn lock(&self) -> Result<Flock<File>> {
+    pub(crate) fn lock(&self) -> Result<Flock<File>> {
         let path = self.dir.join("lock");
         let f = fs::OpenOptions::new()
             .create(true)
@@ -256,7 +256,7 @@ impl Networks {
         let made = (|| {
             write(&dir.join("network.json"), &net)?;
             let made_bridge = crate::endpoint::ensure_bridge(&net)?;
-            let rules = self.sync_rules();
+            let rules = self.mark(&net).and_then(|()| self.sync_rules());
             if rules.is_err() && made_bridge {
                 let _ = crate::endpoint::delete_link(net.bridge());
             }
@@ -271,19 +271,25 @@ impl Networks {
 
     /// Regenerates berth's nftables table from the stored networks and published ports.
     pub fn sync_rules(&self) -> Result<()> {
-        let mut rules = vec![];
         let ports = self.all_published()?;
-        for n in self.list()? {
+        let rules = self.rules_of(&self.list()?)?;
+        let script = nft::render(&self.host.table, &rules, &ports);
+        nft::apply(&self.host.table, &script)
+    }
+
+    /// What the rules need to know of `nets`.
+    pub(crate) fn rules_of(&self, nets: &[Network]) -> Result<Vec<NetRule>> {
+        let mut rules = vec![];
+        for n in nets {
             let (subnet, gw) = n.pool()?;
             rules.push(NetRule {
                 bridge: n.bridge().to_string(),
                 subnet,
                 internal: n.internal,
-                dns: crate::dns::resolves(&n).then_some(gw),
+                dns: crate::dns::resolves(n).then_some(gw),
             });
         }
-        let script = nft::render(&self.host.table, &rules, &ports);
-        nft::apply(&self.host.table, &script)
+        Ok(rules)
     }
 
     fn ports_file(&self, net: &str, owner: &str) -> PathBuf {
@@ -294,7 +300,7 @@ impl Networks {
     }
 
     /// Every running container's published ports.
-    fn all_published(&self) -> Result<Vec<Mapping>> {
+    pub(crate) fn all_published(&self) -> Result<Vec<Mapping>> {
         let mut out = vec![];
         for n in self.list()? {
             let dir = self.dir.join(&n.name).join("ports");

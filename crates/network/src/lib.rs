@@ -8,10 +8,12 @@
 //!
 //! [`engine::Networks`] is the store (`<root>/networks`); [`endpoint`] attaches containers.
 
+pub mod check;
 pub mod dns;
 pub mod endpoint;
 pub mod engine;
 pub mod error;
+pub(crate) mod inventory;
 pub mod ipam;
 pub(crate) mod link;
 pub(crate) mod netlink;
