@@ -372,8 +372,9 @@ fn kill_9_of_monitors_with_published_ports_then_check_repairs_and_rm_cleans() {
     }
 }
 
-/// How many run/rm cycles: `BERTH_NET_CYCLES`, else 1000 (about 3.5 minutes with the
-/// debug build on a 2-core machine), or 300 under CI (`CI=true`, about a minute).
+/// How many run/rm cycles: `BERTH_NET_CYCLES`, else 1000, or 300 under CI (`CI=true`).
+/// With the debug build on a shared 2-core machine one cycle takes 0.2-0.35 s: 1000 took
+/// 336 s (load average ~10), 40 took 8.4 s; 300 keep CI's share near a minute or two.
 fn cycles() -> usize {
     let ci = std::env::var("CI").as_deref() == Ok("true");
     std::env::var("BERTH_NET_CYCLES")
