@@ -20,6 +20,10 @@
 # berth, podman's CNI plugins and dockerd make lives there and goes with it; the host's
 # firewall is never touched, and all traffic stays on loopback and the bench's bridges.
 # Stores, daemons, containers and cgroups (/berth-bench-net-<pid>) are removed on exit.
+# Run --rm times are medians of rounds that run `none` and `bridge` back to back per
+# engine; throughput rounds go over every engine and path in turn (5 by default) and the
+# published/bridge ratio is the median of each round's own ratio, so load from elsewhere
+# on the machine (2 shared cores here) falls on both sides of every comparison alike.
 # No test asserts a number: this only measures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +39,7 @@ while [ $# -gt 0 ]; do
     --reps) REPS=$2; shift ;;
     --no-docker) DOCKER_ON=0 ;;
     --no-build) BUILD=0 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "network.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -134,33 +138,40 @@ if [ "$DOCKER_ON" = 1 ]; then
 fi
 
 # --- run --rm: none against a bridge network ------------------------------------------------
-# Interleaved rounds (each round runs every command once, timed with $EPOCHREALTIME), so
-# load from elsewhere on the machine falls on all of them alike; medians are reported.
-names=(berth-none berth-bridge podman-none podman-bridge)
+# Per engine, rounds of `none` then `bridge` back to back (timed with $EPOCHREALTIME), so
+# load from elsewhere on the machine falls on both alike; medians are reported. berth's
+# name responder stays up between rounds (it leaves a network after 3 s without
+# containers); the "after the responder left" row pays for starting it again.
+engines=(berth podman)
 declare -A CMD TIMES
 CMD[berth-none]="$BERTH run --rm --network none $IMG true"
 CMD[berth-bridge]="$BERTH run --rm --network bnet $IMG true"
 CMD[podman-none]="${P[*]} ${PRUN[*]} --rm --network none $IMG true"
 CMD[podman-bridge]="${P[*]} ${PRUN[*]} --rm --network $PNET $IMG true"
 if [ "$DOCKER_ON" = 1 ]; then
-  names+=(docker-none docker-bridge)
+  engines+=(docker)
   CMD[docker-none]="${D[*]} run --rm --network none $IMG true"
   CMD[docker-bridge]="${D[*]} run --rm --network dnet $IMG true"
 fi
-log "run --rm true, --network none and bridge: $RUNS interleaved rounds (+2 warm-up)"
-for r in $(seq $((RUNS + 2))); do
-  for n in "${names[@]}"; do
-    s=$EPOCHREALTIME
-    ${CMD[$n]} >/dev/null
-    e=$EPOCHREALTIME
-    [ "$r" -gt 2 ] && TIMES[$n]="${TIMES[$n]:-} $(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f", (e - s) * 1000 }')"
-  done
+timed() { # NAME [KEY]: runs CMD[NAME], appends its ms to TIMES[KEY or NAME]
+  local s e
+  s=$EPOCHREALTIME
+  ${CMD[$1]} >/dev/null
+  e=$EPOCHREALTIME
+  TIMES[${2:-$1}]="${TIMES[${2:-$1}]:-} $(awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f", (e - s) * 1000 }')"
+}
+for en in "${engines[@]}"; do
+  log "$en run --rm true, --network none and bridge: $RUNS rounds (+2 warm-up)"
+  for _ in 1 2; do ${CMD[$en-none]} >/dev/null; ${CMD[$en-bridge]} >/dev/null; done
+  for r in $(seq "$RUNS"); do timed "$en-none"; timed "$en-bridge"; done
 done
+log "berth run --rm on the bridge network 5 times, 4 s apart (its responder has left)"
+for r in 1 2 3 4 5; do sleep 4; timed berth-bridge berth-cold; done
 # pairs A B: the per-round values of B - A (both lists in round order).
 pairs() { paste <(tr ' ' '\n' <<<"${TIMES[$1]:-}" | grep .) <(tr ' ' '\n' <<<"${TIMES[$2]:-}" | grep .) |
   awk '{ printf " %.3f", $2 - $1 }'; }
 # med LIST: the median of the numbers in LIST (empty when none).
-med() { tr ' ' '\n' <<<"$1" | { grep -E '^[0-9.]+$' || true; } | sort -g |
+med() { tr ' ' '\n' <<<"$1" | { grep -E '^-?[0-9.]+$' || true; } | sort -g |
   awk '{ v[NR] = $1 } END { if (NR) printf "%.2f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 mean() { med "${TIMES[$1]:-}"; }
 ms() { [ -n "$1" ] && printf '%.1f ms' "$1" || echo "n/a"; }
@@ -227,11 +238,12 @@ T_BN=$(mean berth-none) T_BB=$(mean berth-bridge) T_PN=$(mean podman-none) T_PB=
 T_DN=$(mean docker-none) T_DB=$(mean docker-bridge)
 DCOL() { [ "$DOCKER_ON" = 1 ] && echo " | $1" || echo " | (not run)"; }
 table=$(cat <<EOF
-| \`run --rm IMG true\`, median of $RUNS interleaved rounds | berth | podman (CNI, runc) | docker (runc) |
+| \`run --rm IMG true\`, median of $RUNS rounds | berth | podman (CNI, runc) | docker (runc) |
 |---|---|---|---|
 | \`--network none\` | $(ms "$T_BN") | $(ms "$T_PN")$(DCOL "$(ms "$T_DN")") |
 | a user bridge network | $(ms "$T_BB") | $(ms "$T_PB")$(DCOL "$(ms "$T_DB")") |
 | added by the bridge (median of the rounds' differences) | **$(added berth)** | $(added podman)$(DCOL "$(added docker)") |
+| a user bridge network after its name responder left (5 runs, 4 s apart) | $(ms "$(mean berth-cold)") | | |
 
 Target: the bridge adds ≤ 5 ms to \`berth run --rm\`.
 

@@ -170,113 +170,102 @@ impl Rng {
     }
 }
 
-#[test]
-fn every_kind_of_leftover_is_reported_and_repaired() {
-    let Some(mut w) = setup(60) else { return };
-    let br = w.bridges[1].clone();
-    let dir = net_dir(&w, "ck");
-    let (code, out) = check(&w, &[]);
-    assert_eq!((code, out.trim()), (0, "No problems found"));
-
-    // A container whose monitor and init die with nobody to record it: its ports, names
-    // and DNAT rule stay (its lease is kept while it exists, as for any stopped one).
-    let id = w
-        .ok(&[
-            "run",
-            "-d",
-            "--network",
-            "ck",
-            "-p",
-            "80",
-            "bb",
-            "busybox",
-            "sleep",
-            "60",
-        ])
-        .trim()
-        .to_string();
-    let pid: i32 = w
-        .ok(&["inspect", "-f", "{{.State.Pid}}", &id])
-        .trim()
-        .parse()
-        .unwrap();
-    monitors(&w).iter().for_each(|p| sigkill(*p));
-    sigkill(pid);
+/// A container on `ck` whose monitor and init die with nobody to record it: its ports,
+/// names and DNAT rule stay (its lease is kept while it exists, as for any stopped one).
+fn orphaned_container(w: &World) -> String {
+    let args = [
+        "run",
+        "-d",
+        "--network",
+        "ck",
+        "-p",
+        "80",
+        "bb",
+        "busybox",
+        "sleep",
+        "60",
+    ];
+    let id = w.ok(&args).trim().to_string();
+    let pid = w.ok(&["inspect", "-f", "{{.State.Pid}}", &id]);
+    monitors(w).iter().for_each(|p| sigkill(*p));
+    sigkill(pid.trim().parse().unwrap());
     assert!(poll(Duration::from_secs(10), || {
         w.ok(&["inspect", "-f", "{{.State.Status}}", &id]).trim() == "exited"
     }));
-    // A lease of a container that is gone.
+    id
+}
+
+/// Leftovers made by hand: a lease of a gone container, a killed responder's pid file, a
+/// veth host end of a gone container on bridge `br`, a bridge marked as this store's for
+/// a removed network (and an unmarked one, someone else's), a DNAT rule nobody asked for.
+/// Returns the veth, its peer, the marked and the unmarked bridge.
+fn seed_leftovers(w: &mut World, br: &str) -> [String; 4] {
+    let dir = net_dir(w, "ck");
     let leases = dir.join("leases.json");
     let mut l: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&leases).unwrap()).unwrap();
-    let gone = "ab".repeat(32);
-    l["10.234.60.99"] = serde_json::json!(gone);
+    l["10.234.60.99"] = serde_json::json!("ab".repeat(32));
     std::fs::write(&leases, l.to_string()).unwrap();
-    // The responder killed: its pid file stays.
-    let pidfile = dir.join("dns.pid");
-    let dns: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let dns = std::fs::read_to_string(dir.join("dns.pid")).unwrap();
+    let dns: i32 = dns.trim().parse().unwrap();
     sigkill(dns);
     assert!(poll(Duration::from_secs(5), || dead(dns)));
-    // A veth host end of a gone container on our bridge (its peer stays on the host).
     let veth = format!("vb{}", &"cd".repeat(6));
     let peer = format!("xp{}", w.tag);
+    let (orphan, foreign) = (format!("bo{}", w.tag), format!("bf{}", w.tag));
     w.links.push(veth.clone());
+    w.bridges.extend([orphan.clone(), foreign.clone()]);
     let ip = |args: &[&str]| run_ok(Command::new("ip").args(args));
     ip(&["link", "add", &veth, "type", "veth", "peer", "name", &peer]);
-    ip(&["link", "set", &veth, "master", &br]);
-    // A bridge marked as made by this store for a network it no longer has, and one
-    // named alike with no mark (someone else's: left alone).
-    let orphan = format!("bo{}", w.tag);
-    let foreign = format!("bf{}", w.tag);
-    w.bridges.push(orphan.clone());
-    w.bridges.push(foreign.clone());
+    ip(&["link", "set", &veth, "master", br]);
     ip(&["link", "add", &orphan, "type", "bridge"]);
     ip(&["link", "add", &foreign, "type", "bridge"]);
     let alias = format!("berth:{}:{}", "ef".repeat(32), w.env.root.path().display());
     ip(&["link", "set", "dev", &orphan, "alias", &alias]);
-    // A DNAT rule nobody asked for.
-    run_ok(Command::new("nft").args([
-        "add",
-        "rule",
-        "ip",
-        &w.table,
-        "ports",
-        "tcp",
-        "dport",
-        "1",
-        "dnat",
-        "to",
-        "10.234.60.77:1",
-        "comment",
-        &format!("\"berth:{}\"", "12".repeat(32)),
-    ]));
+    let comment = format!("\"berth:{}\"", "12".repeat(32));
+    run_ok(
+        Command::new("nft")
+            .args(["add", "rule", "ip", &w.table, "ports", "tcp"])
+            .args([
+                "dport",
+                "1",
+                "dnat",
+                "to",
+                "10.234.60.77:1",
+                "comment",
+                &comment,
+            ]),
+    );
+    [veth, peer, orphan, foreign]
+}
+
+#[test]
+fn every_kind_of_leftover_is_reported_and_repaired() {
+    let Some(mut w) = setup(60) else { return };
+    let br = w.bridges[1].clone();
+    let (code, out) = check(&w, &[]);
+    assert_eq!((code, out.trim()), (0, "No problems found"));
+    let id = orphaned_container(&w);
+    let [veth, peer, orphan, foreign] = seed_leftovers(&mut w, &br);
 
     let (code, out) = check(&w, &[]);
     assert_eq!(code, 1, "{out}");
     let short = &id[..12];
     for want in [
-        format!(
-            "network `ck`: address 10.234.60.99 leased to container `{}`, which no longer exists",
-            &gone[..12]
-        ),
+        "network `ck`: address 10.234.60.99 leased to container `abababababab`, which no longer exists".to_string(),
         format!("network `ck`: published ports of container `{short}`, which is not running"),
         format!("network `ck`: dns names of container `{short}`, which is not running"),
         "network `ck`: pid file".to_string(),
         format!("veth `{veth}` on bridge `{br}`: its container no longer exists"),
         format!("bridge `{orphan}`: made for network `efefefefefef`, which was removed"),
-        "publishes a port of no running container".to_string(),
     ] {
         assert!(out.contains(&want), "missing `{want}` in:\n{out}");
     }
+    let stray = "publishes a port of no running container";
     assert_eq!(
-        out.matches("publishes a port of no running container")
-            .count(),
+        out.matches(stray).count(),
         2,
-        "the killed container's rule and the added one:\n{out}"
+        "the killed one's and the added:\n{out}"
     );
     assert!(!out.contains(&foreign), "{out}");
     assert!(out.trim_end().ends_with("(run with --repair)"), "{out}");
@@ -286,22 +275,20 @@ fn every_kind_of_leftover_is_reported_and_repaired() {
     assert!(!link_exists(&veth) && !link_exists(&peer));
     assert!(!link_exists(&orphan));
     assert!(link_exists(&foreign));
-    assert!(!pidfile.exists());
+    assert!(!net_dir(&w, "ck").join("dns.pid").exists());
     assert!(!nft_table(&w).contains("berth:"));
 
     // A missing bridge is made again, and a missing table rebuilt.
-    ip(&["link", "del", &br]);
+    run_ok(Command::new("ip").args(["link", "del", &br]));
     run_ok(Command::new("nft").args(["delete", "table", "ip", &w.table]));
     let (code, out) = check(&w, &[]);
     assert_eq!(code, 1);
+    let table = format!("nft table `{}`: missing", w.table);
     assert!(
         out.contains(&format!("network `ck`: bridge `{br}` is missing")),
         "{out}"
     );
-    assert!(
-        out.contains(&format!("nft table `{}`: missing", w.table)),
-        "{out}"
-    );
+    assert!(out.contains(&table), "{out}");
     repaired(&w, "bridge and table deleted");
     assert!(link_exists(&br));
     // The stopped container keeps its address and starts again on the rebuilt network.

@@ -104,12 +104,10 @@ fn host_firewall(ns: &str, rules: &str) {
     assert!(child.wait().unwrap().success(), "nft -f: {script}");
 }
 
-#[test]
-fn a_host_firewall_in_its_own_table_and_berths_rules() {
-    if !common::have("nft", "nftables") {
-        return;
-    }
-    let mut w = World::new();
+/// The "host" namespace berth runs in and an "outside" one joined to it by a veth
+/// (host 10.235.0.1/30, outside 10.235.0.2/30), serving on port 8080 a CGI that prints
+/// the client address it sees; their names.
+fn namespaces(w: &mut World) -> (String, String) {
     let ns = format!("bfw{}", w.tag);
     let client = format!("bfc{}", w.tag);
     w.netns.push(ns.clone());
@@ -146,12 +144,17 @@ fn a_host_firewall_in_its_own_table_and_berths_rules() {
         .spawn()
         .unwrap();
     w.servers.push(server);
+    (ns, client)
+}
 
+/// In `ns`: network `fw` (10.236.0.0/24) with `web` (http on 80, published as 8080, at
+/// 10.236.0.2) and `cli`; its bridge.
+fn containers(w: &World, ns: &str) -> String {
     let br = format!("bf{}", w.tag);
     let opt = format!("com.docker.network.bridge.name={br}");
     ok_in(
-        &w,
-        &ns,
+        w,
+        ns,
         &[
             "network",
             "create",
@@ -165,8 +168,8 @@ fn a_host_firewall_in_its_own_table_and_berths_rules() {
     let serve =
         "busybox mkdir -p /w && echo hello > /w/index.html && exec busybox httpd -f -p 80 -h /w";
     ok_in(
-        &w,
-        &ns,
+        w,
+        ns,
         &[
             "run",
             "-d",
@@ -183,8 +186,8 @@ fn a_host_firewall_in_its_own_table_and_berths_rules() {
         ],
     );
     ok_in(
-        &w,
-        &ns,
+        w,
+        ns,
         &[
             "run",
             "-d",
@@ -198,6 +201,17 @@ fn a_host_firewall_in_its_own_table_and_berths_rules() {
             "300",
         ],
     );
+    br
+}
+
+#[test]
+fn a_host_firewall_in_its_own_table_and_berths_rules() {
+    if !common::have("nft", "nftables") {
+        return;
+    }
+    let mut w = World::new();
+    let (ns, client) = namespaces(&mut w);
+    let br = containers(&w, &ns);
     // The bridge and the table are the namespace's, not the host's.
     assert!(!common::networld::link_exists(&br));
     let listed = run_ok(in_ns(&ns).args(["nft", "list", "table", "ip", &w.table]));
