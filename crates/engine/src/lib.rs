@@ -25,6 +25,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod monitor;
 pub mod names;
+pub mod netcheck;
 pub mod network;
 pub mod port;
 pub mod prune;

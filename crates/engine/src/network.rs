@@ -169,7 +169,12 @@ pub fn attach(eng: &Engine, c: &Container) -> Result<Option<Endpoint>> {
     };
     let nets = eng.networks()?;
     let ep = nets.attach(net, &c.id, requested_ip(c)?)?;
-    crate::store::write_json(&endpoint_path(eng, &c.id), &ep)?;
+    // Made again by every start, so not fsynced (as the bundle's spec).
+    let bytes = serde_json::to_vec(&ep).map_err(|e| Error::Corrupt {
+        path: endpoint_path(eng, &c.id),
+        reason: e.to_string(),
+    })?;
+    crate::store::write_regenerated(&endpoint_path(eng, &c.id), &bytes)?;
     let ip = ep
         .ip
         .parse()

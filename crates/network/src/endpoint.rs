@@ -236,7 +236,8 @@ pub(crate) fn wire(ep: &Endpoint, pid: i32, net: &Network, default_route: bool) 
     };
     link::add_veth(&mut nl, &ep.host_veth, master, ep.mtu, &peer)
         .map_err(NetError::netlink("add veth", &ep.host_veth))?;
-    let inside = hairpin(&ep.host_veth).and_then(|()| configure_inside(ep, &netns, default_route));
+    let inside = hairpin(&mut nl, &ep.host_veth)
+        .and_then(|()| configure_inside(ep, &netns, default_route));
     if inside.is_err() {
         let _ = link::delete(&mut nl, &ep.host_veth);
     }
@@ -247,9 +248,11 @@ pub(crate) fn wire(ep: &Endpoint, pid: i32, net: &Network, default_route: bool) 
 /// that, after DNAT, must leave by the bridge port it came in on; with `br_netfilter`
 /// (bridge-nf-call-iptables) that is a bridged hairpin, which the bridge refuses unless
 /// the port is in hairpin mode (Docker sets it too when it runs without its proxy).
-fn hairpin(veth: &str) -> Result<()> {
-    let p = format!("/sys/class/net/{veth}/brport/hairpin_mode");
-    std::fs::write(&p, "1").map_err(NetError::io("write", &p))
+fn hairpin(nl: &mut Netlink, veth: &str) -> Result<()> {
+    let i = link::index(nl, veth)
+        .map_err(NetError::netlink("find", veth))?
+        .ok_or_else(|| NetError::netlink("find", veth)(std::io::ErrorKind::NotFound.into()))?;
+    link::set_hairpin(nl, i).map_err(NetError::netlink("set hairpin", veth))
 }
 
 fn configure_inside(ep: &Endpoint, netns: &File, default_route: bool) -> Result<()> {

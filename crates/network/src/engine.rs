@@ -276,7 +276,7 @@ impl Networks {
         let made = (|| {
             write(&dir.join("network.json"), &net)?;
             let made_bridge = crate::endpoint::ensure_bridge(&net)?;
-            let rules = self.sync_rules();
+            let rules = self.mark(&net).and_then(|()| self.sync_rules());
             if rules.is_err() && made_bridge {
                 let _ = crate::endpoint::delete_link(net.bridge());
             }
@@ -291,20 +291,26 @@ impl Networks {
 
     /// Regenerates berth's nftables table from the stored networks and published ports.
     pub fn sync_rules(&self) -> Result<()> {
-        let mut rules = vec![];
         let ports = self.all_published()?;
-        for n in self.list()? {
+        let rules = self.rules_of(&self.list()?)?;
+        let script = nft::render(&self.host.table, &rules, &ports);
+        nft::apply(&self.host.table, &script)
+    }
+
+    /// What the rules need to know of `nets`.
+    pub(crate) fn rules_of(&self, nets: &[Network]) -> Result<Vec<NetRule>> {
+        let mut rules = vec![];
+        for n in nets {
             let (subnet, gw) = n.pool()?;
             rules.push(NetRule {
                 bridge: n.bridge().to_string(),
                 subnet,
                 internal: n.internal,
-                dns: crate::dns::resolves(&n).then_some(gw),
+                dns: crate::dns::resolves(n).then_some(gw),
                 subnet6: n.pool6().map(|(s, _)| s),
             });
         }
-        let script = nft::render(&self.host.table, &rules, &ports);
-        nft::apply(&self.host.table, &script)
+        Ok(rules)
     }
 
     pub(crate) fn ports_file(&self, net: &str, owner: &str) -> PathBuf {
@@ -315,7 +321,7 @@ impl Networks {
     }
 
     /// Every running container's published ports.
-    fn all_published(&self) -> Result<Vec<Mapping>> {
+    pub(crate) fn all_published(&self) -> Result<Vec<Mapping>> {
         let mut out = vec![];
         for n in self.list()? {
             let dir = self.dir.join(&n.name).join("ports");

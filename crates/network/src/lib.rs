@@ -8,11 +8,13 @@
 //!
 //! [`engine::Networks`] is the store (`<root>/networks`); [`endpoint`] attaches containers.
 
+pub mod check;
 pub mod connect;
 pub mod dns;
 pub mod endpoint;
 pub mod engine;
 pub mod error;
+pub(crate) mod inventory;
 pub mod ipam;
 pub mod ipv6;
 pub(crate) mod link;

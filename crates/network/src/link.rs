@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd;
 
 use crate::netlink::{
     Netlink, Request, NLM_F_CREATE, NLM_F_EXCL, RTM_DELLINK, RTM_GETLINK, RTM_NEWADDR, RTM_NEWLINK,
-    RTM_NEWROUTE,
+    RTM_NEWROUTE, RTM_SETLINK,
 };
 
 const IFLA_ADDRESS: u16 = 1;
@@ -165,4 +165,18 @@ pub(crate) fn delete(nl: &mut Netlink, name: &str) -> io::Result<bool> {
         Err(e) if e.raw_os_error() == Some(libc_enodev()) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Puts bridge port `index` in hairpin mode (`bridge link set dev X hairpin on`): over
+/// netlink rather than sysfs, whose `/sys/class/net` shows the namespace that mounted it,
+/// not necessarily this process's.
+pub(crate) fn set_hairpin(nl: &mut Netlink, index: u32) -> io::Result<()> {
+    const IFLA_PROTINFO: u16 = 12;
+    const IFLA_BRPORT_MODE: u16 = 4;
+    let req = Request::new(RTM_SETLINK, 0)
+        .ifinfo_bridge(index)
+        .begin(IFLA_PROTINFO)
+        .attr(IFLA_BRPORT_MODE, &[1])
+        .end();
+    nl.request(req).map(drop)
 }

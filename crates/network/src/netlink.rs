@@ -13,6 +13,7 @@ use nix::sys::socket::{socket, AddressFamily, SockFlag, SockProtocol, SockType};
 pub(crate) const RTM_NEWLINK: u16 = 16;
 pub(crate) const RTM_DELLINK: u16 = 17;
 pub(crate) const RTM_GETLINK: u16 = 18;
+pub(crate) const RTM_SETLINK: u16 = 19;
 pub(crate) const RTM_NEWADDR: u16 = 20;
 pub(crate) const RTM_NEWROUTE: u16 = 24;
 
@@ -130,6 +131,15 @@ impl Request {
     /// Appends a `struct ifinfomsg` (family, type, index, flags, change).
     pub(crate) fn ifinfo(mut self, index: u32, flags: u32, change: u32) -> Request {
         self.ifinfo_raw(index, flags, change);
+        self
+    }
+
+    /// Appends a `struct ifinfomsg` of family AF_BRIDGE: a request about bridge port
+    /// `index` (`bridge link set`).
+    pub(crate) fn ifinfo_bridge(mut self, index: u32) -> Request {
+        self.ifinfo_raw(index, 0, 0);
+        let at = self.buf.len() - 16;
+        self.buf[at] = 7; // AF_BRIDGE
         self
     }
 

@@ -33,12 +33,28 @@
 //! generator, one transaction, and a rebuild after any crash restores exactly what the
 //! store says.
 //!
-//! A host firewall in a table of its own interacts as nftables base chains do: an accept
-//! here does not override a drop there. Published traffic is DNATed before routing, so it
-//! is forwarded, not delivered locally: a host's forward policy of drop blocks it unless
-//! that firewall accepts `ct status dnat` (or the bridges), while a host's input policy
-//! never sees it (as with Docker's DNAT). Only the host's own traffic to 127.0.0.1 and its
-//! own addresses goes through output instead.
+//! A host firewall in a table of its own interacts as nftables base chains do: every base
+//! chain on a hook sees the packet, an accept ends only its own chain, and a drop in any
+//! of them is final; so an accept here never overrides a drop there (with iptables,
+//! Docker can insert its accepts into the host's own FORWARD chain; nftables tables
+//! cannot). What that means, as `crates/cli/tests/network_firewall.rs` shows in a
+//! namespace of its own:
+//!
+//! | host firewall (with `ct state established,related accept`) | input policy drop | forward policy drop |
+//! |---|---|---|
+//! | outside -> published port (DNAT in prerouting, then forwarded) | works | blocked |
+//! | container -> outside (forwarded, masqueraded) | works | blocked |
+//! | host -> 127.0.0.1 or own address : published port (output) | works | works |
+//! | container -> container, same network (bridged; with br_netfilter also the forward hook) | works | blocked with br_netfilter |
+//! | container -> its name responder at the gateway, port 53 (input) | blocked | works |
+//!
+//! Published traffic is DNATed before routing, so it is forwarded, not delivered locally,
+//! and a host's input policy never sees it (as with Docker's DNAT). A host whose forward
+//! policy is drop must accept berth's traffic itself, in its own forward chain:
+//! `ct status dnat accept` (published ports) and `iifname "<bridge>" accept` (traffic from
+//! the network's containers; replies are `established`); a host whose input policy is
+//! drop must accept `iifname "<bridge>" meta l4proto { tcp, udp } th dport 53` for names
+//! on user networks. berth does not edit other tables to do it.
 
 use std::io::Write;
 use std::process::{Command, Stdio};

@@ -1,10 +1,12 @@
-//! `berth system check`, with podman's flags.
+//! `berth system check`, with podman's flags: the image store and snapshotter, then the
+//! networks (leases, published ports, names, links and nftables rules against the
+//! containers; see `berth_network::check`).
 
 use std::time::Duration;
 
+use berth_engine::engine::Engine;
 use berth_image::check::{check, CheckOptions};
 use berth_image::snapshot::{Snapshotter, STORE_DIR};
-use berth_image::store::Store;
 
 /// `system check` flags.
 #[derive(Debug, clap::Args)]
@@ -25,7 +27,8 @@ pub struct Args {
 }
 
 /// Check, print one line per problem, and exit 1 when any is left unrepaired.
-pub fn run(a: Args, store: &Store) -> anyhow::Result<i32> {
+pub fn run(a: Args, eng: &Engine) -> anyhow::Result<i32> {
+    let store = &eng.images;
     let snaps = Snapshotter::open(store.root().join(STORE_DIR))?;
     let opts = CheckOptions {
         repair: a.repair,
@@ -34,12 +37,19 @@ pub fn run(a: Args, store: &Store) -> anyhow::Result<i32> {
         max_age: a.max,
     };
     let report = check(store, &snaps, &opts)?;
-    for f in &report.findings {
-        let mark = if f.repaired { " (repaired)" } else { "" };
-        println!("{}{mark}", f.problem);
+    let mut lines: Vec<(String, bool)> = report
+        .findings
+        .iter()
+        .map(|f| (f.problem.to_string(), f.repaired))
+        .collect();
+    let nets = berth_engine::netcheck::check(eng, a.repair)?;
+    lines.extend(nets.iter().map(|f| (f.problem.to_string(), f.repaired)));
+    for (problem, repaired) in &lines {
+        let mark = if *repaired { " (repaired)" } else { "" };
+        println!("{problem}{mark}");
     }
-    let left = report.unrepaired();
-    match (report.findings.len(), left) {
+    let left = lines.iter().filter(|(_, r)| !r).count();
+    match (lines.len(), left) {
         (0, _) => println!("No problems found"),
         (n, 0) => println!("{n} problems found, all repaired"),
         (n, left) => {

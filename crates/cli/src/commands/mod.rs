@@ -291,6 +291,7 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<i32> {
         }
         Command::System(SystemCommand::Prune(a)) => return system_prune::run(a, &engine(g)?),
         Command::System(SystemCommand::Df(a)) => return df::run(a, &engine(g)?),
+        Command::System(SystemCommand::Check(a)) => return check::run(a, &engine(g)?),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => return rmi::run(a, &engine(g)?),
         Command::Image(ImageCommand::Prune(a)) => return prune::run(a, &engine(g)?),
         cmd => cmd,
@@ -337,7 +338,6 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<i32> {
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => save::run(a, &store),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => load::run(a, &store),
         Command::Rootfs(a) => rootfs::run(a, &store),
-        Command::System(SystemCommand::Check(a)) => check::run(a, &store),
         _ => unreachable!("container and management verbs are handled above"),
     }
 }

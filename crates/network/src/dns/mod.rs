@@ -202,7 +202,7 @@ pub fn main(args: &[String]) -> i32 {
 }
 
 /// Whether a responder holds the lock on its pid file `path`.
-fn running(path: &Path) -> bool {
+pub(crate) fn running(path: &Path) -> bool {
     let Ok(f) = fs::OpenOptions::new().read(true).open(path) else {
         return false;
     };
