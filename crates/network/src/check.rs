@@ -478,15 +478,25 @@ fn same_dir(a: &Path, b: &Path) -> bool {
     }
 }
 
-/// `nft list table ip TABLE`; None when there is no such table.
+/// `nft list table ip TABLE` followed by its `ip6` twin (IPv6 networks' rules, loaded in
+/// the same transaction); None when there is no `ip` table.
 fn list_table(table: &str) -> Result<Option<String>> {
+    let Some(mut text) = list_family("ip", table)? else {
+        return Ok(None);
+    };
+    text.push_str(&list_family("ip6", table)?.unwrap_or_default());
+    Ok(Some(text))
+}
+
+/// `nft list table FAMILY TABLE`; None when there is no such table.
+fn list_family(family: &str, table: &str) -> Result<Option<String>> {
     let err = |reason: String| NetError::Nft {
         op: "list",
         table: table.to_string(),
         reason,
     };
     let out = Command::new("nft")
-        .args(["list", "table", "ip", table])
+        .args(["list", "table", family, table])
         .output()
         .map_err(|e| err(format!("run nft (apt-get install nftables): {e}")))?;
     if out.status.success() {
@@ -588,6 +598,7 @@ mod tests {
             container_ip: "10.1.0.2".parse().unwrap(),
             container_port: 80,
             owner: owner.into(),
+            container_ip6: None,
         }
     }
 
@@ -597,6 +608,7 @@ mod tests {
             subnet: "10.1.0.0/24".parse().unwrap(),
             internal: false,
             dns: None,
+            subnet6: None,
         }
     }
 

@@ -236,8 +236,8 @@ pub(crate) fn wire(ep: &Endpoint, pid: i32, net: &Network, default_route: bool) 
     };
     link::add_veth(&mut nl, &ep.host_veth, master, ep.mtu, &peer)
         .map_err(NetError::netlink("add veth", &ep.host_veth))?;
-    let inside = hairpin(&mut nl, &ep.host_veth)
-        .and_then(|()| configure_inside(ep, &netns, default_route));
+    let inside =
+        hairpin(&mut nl, &ep.host_veth).and_then(|()| configure_inside(ep, &netns, default_route));
     if inside.is_err() {
         let _ = link::delete(&mut nl, &ep.host_veth);
     }
