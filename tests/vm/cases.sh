@@ -182,3 +182,6 @@ gone $ID && ok "delete --force of a running container removes its cgroup" || bad
 [ -n "$pid" ] && [ -d /proc/$pid ] && bad "process $pid survived delete --force"
 left=$(find $CG/berth -mindepth 1 -type d 2>/dev/null)
 [ -z "$left" ] && ok "no container cgroup left under /berth" || bad "left under /berth: $left"
+
+# --- the engine (berth) on the same host ----------------------------------------------
+if [ -f /payload/engine.sh ]; then . /payload/engine.sh; else bad "no /payload/engine.sh"; fi

@@ -24,6 +24,10 @@ mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 mount -t cgroup2 -o nsdelegate cgroup2 /sys/fs/cgroup
 echo "T-init $(cut -d' ' -f1 /proc/uptime)s kernel $(uname -r)"
+# Modules from the kernel's .deb (tests/vm/kernel.sh), dependencies first.
+for m in $(cat /payload/modules/order 2>/dev/null); do
+  insmod /payload/modules/$m.ko || echo "init: insmod $m failed"
+done
 
 PASS=0 FAIL=0
 ok()  { PASS=$((PASS + 1)); echo "ok   - $*"; }

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The cgroup v2 proof: boot Debian's kernel in QEMU with an initramfs holding busybox,
-# static builds of berth-runtime and berth-check, and tests/vm/cases.sh; PID 1
-# (tests/vm/init.sh) mounts cgroup2 and runs the cases. The host here is cgroup v1, so
-# this is where berth's v2 backend meets a real kernel.
+# static builds of berth, berth-runtime and berth-check, the overlay module, and
+# tests/vm/cases.sh (+ engine.sh); PID 1 (tests/vm/init.sh) loads the modules, mounts
+# cgroup2 and runs the cases. The host here is cgroup v1, so this is where berth's v2
+# backend meets a real kernel.
 #
-#   tests/vm/run.sh                  all cases
+#   tests/vm/run.sh                  all cases: runtime, then engine
 #   tests/vm/run.sh --checker-only   boot and the checker cases (no berth-runtime needed)
 #
 # Env: BERTH_VM_CACHE (kernel cache, default /var/cache/berth-vm), VM_TIMEOUT (s, 300),
@@ -22,17 +23,18 @@ for tool in qemu-system-x86_64 busybox xz; do
 done
 
 VMLINUX=$("$HERE/kernel.sh")
+MODULES=$(dirname "$VMLINUX")/modules
 
 # Static binaries: the initramfs has no libc.
 TARGET=x86_64-unknown-linux-gnu
 REL=$ROOT/target/$TARGET/release
 pkgs=(-p berth-check)
-[ $MODE = full ] && pkgs+=(-p berth-runtime-cli)
+[ $MODE = full ] && pkgs+=(-p berth-runtime-cli -p berth-cli)
 echo "run.sh: building static ${pkgs[*]}"
 # The initramfs has no libc: scripts/build-static.sh makes static binaries.
 "$ROOT/scripts/build-static.sh" -q "${pkgs[@]}"
 bins=(berth-check)
-[ $MODE = full ] && bins+=(berth-runtime)
+[ $MODE = full ] && bins+=(berth-runtime berth)
 for b in "${bins[@]}"; do
   if LC_ALL=C readelf -d "$REL/$b" 2>/dev/null | grep -q NEEDED; then
     echo "run.sh: $REL/$b is not static: $(LC_ALL=C readelf -d "$REL/$b" | grep NEEDED | tr -s ' ')" >&2
@@ -43,15 +45,16 @@ done
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 I=$W/root
-mkdir -p "$I"/{bin,sbin,etc,proc,sys,dev,tmp,run,mnt,payload/bin}
+mkdir -p "$I"/{bin,sbin,etc,proc,sys,dev,tmp,run,mnt,payload/bin,payload/modules}
 cp /bin/busybox "$I/bin/busybox"
 # `busybox --list` includes busybox itself: linking that would replace the binary.
 for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$I/bin/$a"; done
 cp "$HERE/init.sh" "$I/init"
 chmod +x "$I/init"
 cp "$HERE/cases.sh" "$I/payload/cases.sh"
-cp "$REL/berth-check" "$I/payload/bin/"
-[ $MODE = full ] && cp "$REL/berth-runtime" "$I/payload/bin/"
+cp "$HERE/engine.sh" "$I/payload/engine.sh"
+cp "$MODULES"/* "$I/payload/modules/"
+for b in "${bins[@]}"; do cp "$REL/$b" "$I/payload/bin/"; done
 (cd "$I" && find . | busybox cpio -o -H newc 2>/dev/null) | gzip -1 > "$W/initrd.gz"
 
 ACCEL=${VM_ACCEL:-}

@@ -228,6 +228,40 @@ fn memory_limit_ends_a_program_that_keeps_allocating() {
     assert_eq!(ct.inspect("fine", "{{.State.OOMKilled}}"), "false");
 }
 
+/// cgroup v1 turns the OOM killer off through memory.oom_control; without a memory limit
+/// Docker warns that the host may run out. (cgroup v2 has no such switch: there the flag
+/// is discarded with a warning, proven in tests/vm/engine.sh.)
+#[test]
+fn oom_kill_disable_reaches_memory_oom_control() {
+    let ct = Ct::new();
+    let id = ct.detached(&[
+        "--name",
+        "nokill",
+        "--oom-kill-disable",
+        "--memory",
+        "100m",
+        "bb",
+        "sleep",
+        "60",
+    ]);
+    let control = std::fs::read_to_string(ct.cgroup("memory", &id).join("memory.oom_control"));
+    assert!(
+        control.as_deref().unwrap().contains("oom_kill_disable 1"),
+        "{control:?}"
+    );
+    assert_eq!(
+        ct.inspect("nokill", "{{.HostConfig.OomKillDisable}}"),
+        "true"
+    );
+    ct.ok(&["rm", "-f", "nokill"]);
+    let (code, _, err) = ct.run(&["run", "--rm", "--oom-kill-disable", "bb", "true"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("WARNING: OOM killer is disabled for the container, but no memory limit"),
+        "{err}"
+    );
+}
+
 #[test]
 fn cap_drop_chown_makes_chown_fail_with_eperm() {
     let ct = Ct::new();

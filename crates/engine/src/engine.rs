@@ -132,6 +132,9 @@ impl Engine {
         let mut c = req.container;
         merge_image(&mut c, &image, req.entrypoint_given);
         crate::resources::validate(&c.host_config)?;
+        for w in crate::resources::discard_unsupported(&mut c.host_config) {
+            eprintln!("WARNING: {w}");
+        }
         crate::spec::validate(&mut c.host_config)?;
         crate::userns::validate(&c.host_config)?;
         self.check_joined(&c.host_config)?;

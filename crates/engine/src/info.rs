@@ -45,7 +45,7 @@ pub fn info(eng: &Engine) -> Result<Value> {
         "Plugins": {"Volume": ["local"], "Network": ["none"], "Log": ["json-file", "none"]},
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
-        "CgroupVersion": cgroup_version(),
+        "CgroupVersion": if crate::resources::cgroup_v2() { "2" } else { "1" },
         "KernelVersion": field(|u| u.release()),
         "OperatingSystem": os,
         "OSVersion": os_version,
@@ -80,15 +80,6 @@ fn engine_id(root: &Path) -> String {
     let id = crate::store::new_id().unwrap_or_default();
     let _ = crate::store::write_file(&path, id.as_bytes());
     fs::read_to_string(&path).map_or(id, |s| s.trim().to_string())
-}
-
-/// `1` or `2`, from the mounted hierarchies (a hybrid host is managed as v1).
-fn cgroup_version() -> &'static str {
-    let text = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    match berth_cgroups::detect(&text) {
-        Ok(berth_cgroups::Layout::V2 { .. }) => "2",
-        _ => "1",
-    }
 }
 
 /// Docker's name of the filesystem under the store (`extfs`, `xfs`, ...).

@@ -103,6 +103,34 @@ pub fn validate(h: &HostConfig) -> Result<()> {
     Ok(())
 }
 
+/// Drops what this host's cgroups cannot do, as Docker's daemon does, and returns the
+/// warnings to show: cgroup v2 has no switch to turn the OOM killer off (v1's
+/// memory.oom_control), so `--oom-kill-disable` is discarded there rather than failing
+/// every start.
+pub fn discard_unsupported(h: &mut HostConfig) -> Vec<String> {
+    let mut warnings = vec![];
+    if h.oom_kill_disable && cgroup_v2() {
+        h.oom_kill_disable = false;
+        warnings
+            .push("Your kernel does not support OomKillDisable. OomKillDisable discarded.".into());
+    } else if h.oom_kill_disable && h.memory == 0 {
+        warnings.push(
+            "OOM killer is disabled for the container, but no memory limit is set, \
+             this can result in the system running out of resources."
+                .into(),
+        );
+    }
+    warnings
+}
+
+/// The host's cgroups are one unified v2 hierarchy (a hybrid host is managed as v1): a
+/// cgroup2 filesystem at /sys/fs/cgroup, as Docker checks. One statfs, where the mount
+/// table (a line per running container) would cost milliseconds to read.
+pub fn cgroup_v2() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+}
+
 /// The OCI `linux.resources` of `h`.
 pub fn to_oci(h: &HostConfig) -> Result<Value> {
     validate(h)?;

@@ -341,18 +341,11 @@ fn namespaces(h: &HostConfig, j: &Joined) -> Result<Vec<Value>> {
         ns.push(join("network", j.net, "net"));
     }
     let cg = ns_mode(&h.cgroupns_mode, "--cgroupns", &["host", "private"])?;
-    if cg == "private" || (cg.is_empty() && berth_cgroups_is_v2()) {
+    // Docker makes the cgroup namespace private by default on cgroup v2 hosts only.
+    if cg == "private" || (cg.is_empty() && crate::resources::cgroup_v2()) {
         ns.push(json!({"type": "cgroup"}));
     }
     Ok(ns)
-}
-
-/// Docker makes the cgroup namespace private by default on cgroup v2 hosts only.
-fn berth_cgroups_is_v2() -> bool {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .ok()
-        .and_then(|m| berth_cgroups::detect(&m).ok())
-        .is_some_and(|l| matches!(l, berth_cgroups::Layout::V2 { .. }))
 }
 
 fn mounts(c: &Container, i: &Inputs) -> Result<Vec<Value>> {

@@ -104,3 +104,57 @@ pub fn move_mount_to_fd(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> io::Res
     }
     Ok(())
 }
+
+/// The id of the mount that `path` (symlinks followed) is on, from statx(2)
+/// `STATX_MNT_ID` (Linux 5.8+; `Unsupported` before). The same id as mountinfo's first
+/// field, without reading a mount table that grows with every mount.
+pub fn mount_id(path: &Path) -> io::Result<u64> {
+    let c = cpath(path)?;
+    // SAFETY: statx is plain data, for which all-zero bytes are a valid value.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: valid C string, `st` is a writable statx the kernel fills in.
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::AT_STATX_SYNC_AS_STAT,
+            libc::STATX_MNT_ID,
+            &mut st,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if st.stx_mask & libc::STATX_MNT_ID == 0 {
+        return Err(io::ErrorKind::Unsupported.into());
+    }
+    Ok(st.stx_mnt_id)
+}
+
+/// The mount point of the mount that `path` is on: the highest of `path` and its
+/// ancestors that is on the same mount. `path` must be canonical (no symlinks, no `..`).
+pub fn mount_point_of(path: &Path) -> io::Result<std::path::PathBuf> {
+    let id = mount_id(path)?;
+    let mut point = path;
+    while let Some(up) = point.parent() {
+        if mount_id(up)? != id {
+            break;
+        }
+        point = up;
+    }
+    Ok(point.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_point_of_proc_and_root() {
+        assert_eq!(
+            mount_point_of(Path::new("/proc/self")).unwrap(),
+            Path::new("/proc")
+        );
+        assert_eq!(mount_point_of(Path::new("/")).unwrap(), Path::new("/"));
+    }
+}

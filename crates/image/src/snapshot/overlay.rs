@@ -134,7 +134,13 @@ impl Snapshotter {
         }
         fsmount::set_string(ctx, "upperdir", &upper).map_err(NewApi::Failed)?;
         fsmount::set_string(ctx, "workdir", &work).map_err(NewApi::Failed)?;
-        fsmount::create(ctx).map_err(NewApi::Failed)?;
+        fsmount::create(ctx).map_err(|e| match e.raw_os_error() {
+            // Before 6.5 overlayfs takes fsconfig keys unchecked and parses them only
+            // here, so a kernel without `lowerdir+` (6.1, Debian 12's) fails now. mount(2)
+            // then says whether the options themselves are wrong.
+            Some(libc::EINVAL) => NewApi::Unsupported,
+            _ => NewApi::Failed(e),
+        })?;
         let tree = fsmount::fsmount(ctx).map_err(NewApi::Failed)?;
         let target: OwnedFd = File::open(merged).map_err(NewApi::Failed)?.into();
         sysmount::move_mount_to_fd(tree.as_fd(), target.as_fd()).map_err(NewApi::Failed)

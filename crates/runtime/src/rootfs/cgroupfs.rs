@@ -22,9 +22,7 @@ pub fn mount_cgroups(
     dest: &Path,
     opts: &MountOptions,
 ) -> Result<(), ChildError> {
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-        .step(Step::Mount, "/proc/self/mountinfo")?;
-    let layout = berth_cgroups::detect(&mountinfo).map_err(|e| ChildError {
+    let layout = berth_cgroups::host_layout().map_err(|e| ChildError {
         step: Step::Mount,
         object: dest.display().to_string(),
         errno: 0,
