@@ -6,6 +6,14 @@
 mod commands;
 mod logging;
 
+/// `println!` for the verbs' output. A reader that went away (`berth-runtime list | head
+/// -1`) ends the runtime quietly with 141, as SIGPIPE would; SIGPIPE itself stays ignored
+/// so that the runtime's own pipes to its children report EPIPE instead of killing it.
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::out(format_args!($($t)*)) };
+}
+pub(crate) use outln;
+
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -55,5 +63,18 @@ fn main() {
             log.error(&format!("{e}"));
             std::process::exit(1);
         }
+    }
+}
+
+/// Writes one line of output; see [`outln`].
+pub(crate) fn out(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_fmt(args).and_then(|()| o.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("berth-runtime: write stdout: {e}");
+        std::process::exit(1);
     }
 }

@@ -735,3 +735,21 @@ fn exec_detached_with_pid_file_as_containerd_does() {
     rt.kill(&id, "KILL").ok();
     rt.wait_status(&id, "stopped", T);
 }
+
+/// Output into a pipe nobody reads (`berth-runtime features | head -0`) ends the runtime
+/// quietly, as SIGPIPE ends runc: no panic message, status 141. The read end is closed
+/// before the runtime starts (python3 holds the pipe), so the write always fails.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let bin = env!("CARGO_BIN_EXE_berth-runtime");
+    let script = "import os, subprocess, sys\n\
+        r, w = os.pipe()\n\
+        os.close(r)\n\
+        p = subprocess.run([sys.argv[1], 'features'], stdout=w, stderr=subprocess.PIPE)\n\
+        print(p.returncode, p.stderr.decode().strip())\n";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, bin])
+        .output()
+        .expect("python3 (scripts/test.sh installs it)");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "141");
+}

@@ -21,7 +21,7 @@ pub struct Args {
 pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
     if a.stats {
         let ev = berth_runtime::container::query::stats(root, &a.id)?;
-        println!("{}", serde_json::to_string(&ev)?);
+        crate::outln!("{}", serde_json::to_string(&ev)?);
         return Ok(0);
     }
     let secs: f64 = a
@@ -32,7 +32,7 @@ pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
     let interval = Duration::from_secs_f64(secs.max(0.01));
     berth_runtime::container::query::events(root, &a.id, interval, |ev| {
         if let Ok(s) = serde_json::to_string(ev) {
-            println!("{s}");
+            crate::outln!("{s}");
         }
     })?;
     Ok(0)

@@ -6,7 +6,7 @@ pub struct Args {}
 
 /// Print the features JSON.
 pub fn run(_a: Args) -> anyhow::Result<i32> {
-    println!(
+    crate::outln!(
         "{}",
         serde_json::to_string_pretty(&berth_runtime::features::features_json())?
     );

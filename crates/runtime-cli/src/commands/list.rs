@@ -18,17 +18,21 @@ pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
     let all = berth_runtime::container::query::list(root)?;
     if a.quiet {
         for s in &all {
-            println!("{}", s.id);
+            crate::outln!("{}", s.id);
         }
     } else if a.format == "json" {
-        println!("{}", serde_json::to_string(&all)?);
+        crate::outln!("{}", serde_json::to_string(&all)?);
     } else {
-        println!(
+        crate::outln!(
             "{:<20} {:<8} {:<10} {:<40} {:<31} OWNER",
-            "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+            "ID",
+            "PID",
+            "STATUS",
+            "BUNDLE",
+            "CREATED"
         );
         for s in &all {
-            println!(
+            crate::outln!(
                 "{:<20} {:<8} {:<10} {:<40} {:<31} {}",
                 s.id,
                 s.pid,

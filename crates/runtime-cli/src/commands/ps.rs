@@ -19,7 +19,7 @@ pub struct Args {
 pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
     let pids = berth_runtime::container::query::pids(root, &a.id)?;
     if a.format == "json" {
-        println!("{}", serde_json::to_string(&pids)?);
+        crate::outln!("{}", serde_json::to_string(&pids)?);
         return Ok(0);
     }
     let args = if a.ps_args.is_empty() {
@@ -42,11 +42,11 @@ pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
         .split_whitespace()
         .position(|h| h == "PID")
         .ok_or_else(|| anyhow::anyhow!("ps output has no PID column"))?;
-    println!("{header}");
+    crate::outln!("{header}");
     for l in lines {
         let pid: Option<i32> = l.split_whitespace().nth(col).and_then(|p| p.parse().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
-            println!("{l}");
+            crate::outln!("{l}");
         }
     }
     Ok(0)

@@ -12,6 +12,6 @@ pub struct Args {
 /// Print the OCI state JSON.
 pub fn run(a: Args, root: &Root) -> anyhow::Result<i32> {
     let st = berth_runtime::container::query::state(root, &a.id)?;
-    println!("{}", serde_json::to_string_pretty(&st)?);
+    crate::outln!("{}", serde_json::to_string_pretty(&st)?);
     Ok(0)
 }
