@@ -62,8 +62,8 @@ fn each_container_has_its_own_pid_1_hostname_and_mount_table() {
 /// invisible in another, and visible to `--ipc container:X`. berth lets any running
 /// container's IPC namespace be joined (its default mode is `private`, and joining a
 /// namespace needs nothing prepared on the host); Docker insists on `--ipc shareable`
-/// because it also shares /dev/shm, which berth does not: each container gets its own
-/// /dev/shm tmpfs.
+/// because it also shares /dev/shm, which berth does for shareable donors only (see
+/// `dev_shm_is_shared_with_a_shareable_donor_and_the_host_mode`).
 #[test]
 fn a_shared_memory_segment_is_seen_only_in_its_ipc_namespace() {
     let ct = Ct::new();
@@ -105,6 +105,59 @@ fn a_shared_memory_segment_is_seen_only_in_its_ipc_namespace() {
         "the host"
     );
     ct.ok(&["rm", "-f", "owner"]);
+}
+
+/// /dev/shm as Docker shares it: `--ipc container:X` of a shareable X sees X's files;
+/// a private X keeps its /dev/shm to itself; `--ipc host` is the host's /dev/shm; the
+/// host-side tmpfs of a shareable container goes when it stops.
+#[test]
+fn dev_shm_is_shared_with_a_shareable_donor_and_the_host_mode() {
+    let ct = Ct::new();
+    let sh = [
+        "sh",
+        "-c",
+        "echo hi > /dev/shm/berth-shm-test; exec sleep 60",
+    ];
+    let mut a = vec!["--name", "sharer", "--ipc", "shareable", "bb"];
+    a.extend(sh);
+    let sharer = ct.detached(&a);
+    let mut a = vec!["--name", "keeper", "bb"];
+    a.extend(sh);
+    ct.detached(&a);
+    let sees = |mode: &str| {
+        let cat = "cat /dev/shm/berth-shm-test 2>/dev/null || echo none";
+        let o = ct.ok(&["run", "--rm", "--ipc", mode, "bb", "sh", "-c", cat]);
+        o.trim().to_string()
+    };
+    assert_eq!(
+        sees("container:sharer"),
+        "hi",
+        "a shareable donor's /dev/shm"
+    );
+    assert_eq!(
+        sees("container:keeper"),
+        "none",
+        "a private donor's /dev/shm"
+    );
+    assert_eq!(sees("private"), "none", "a private container");
+    let host_file = format!("/dev/shm/berth-shm-host-{}", std::process::id());
+    std::fs::write(&host_file, "host\n").unwrap();
+    let cat = format!("cat {host_file}");
+    let o = ct.ok(&["run", "--rm", "--ipc", "host", "bb", "sh", "-c", &cat]);
+    std::fs::remove_file(&host_file).unwrap();
+    assert_eq!(o.trim(), "host", "--ipc host");
+    let mounted = || {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains(&format!("{sharer}/shm "))
+    };
+    assert!(mounted(), "the shareable /dev/shm is a host-side tmpfs");
+    ct.ok(&["stop", "-t", "0", "sharer"]);
+    assert!(
+        !mounted(),
+        "the shareable /dev/shm is unmounted when it stops"
+    );
+    ct.ok(&["rm", "-f", "sharer", "keeper"]);
 }
 
 #[test]

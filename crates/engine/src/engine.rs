@@ -237,6 +237,13 @@ impl Engine {
         Ok(n)
     }
 
+    /// Unmounts what container `id` has mounted on the host while it runs: its rootfs
+    /// and a shareable /dev/shm.
+    pub fn unmount(&self, id: &str) -> Result<()> {
+        crate::ipc::release_shm(self, id);
+        Ok(self.snaps.unmount(id)?)
+    }
+
     /// Removes everything of container `id` from the store: snapshot, directory, name.
     /// The caller has made sure it no longer runs.
     pub fn purge(&self, id: &str, name: &str) -> Result<()> {
@@ -246,7 +253,7 @@ impl Engine {
             .config(id)
             .ok()
             .filter(|c| c.host_config.auto_remove);
-        let _ = self.snaps.unmount(id);
+        let _ = self.unmount(id);
         match self.snaps.remove(id) {
             Ok(()) => {}
             Err(e)

@@ -21,6 +21,7 @@ pub mod filter;
 pub mod images;
 pub mod info;
 pub mod inspect;
+pub mod ipc;
 pub mod lifecycle;
 pub mod logs;
 pub mod monitor;

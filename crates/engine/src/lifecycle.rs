@@ -139,7 +139,7 @@ fn undo_create(eng: &Engine, c: &Container, id: &str) {
     crate::network::unpublish(eng, id);
     let _ = eng.runtime_for(c).delete(id, true);
     remove_cgroup(eng, c);
-    let _ = eng.snaps.unmount(id);
+    let _ = eng.unmount(id);
 }
 
 /// The binary that runs monitors: this one.
@@ -286,7 +286,7 @@ fn settle(eng: &Engine, id: &str, st: &State) {
         if let Ok(c) = eng.containers.config(id) {
             let _ = eng.runtime_for(&c).delete(id, true);
         }
-        let _ = eng.snaps.unmount(id);
+        let _ = eng.unmount(id);
         let mut s = status(eng, id).unwrap_or(now_st);
         if s.running {
             s.running = false;

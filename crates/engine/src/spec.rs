@@ -89,6 +89,8 @@ pub struct Inputs<'a> {
     pub host_caps: Vec<String>,
     /// Resolved `-v`/`--mount` sources: (source on the host, target, read-only, propagation).
     pub binds: Vec<Bind>,
+    /// A host directory to bind at /dev/shm (`--ipc shareable|host|container:X`).
+    pub shm: Option<PathBuf>,
 }
 
 /// One bind mount, resolved to a host path.
@@ -348,13 +350,18 @@ fn namespaces(h: &HostConfig, j: &Joined) -> Result<Vec<Value>> {
     Ok(ns)
 }
 
-fn mounts(c: &Container, i: &Inputs) -> Result<Vec<Value>> {
-    let h = &c.host_config;
-    let shm = if h.shm_size > 0 {
+/// The size of the container's /dev/shm: `--shm-size` or Docker's 64 MiB.
+pub fn shm_size(h: &HostConfig) -> i64 {
+    if h.shm_size > 0 {
         h.shm_size
     } else {
         DEFAULT_SHM
-    };
+    }
+}
+
+fn mounts(c: &Container, i: &Inputs) -> Result<Vec<Value>> {
+    let h = &c.host_config;
+    let shm = shm_size(h);
     let sys_ro = if h.privileged { "rw" } else { "ro" };
     let mut m = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
@@ -365,6 +372,9 @@ fn mounts(c: &Container, i: &Inputs) -> Result<Vec<Value>> {
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}),
     ];
+    if let Some(dir) = &i.shm {
+        m[6] = json!({"destination": "/dev/shm", "type": "bind", "source": dir, "options": ["rbind", "nosuid", "noexec", "nodev"]});
+    }
     if h.network_mode == "host" {
         // The host's network namespace has no sysfs of our own to show.
         m[3] = json!({"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", sys_ro]});

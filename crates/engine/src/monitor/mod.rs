@@ -137,7 +137,7 @@ impl Monitor {
             let restart = self.decide_restart(exit)?;
             if !restart {
                 crate::network::unpublish(&self.eng, &self.c.id);
-                let _ = self.eng.snaps.unmount(&self.c.id);
+                let _ = self.eng.unmount(&self.c.id);
                 if self.c.host_config.auto_remove {
                     let _ = self.eng.purge(&self.c.id, &self.c.name);
                 }
@@ -149,7 +149,7 @@ impl Monitor {
             }
             if !self.sleep_unless_stopped(backoff) {
                 crate::network::unpublish(&self.eng, &self.c.id);
-                let _ = self.eng.snaps.unmount(&self.c.id);
+                let _ = self.eng.unmount(&self.c.id);
                 self.tell_clients(exit.code);
                 return Ok(());
             }
@@ -179,14 +179,14 @@ impl Monitor {
             }
             _ => {
                 let _ = self.eng.runtime_for(&self.c).delete(&self.c.id, true);
-                let _ = self.eng.snaps.unmount(&self.c.id);
+                let _ = self.eng.unmount(&self.c.id);
                 return Ok(false);
             }
         }
         if let Err(e) = self.start() {
             let _ = attach::say(&sync, &format!("error {e}"));
             let _ = self.eng.runtime_for(&self.c).delete(&self.c.id, true);
-            let _ = self.eng.snaps.unmount(&self.c.id);
+            let _ = self.eng.unmount(&self.c.id);
             return Ok(false);
         }
         // The `berth` that started us holds the container's lock and waits for our answer.
@@ -216,7 +216,7 @@ impl Monitor {
         let r = crate::network::connect(&self.eng, &self.c, pid);
         if r.is_err() {
             let _ = self.eng.runtime_for(&self.c).delete(&self.c.id, true);
-            let _ = self.eng.snaps.unmount(&self.c.id);
+            let _ = self.eng.unmount(&self.c.id);
         }
         r
     }

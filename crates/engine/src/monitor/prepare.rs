@@ -30,6 +30,7 @@ pub fn prepare(eng: &Engine, c: &Container) -> Result<PathBuf> {
             None
         };
         let binds = binds(eng, c, true)?;
+        let shm = crate::ipc::prepare_shm(eng, c, crate::spec::shm_size(&c.host_config))?;
         crate::volume::populate(eng, c, &merged)?;
         let inputs = Inputs {
             rootfs: &merged,
@@ -50,6 +51,7 @@ pub fn prepare(eng: &Engine, c: &Container) -> Result<PathBuf> {
                 vec![]
             },
             binds,
+            shm,
         };
         let spec = crate::spec::build(c, &inputs)?;
         let bundle = dir.join("bundle");
@@ -60,7 +62,7 @@ pub fn prepare(eng: &Engine, c: &Container) -> Result<PathBuf> {
     })();
     if result.is_err() {
         crate::network::unpublish(eng, &c.id);
-        let _ = eng.snaps.unmount(&c.id);
+        let _ = eng.unmount(&c.id);
     }
     result
 }
