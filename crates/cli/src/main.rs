@@ -80,7 +80,7 @@ fn main() {
 }
 
 /// Help and version print as clap makes them; a usage error is one line naming the flag
-/// and the value, as Docker's `unknown flag: --foo`, with clap's exit code 2.
+/// and the value, as Docker's `unknown flag: --foo`, and Docker's exit code for it, 125.
 fn usage_error(e: clap::Error) -> ! {
     use clap::error::{ContextKind, ErrorKind};
     if matches!(
@@ -100,5 +100,5 @@ fn usage_error(e: clap::Error) -> ! {
         }
     };
     eprintln!("berth: {line}");
-    std::process::exit(2)
+    std::process::exit(125)
 }

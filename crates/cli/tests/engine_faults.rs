@@ -64,6 +64,9 @@ fn bad_flags_and_values_fail_in_one_line_and_leave_nothing() {
     for (args, words) in cases {
         let (code, out, err) = ct.run(args);
         assert_ne!(code, 0, "{args:?} succeeded: {out}");
+        if args[1].starts_with("--foo") || args[1].starts_with("--bogus") {
+            assert_eq!(code, 125, "{args:?}: a usage error exits 125, as Docker's");
+        }
         // Docker prints the same notice before it tries to pull; it is not the error.
         let lines: Vec<&str> = err
             .lines()
