@@ -79,6 +79,19 @@ fn no_new_privileges_is_off_by_default_and_on_with_the_option() {
         r#"["no-new-privileges"]"#
     );
     ct.ok(&["rm", "nnp"]);
+    // Processes exec'd into the container get it too.
+    ct.detached(&[
+        "--name",
+        "nnp2",
+        "--security-opt",
+        "no-new-privileges",
+        "bb",
+        "sleep",
+        "60",
+    ]);
+    let out = ct.ok(&["exec", "nnp2", "grep", "^NoNewPrivs:", "/proc/self/status"]);
+    assert_eq!(out.split_whitespace().nth(1), Some("1"), "{out}");
+    ct.ok(&["rm", "-f", "nnp2"]);
     ct.assert_clean("after the runs");
 }
 
@@ -294,7 +307,7 @@ fn default_pids_limit_and_ulimits_apply_and_change() {
     let info = ct.ok(&["info"]);
     assert!(info.contains(" Default pids limit: 4096\n"), "{info}");
     assert!(
-        info.contains(" Default ulimits: nofile=1024:524288\n"),
+        info.contains(&format!(" Default ulimits: nofile=1024:{hard}\n")),
         "{info}"
     );
     ct.assert_clean("after the runs");

@@ -63,7 +63,7 @@ pub fn info(eng: &Engine) -> Result<Value> {
         "SecurityOptions": security.security_options(),
         "SecurityFeatures": security.to_json(),
         "DefaultPidsLimit": eng.opts.default_pids_limit.max(0),
-        "DefaultUlimits": eng.opts.default_ulimits,
+        "DefaultUlimits": crate::limits::effective_defaults(&eng.opts.default_ulimits),
         "Warnings": [],
     }))
 }

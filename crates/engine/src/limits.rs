@@ -102,6 +102,14 @@ pub fn apply_defaults(h: &mut HostConfig, pids: i64, ulimits: &[Ulimit]) {
     }
 }
 
+/// What a new container gets of the default `ulimits` here (hard limits lowered to this
+/// process's own), as `info` shows them.
+pub fn effective_defaults(ulimits: &[Ulimit]) -> Vec<Ulimit> {
+    let mut h = HostConfig::default();
+    apply_defaults(&mut h, 0, ulimits);
+    h.ulimits
+}
+
 /// `u` with its hard limit at most `own_hard` (and the soft limit at most the hard).
 fn clamp(u: &Ulimit, own_hard: Option<u64>) -> Ulimit {
     let as_u64 = |x: i64| if x < 0 { u64::MAX } else { x as u64 };
@@ -121,22 +129,6 @@ pub fn parse_defaults(flag: &'static str, values: &[String]) -> Result<Vec<Ulimi
         return Ok(vec![]);
     }
     values.iter().map(|v| parse_ulimit(flag, v)).collect()
-}
-
-/// How ulimits read in `info`: `nofile=1024:524288 nproc=100:100`.
-pub fn show(ulimits: &[Ulimit]) -> String {
-    let n = |x: i64| {
-        if x < 0 {
-            "unlimited".to_string()
-        } else {
-            x.to_string()
-        }
-    };
-    let all: Vec<String> = ulimits
-        .iter()
-        .map(|u| format!("{}={}:{}", u.name, n(u.soft), n(u.hard)))
-        .collect();
-    all.join(" ")
 }
 
 fn resource(name: &str) -> Option<Resource> {
@@ -200,7 +192,6 @@ mod tests {
             parse_defaults("--default-ulimit", &["none".into()]).unwrap(),
             vec![]
         );
-        assert_eq!(show(&default_ulimits()), "nofile=1024:524288");
     }
 
     #[test]
