@@ -245,6 +245,20 @@ fn default_pids_limit_and_ulimits_apply_and_change() {
         look(&ct, &["--ulimit", "nofile=512:1024"])[1..],
         ["512", "1024"]
     );
+    // `update` lifts and sets it on a running container, 0 meaning unlimited as at create.
+    let id = ct.detached(&["bb", "sleep", "60"]);
+    let pids_max = || {
+        ct.ok(&["exec", &id, "cat", "/sys/fs/cgroup/pids/pids.max"])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(pids_max(), "4096");
+    ct.ok(&["update", "--pids-limit", "0", &id]);
+    assert_eq!(pids_max(), "max");
+    assert_eq!(ct.inspect(&id, "{{.HostConfig.PidsLimit}}"), "-1");
+    ct.ok(&["update", "--pids-limit", "64", &id]);
+    assert_eq!(pids_max(), "64");
+    ct.ok(&["rm", "-f", &id]);
     // The limit holds: 30 processes do not fit in 20.
     let (code, out, _) = ct.run(&[
         "run",
