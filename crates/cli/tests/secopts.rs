@@ -497,3 +497,52 @@ fn bad_values_fail_in_one_line_and_leave_nothing() {
     }
     ct.assert_clean("after the bad values");
 }
+
+/// The spec berth writes means the same to runc: the same status fields, masked and
+/// read-only mount points and limits inside.
+#[test]
+fn same_view_through_runc() {
+    let Some(runc) = ["/usr/sbin/runc", "/usr/bin/runc", "/usr/local/bin/runc"]
+        .iter()
+        .find(|p| std::path::Path::new(p).is_file())
+    else {
+        eprintln!("skipped: runc is not installed");
+        return;
+    };
+    let ours = Ct::new();
+    let theirs = Ct::with_runtime(runc);
+    let script = "grep -E '^(NoNewPrivs|CapEff|CapBnd):' /proc/self/status; \
+                  cat /sys/fs/cgroup/pids/pids.max; ulimit -Sn; ulimit -Hn; \
+                  grep -oE ' /proc/[a-z_]+ | /etc/group | /sys/firmware ' /proc/self/mountinfo | sort";
+    let cases: [&[&str]; 5] = [
+        &[],
+        &[
+            "--security-opt",
+            "no-new-privileges",
+            "--cap-drop",
+            "ALL",
+            "--cap-add",
+            "chown",
+        ],
+        &[
+            "--security-opt",
+            "unmask=/proc/keys:/proc/sys",
+            "--security-opt",
+            "mask=/etc/group",
+        ],
+        &[
+            "--security-opt",
+            "systempaths=unconfined",
+            "--pids-limit",
+            "77",
+        ],
+        &["--privileged", "--ulimit", "nofile=100:200"],
+    ];
+    for opts in cases {
+        assert_eq!(
+            inside(&ours, opts, script),
+            inside(&theirs, opts, script),
+            "{opts:?}"
+        );
+    }
+}
