@@ -137,6 +137,7 @@ impl Engine {
         merge_image(&mut c, &image, req.entrypoint_given);
         let o = &self.opts;
         crate::limits::apply_defaults(&mut c.host_config, o.default_pids_limit, &o.default_ulimits);
+        crate::limits::check_raisable(&c.host_config)?;
         crate::resources::validate(&c.host_config)?;
         crate::spec::validate(&mut c.host_config)?;
         self.check_joined(&c.host_config)?;

@@ -102,6 +102,48 @@ pub fn apply_defaults(h: &mut HostConfig, pids: i64, ulimits: &[Ulimit]) {
     }
 }
 
+/// Each ulimit of `h` can be set by this process: a hard limit above its own needs
+/// CAP_SYS_RESOURCE (setrlimit(2)), which some hosts keep out of the bounding set. Refused
+/// at create, so that the container is not made only to fail at every start.
+pub fn check_raisable(h: &HostConfig) -> Result<()> {
+    if has_sys_resource() {
+        return Ok(());
+    }
+    for u in &h.ulimits {
+        let own = resource(&u.name).and_then(|r| nix::sys::resource::getrlimit(r).ok());
+        let Some((_, own_hard)) = own else { continue };
+        let hard = if u.hard < 0 { u64::MAX } else { u.hard as u64 };
+        if hard > own_hard {
+            let show = |x: u64| {
+                if x == u64::MAX {
+                    "unlimited".to_string()
+                } else {
+                    x.to_string()
+                }
+            };
+            return Err(Error::invalid(
+                "--ulimit",
+                format!("{}={}:{}", u.name, show(if u.soft < 0 { u64::MAX } else { u.soft as u64 }), show(hard)),
+                format!(
+                    "the hard limit is above berth's own ({}) and berth has no CAP_SYS_RESOURCE to raise it",
+                    show(own_hard)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// CAP_SYS_RESOURCE (24) is in this process's effective set.
+fn has_sys_resource() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|m| m & (1 << 24) != 0)
+}
+
 /// What a new container gets of the default `ulimits` here (hard limits lowered to this
 /// process's own), as `info` shows them.
 pub fn effective_defaults(ulimits: &[Ulimit]) -> Vec<Ulimit> {
@@ -192,6 +234,35 @@ mod tests {
             parse_defaults("--default-ulimit", &["none".into()]).unwrap(),
             vec![]
         );
+    }
+
+    #[test]
+    fn hard_limits_above_our_own_need_sys_resource() {
+        let (_, own) = nix::sys::resource::getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        let at = |hard: i64| HostConfig {
+            ulimits: vec![Ulimit {
+                name: "nofile".into(),
+                soft: 1,
+                hard,
+            }],
+            ..Default::default()
+        };
+        if own != u64::MAX {
+            check_raisable(&at(own as i64)).unwrap();
+        }
+        let above = check_raisable(&at(-1));
+        assert_eq!(
+            above.is_ok(),
+            has_sys_resource() || own == u64::MAX,
+            "{above:?}"
+        );
+        if let Err(e) = above {
+            assert!(
+                e.to_string()
+                    .starts_with("invalid --ulimit `nofile=1:unlimited`: "),
+                "{e}"
+            );
+        }
     }
 
     #[test]

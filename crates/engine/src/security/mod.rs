@@ -1,4 +1,5 @@
-//! `--security-opt` and `--privileged` turned into what the runtime enforces.
+//! `--security-opt` and `--privileged` turned into what the runtime enforces. The options
+//! are parsed in `opts` (no_new_privs, masked paths, LSM labels); this file is seccomp's.
 //!
 //! Seccomp, as in Docker (rules whose names libseccomp does not know are dropped, as Docker
 //! and libseccomp ignore them):
