@@ -506,6 +506,37 @@ mod tests {
     }
 
     #[test]
+    fn lsm_labels_only_where_the_lsm_runs() {
+        use crate::security::{Lsm, SecurityOpts};
+        let o = SecurityOpts::parse(&[
+            "label=type:spc_t".to_string(),
+            "apparmor=my-profile".to_string(),
+        ])
+        .unwrap();
+        let mut spec = json!({"process": {}, "linux": {}});
+        lsm_labels(&mut spec, &o, Lsm::default());
+        assert_eq!(spec, json!({"process": {}, "linux": {}}));
+        let both = Lsm {
+            apparmor: true,
+            selinux: true,
+        };
+        lsm_labels(&mut spec, &o, both);
+        assert_eq!(spec["process"]["apparmorProfile"], "my-profile");
+        assert_eq!(
+            spec["process"]["selinuxLabel"],
+            "system_u:system_r:spc_t:s0"
+        );
+        assert_eq!(
+            spec["linux"]["mountLabel"],
+            "system_u:object_r:container_file_t:s0"
+        );
+        let off = SecurityOpts::parse(&["label=disable".to_string()]).unwrap();
+        let mut spec = json!({"process": {}, "linux": {}});
+        lsm_labels(&mut spec, &off, both);
+        assert_eq!(spec, json!({"process": {}, "linux": {}}));
+    }
+
+    #[test]
     fn env_gets_path_hostname_and_term() {
         let mut c = Container {
             id: "0123456789abcdef".repeat(4),
