@@ -62,7 +62,7 @@ pub fn info(eng: &Engine) -> Result<Value> {
         "InitBinary": "berth-init",
         "SecurityOptions": security.security_options(),
         "SecurityFeatures": security.to_json(),
-        "DefaultPidsLimit": eng.opts.default_pids_limit.max(0),
+        "DefaultPidsLimit": crate::limits::effective_pids_default(eng.opts.default_pids_limit),
         "DefaultUlimits": crate::limits::effective_defaults(&eng.opts.default_ulimits),
         "Warnings": [],
     }))

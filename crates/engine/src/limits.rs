@@ -4,7 +4,8 @@
 //! `--default-pids-limit` for that). berth has both set, because a daemonless engine has
 //! no daemon config where an administrator would add them, and a container should not be
 //! able to take the whole host down by accident:
-//! - pids: [`DEFAULT_PIDS_LIMIT`] (4096) per container. A fork bomb stops there instead of
+//! - pids: [`DEFAULT_PIDS_LIMIT`] (4096) per container, where the host has the pids
+//!   controller. A fork bomb stops there instead of
 //!   at the host's `kernel.pid_max` (32768 on many hosts, this one included), while a
 //!   parallel build (`make -j` with compilers and shells per job) stays far below it.
 //!   Podman ships 2048; 4096 leaves room for a container running many worker processes.
@@ -90,7 +91,10 @@ pub fn parse_ulimit(flag: &'static str, s: &str) -> Result<Ulimit> {
 /// and a default of 0 or less means none), and each of `ulimits` whose name it did not
 /// set, its hard limit lowered to this process's own (see the module doc).
 pub fn apply_defaults(h: &mut HostConfig, pids: i64, ulimits: &[Ulimit]) {
-    if h.pids_limit == 0 && pids > 0 {
+    // A host without the pids controller cannot enforce a default; Docker drops an asked-for
+    // limit there with a warning, berth leaves the default out so containers still start
+    // (an explicit --pids-limit is left to fail at start, naming the controller).
+    if h.pids_limit == 0 && pids > 0 && has_pids_controller() {
         h.pids_limit = pids;
     }
     for d in ulimits {
@@ -99,6 +103,23 @@ pub fn apply_defaults(h: &mut HostConfig, pids: i64, ulimits: &[Ulimit]) {
         }
         let own = resource(&d.name).and_then(|r| nix::sys::resource::getrlimit(r).ok());
         h.ulimits.push(clamp(d, own.map(|(_, hard)| hard)));
+    }
+}
+
+/// The host has the pids controller: a v1 hierarchy with it, or `pids` in the v2 root's
+/// `cgroup.controllers`.
+fn has_pids_controller() -> bool {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    match berth_cgroups::detect(&mountinfo) {
+        Ok(berth_cgroups::Layout::V1 { hierarchies })
+        | Ok(berth_cgroups::Layout::Hybrid { hierarchies, .. }) => {
+            hierarchies.iter().any(|h| h.has("pids"))
+        }
+        Ok(berth_cgroups::Layout::V2 { root }) => {
+            std::fs::read_to_string(root.join("cgroup.controllers"))
+                .is_ok_and(|c| c.split_whitespace().any(|x| x == "pids"))
+        }
+        Err(_) => false,
     }
 }
 
@@ -142,6 +163,14 @@ fn has_sys_resource() -> bool {
         .find_map(|l| l.strip_prefix("CapEff:"))
         .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         .is_some_and(|m| m & (1 << 24) != 0)
+}
+
+/// What a new container gets of the default pids limit `pids` here (0: none), as `info`
+/// shows it.
+pub fn effective_pids_default(pids: i64) -> i64 {
+    let mut h = HostConfig::default();
+    apply_defaults(&mut h, pids, &[]);
+    h.pids_limit
 }
 
 /// What a new container gets of the default `ulimits` here (hard limits lowered to this
@@ -286,7 +315,8 @@ mod tests {
             hard: 1,
         }];
         apply_defaults(&mut h, 100, &d);
-        assert_eq!(h.pids_limit, 100);
+        let want = if has_pids_controller() { 100 } else { 0 };
+        assert_eq!(h.pids_limit, want);
         assert_eq!(h.ulimits.len(), 2);
         assert_eq!(h.ulimits[0].soft, 1, "the container's own wins");
         let mut unlimited = HostConfig {
