@@ -49,6 +49,25 @@ pub struct Cli {
         hide = true
     )]
     pub default_cgroup_parent: String,
+    /// The pids limit of containers created without `--pids-limit` (0 or -1: none;
+    /// default 4096, see `berth info`).
+    #[arg(
+        long = "default-pids-limit",
+        global = true,
+        env = "BERTH_DEFAULT_PIDS_LIMIT",
+        allow_hyphen_values = true
+    )]
+    pub default_pids_limit: Option<String>,
+    /// The ulimits of containers created without a `--ulimit` of the same name
+    /// (name=soft[:hard], repeated or comma-separated; `none` for none; default
+    /// nofile=1024:524288, see `berth info`).
+    #[arg(
+        long = "default-ulimit",
+        global = true,
+        env = "BERTH_DEFAULT_ULIMITS",
+        value_delimiter = ','
+    )]
+    pub default_ulimit: Vec<String>,
     /// The verb.
     #[command(subcommand)]
     pub command: commands::Command,
@@ -69,6 +88,8 @@ fn main() {
         state: cli.state,
         runtime: cli.default_runtime,
         cgroup_parent: cli.default_cgroup_parent,
+        default_pids_limit: cli.default_pids_limit,
+        default_ulimits: cli.default_ulimit,
     };
     match commands::run(cli.command, &g) {
         Ok(code) => std::process::exit(code),

@@ -24,6 +24,11 @@ pub struct Options {
     pub runtime: String,
     /// The cgroup every container's cgroup is made under (`/berth`).
     pub cgroup_parent: String,
+    /// The pids limit of a container created without one (0 or less: none); see
+    /// `crate::limits`.
+    pub default_pids_limit: i64,
+    /// The ulimits of a container created without them, by name; see `crate::limits`.
+    pub default_ulimits: Vec<crate::config::Ulimit>,
 }
 
 impl Default for Options {
@@ -33,6 +38,8 @@ impl Default for Options {
             state_root: "/run/berth".into(),
             runtime: "berth".into(),
             cgroup_parent: "/berth".into(),
+            default_pids_limit: crate::limits::DEFAULT_PIDS_LIMIT,
+            default_ulimits: crate::limits::default_ulimits(),
         }
     }
 }
@@ -131,6 +138,9 @@ impl Engine {
         let image = self.image(&req.container.config.image, true)?;
         let mut c = req.container;
         merge_image(&mut c, &image, req.entrypoint_given);
+        let o = &self.opts;
+        crate::limits::apply_defaults(&mut c.host_config, o.default_pids_limit, &o.default_ulimits);
+        crate::limits::check_raisable(&c.host_config)?;
         crate::resources::validate(&c.host_config)?;
         for w in crate::resources::discard_unsupported(&mut c.host_config) {
             eprintln!("WARNING: {w}");

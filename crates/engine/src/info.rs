@@ -30,6 +30,7 @@ pub fn info(eng: &Engine) -> Result<Value> {
     let (os, os_version) = os_release(&fs::read_to_string("/etc/os-release").unwrap_or_default());
     let mem = mem_total(&fs::read_to_string("/proc/meminfo").unwrap_or_default());
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let security = crate::hostsec::Features::read();
     Ok(json!({
         "ID": engine_id(eng.root()),
         "Containers": listed.len(),
@@ -59,7 +60,10 @@ pub fn info(eng: &Engine) -> Result<Value> {
         "Runtimes": runtimes(&eng.opts.runtime),
         "DefaultRuntime": eng.opts.runtime,
         "InitBinary": "berth-init",
-        "SecurityOptions": security_options(&Host::read()),
+        "SecurityOptions": security.security_options(),
+        "SecurityFeatures": security.to_json(),
+        "DefaultPidsLimit": crate::limits::effective_pids_default(eng.opts.default_pids_limit),
+        "DefaultUlimits": crate::limits::effective_defaults(&eng.opts.default_ulimits),
         "Warnings": [],
     }))
 }
@@ -147,54 +151,6 @@ fn runtimes(default: &str) -> Value {
     Value::Object(m)
 }
 
-/// What the kernel offers for confining containers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Host {
-    seccomp: bool,
-    apparmor: bool,
-    selinux: bool,
-    userns: bool,
-    cgroupns: bool,
-}
-
-impl Host {
-    fn read() -> Host {
-        let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let apparmor = fs::read_to_string("/sys/module/apparmor/parameters/enabled");
-        let max_userns = fs::read_to_string("/proc/sys/user/max_user_namespaces");
-        Host {
-            // The field exists when the kernel has CONFIG_SECCOMP.
-            seccomp: status.lines().any(|l| l.starts_with("Seccomp:")),
-            apparmor: apparmor.is_ok_and(|s| s.trim() == "Y"),
-            selinux: Path::new("/sys/fs/selinux/enforce").exists(),
-            userns: Path::new("/proc/self/ns/user").exists()
-                && max_userns.is_ok_and(|s| s.trim() != "0"),
-            cgroupns: Path::new("/proc/self/ns/cgroup").exists(),
-        }
-    }
-}
-
-/// Docker's `SecurityOptions` entries (`name=seccomp,profile=builtin`, ...).
-fn security_options(h: &Host) -> Vec<String> {
-    let mut out = Vec::new();
-    if h.apparmor {
-        out.push("name=apparmor".to_string());
-    }
-    if h.seccomp {
-        out.push("name=seccomp,profile=builtin".to_string());
-    }
-    if h.selinux {
-        out.push("name=selinux".to_string());
-    }
-    if h.userns {
-        out.push("name=userns".to_string());
-    }
-    if h.cgroupns {
-        out.push("name=cgroupns".to_string());
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,19 +169,5 @@ mod tests {
         );
         assert_eq!(mem_total(""), 0);
         assert_eq!((fs_name(0xEF53), fs_name(1)), ("extfs", "unknown"));
-    }
-
-    #[test]
-    fn security_options_list_what_the_host_has() {
-        let h = Host {
-            seccomp: true,
-            cgroupns: true,
-            ..Host::default()
-        };
-        assert_eq!(
-            security_options(&h),
-            ["name=seccomp,profile=builtin", "name=cgroupns"]
-        );
-        assert!(security_options(&Host::default()).is_empty());
     }
 }

@@ -63,6 +63,11 @@ pub fn inspect(eng: &Engine, key: &str) -> Result<Value> {
         r.map(|p: std::path::PathBuf| p.display().to_string())
             .unwrap_or_default()
     };
+    let security = crate::security::summary(&c.host_config, crate::security::Lsm::host());
+    // Docker's HostConfig shows the masked and read-only paths the container runs with.
+    let mut host_config = serde_json::to_value(&c.host_config).unwrap_or_default();
+    host_config["MaskedPaths"] = security["MaskedPaths"].clone();
+    host_config["ReadonlyPaths"] = security["ReadonlyPaths"].clone();
     Ok(json!({
         "Id": c.id,
         "Created": c.created,
@@ -78,11 +83,11 @@ pub fn inspect(eng: &Engine, key: &str) -> Result<Value> {
         "RestartCount": st.berth.restart_count,
         "Driver": "overlay2",
         "Platform": "linux",
-        "MountLabel": "",
-        "ProcessLabel": "",
-        "AppArmorProfile": "",
+        "MountLabel": security["MountLabel"],
+        "ProcessLabel": security["SELinuxLabel"],
+        "AppArmorProfile": security["AppArmorProfile"],
         "ExecIDs": Value::Null,
-        "HostConfig": c.host_config,
+        "HostConfig": host_config,
         "GraphDriver": {
             "Data": {
                 "LowerDir": lowers.join(":"),
@@ -100,6 +105,7 @@ pub fn inspect(eng: &Engine, key: &str) -> Result<Value> {
             "Seccomp": crate::spec::final_caps(&c.host_config)
                 .map(|caps| crate::security::describe(&c.host_config, &caps))
                 .unwrap_or_default(),
+            "Security": security,
         },
     }))
 }

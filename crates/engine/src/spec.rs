@@ -155,15 +155,34 @@ pub fn build(c: &Container, i: &Inputs) -> Result<Value> {
     if !c.config.domainname.is_empty() {
         spec["domainname"] = json!(c.config.domainname);
     }
-    if !h.privileged && !security.systempaths_unconfined {
-        spec["linux"]["maskedPaths"] = json!(MASKED_PATHS);
-        spec["linux"]["readonlyPaths"] = json!(READONLY_PATHS);
+    let masked = security.masked_paths(h.privileged);
+    if !masked.is_empty() {
+        spec["linux"]["maskedPaths"] = json!(masked);
     }
+    let readonly = security.readonly_paths(h.privileged);
+    if !readonly.is_empty() {
+        spec["linux"]["readonlyPaths"] = json!(readonly);
+    }
+    lsm_labels(&mut spec, &security, crate::security::Lsm::host());
     if let Some(seccomp) = crate::security::section(h, &caps)? {
         spec["linux"]["seccomp"] = seccomp;
     }
     crate::userns::apply(c, &mut spec)?;
     Ok(spec)
+}
+
+/// The AppArmor profile and SELinux labels asked for, where their LSM is active (create
+/// refused them elsewhere; a host that lost its LSM since runs the container without).
+fn lsm_labels(spec: &mut Value, o: &crate::security::SecurityOpts, lsm: crate::security::Lsm) {
+    if let Some(p) = o.apparmor_profile(lsm) {
+        spec["process"]["apparmorProfile"] = json!(p);
+    }
+    if lsm.selinux {
+        if let (Some(p), Some(m)) = (o.label.process(), o.label.mount()) {
+            spec["process"]["selinuxLabel"] = json!(p);
+            spec["linux"]["mountLabel"] = json!(m);
+        }
+    }
 }
 
 /// What `build` would refuse at start that can be checked at create: capability names,
@@ -300,7 +319,9 @@ fn rlimits(h: &HostConfig) -> Result<Vec<Value>> {
         .iter()
         .map(|u| {
             let name = format!("RLIMIT_{}", u.name.to_ascii_uppercase());
-            Ok(json!({"type": name, "soft": u.soft, "hard": u.hard}))
+            // -1 is stored for "unlimited" (RLIM_INFINITY).
+            let v = |x: i64| if x < 0 { u64::MAX } else { x as u64 };
+            Ok(json!({"type": name, "soft": v(u.soft), "hard": v(u.hard)}))
         })
         .collect()
 }
@@ -491,6 +512,37 @@ mod tests {
         };
         let e = capabilities(&h, &[]).unwrap_err().to_string();
         assert!(e.contains("--cap-add") && e.contains("CAP_NOPE"), "{e}");
+    }
+
+    #[test]
+    fn lsm_labels_only_where_the_lsm_runs() {
+        use crate::security::{Lsm, SecurityOpts};
+        let o = SecurityOpts::parse(&[
+            "label=type:spc_t".to_string(),
+            "apparmor=my-profile".to_string(),
+        ])
+        .unwrap();
+        let mut spec = json!({"process": {}, "linux": {}});
+        lsm_labels(&mut spec, &o, Lsm::default());
+        assert_eq!(spec, json!({"process": {}, "linux": {}}));
+        let both = Lsm {
+            apparmor: true,
+            selinux: true,
+        };
+        lsm_labels(&mut spec, &o, both);
+        assert_eq!(spec["process"]["apparmorProfile"], "my-profile");
+        assert_eq!(
+            spec["process"]["selinuxLabel"],
+            "system_u:system_r:spc_t:s0"
+        );
+        assert_eq!(
+            spec["linux"]["mountLabel"],
+            "system_u:object_r:container_file_t:s0"
+        );
+        let off = SecurityOpts::parse(&["label=disable".to_string()]).unwrap();
+        let mut spec = json!({"process": {}, "linux": {}});
+        lsm_labels(&mut spec, &off, both);
+        assert_eq!(spec, json!({"process": {}, "linux": {}}));
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod bpf;
 pub mod caps;
 pub mod fd;
 pub mod fsmount;
+pub mod lsm;
 pub mod memory;
 pub mod mount;
 pub mod process;

@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 
 use berth_engine::config::{
-    Container, DeviceMapping, Healthcheck, LogConfig, Mount, RestartPolicy, Ulimit,
+    Container, DeviceMapping, Healthcheck, LogConfig, Mount, RestartPolicy,
 };
 use berth_engine::engine::CreateRequest;
+use berth_engine::limits::{parse_pids_limit, parse_ulimit};
 use berth_engine::resources::{parse_bytes, parse_cpus, parse_swap};
 use berth_engine::{Engine, Error};
 
@@ -123,16 +124,16 @@ pub struct CreateFlags {
     /// MEMs in which to allow execution (0-3, 0,1).
     #[arg(long = "cpuset-mems")]
     pub cpuset_mems: Option<String>,
-    /// Tune container pids limit (set -1 for unlimited).
+    /// Tune container pids limit (set 0 or -1 for unlimited; default: `berth info`).
     #[arg(long = "pids-limit", allow_hyphen_values = true)]
-    pub pids_limit: Option<i64>,
+    pub pids_limit: Option<String>,
     /// Block IO (relative weight), between 10 and 1000, or 0 to disable.
     #[arg(long = "blkio-weight")]
     pub blkio_weight: Option<u16>,
     /// Add a host device to the container (host[:ctr[:perms]]).
     #[arg(long)]
     pub device: Vec<String>,
-    /// Ulimit options (name=soft[:hard]).
+    /// Ulimit options (name=soft[:hard]; defaults: `berth info`).
     #[arg(long)]
     pub ulimit: Vec<String>,
     /// Sysctl options (key=value).
@@ -458,7 +459,10 @@ impl CreateFlags {
         h.cpu_period = self.cpu_period.unwrap_or(0);
         h.cpuset_cpus = self.cpuset_cpus.clone().unwrap_or_default();
         h.cpuset_mems = self.cpuset_mems.clone().unwrap_or_default();
-        h.pids_limit = self.pids_limit.unwrap_or(0);
+        h.pids_limit = match &self.pids_limit {
+            Some(p) => parse_pids_limit("--pids-limit", p)?,
+            None => 0,
+        };
         h.blkio_weight = self.blkio_weight.unwrap_or(0);
         if let Some(s) = &self.shm_size {
             h.shm_size = parse_bytes("--shm-size", s)?;
@@ -471,7 +475,7 @@ impl CreateFlags {
         h.ulimits = self
             .ulimit
             .iter()
-            .map(|u| parse_ulimit(u))
+            .map(|u| parse_ulimit("--ulimit", u))
             .collect::<Result<_, _>>()?;
         Ok(())
     }
@@ -583,57 +587,6 @@ fn parse_device(s: &str) -> Result<DeviceMapping, Error> {
     })
 }
 
-fn parse_ulimit(s: &str) -> Result<Ulimit, Error> {
-    let (name, v) = kv("--ulimit", s)?;
-    let (soft, hard) = v.split_once(':').unwrap_or((&v, &v));
-    let num = |x: &str| {
-        if x == "-1" || x == "unlimited" {
-            Ok(-1)
-        } else {
-            x.parse::<i64>()
-                .map_err(|_| Error::invalid("--ulimit", s, "limits must be integers"))
-        }
-    };
-    const KNOWN: [&str; 16] = [
-        "core",
-        "cpu",
-        "data",
-        "fsize",
-        "locks",
-        "memlock",
-        "msgqueue",
-        "nice",
-        "nofile",
-        "nproc",
-        "rss",
-        "rtprio",
-        "rttime",
-        "sigpending",
-        "stack",
-        "as",
-    ];
-    if !KNOWN.contains(&name.as_str()) {
-        return Err(Error::invalid(
-            "--ulimit",
-            s,
-            format!("unknown ulimit `{name}`"),
-        ));
-    }
-    let (soft, hard) = (num(soft)?, num(hard)?);
-    if hard >= 0 && (soft < 0 || soft > hard) {
-        return Err(Error::invalid(
-            "--ulimit",
-            s,
-            "the soft limit exceeds the hard limit",
-        ));
-    }
-    Ok(Ulimit {
-        name,
-        soft: if soft < 0 { u64::MAX as i64 } else { soft },
-        hard: if hard < 0 { u64::MAX as i64 } else { hard },
-    })
-}
-
 /// `create` arguments.
 #[derive(Debug, clap::Args)]
 #[command(
@@ -679,7 +632,7 @@ mod tests {
     }
 
     #[test]
-    fn mounts_devices_ulimits() {
+    fn mounts_and_devices() {
         let m = parse_mount("type=bind,source=/tmp,target=/x,readonly").unwrap();
         assert!(m.read_only && m.kind == "bind");
         assert!(parse_mount("type=bind,target=/x").is_err());
@@ -690,9 +643,5 @@ mod tests {
             parse_device("/dev/null:rw").unwrap().path_in_container,
             "/dev/null"
         );
-        let u = parse_ulimit("nofile=1024:2048").unwrap();
-        assert_eq!((u.soft, u.hard), (1024, 2048));
-        assert!(parse_ulimit("nofile=4:2").is_err());
-        assert!(parse_ulimit("bogus=1").is_err());
     }
 }

@@ -70,6 +70,12 @@ fn text(i: &Value) -> String {
     for o in i["SecurityOptions"].as_array().into_iter().flatten() {
         out += &security_option(o.as_str().unwrap_or(""));
     }
+    out += &security_features(&i["SecurityFeatures"]);
+    out += &format!(
+        " Default pids limit: {}\n",
+        pids_limit(&i["DefaultPidsLimit"])
+    );
+    out += &format!(" Default ulimits: {}\n", ulimits(&i["DefaultUlimits"]));
     for (label, key) in [
         ("Kernel Version", "KernelVersion"),
         ("Operating System", "OperatingSystem"),
@@ -123,6 +129,86 @@ fn security_option(o: &str) -> String {
     out
 }
 
+/// berth's readable section of the kernel's security features (`SecurityFeatures`).
+fn security_features(f: &Value) -> String {
+    if f.is_null() {
+        return String::new();
+    }
+    let yes = |v: &Value| {
+        if v.as_bool() == Some(true) {
+            "yes"
+        } else {
+            "no"
+        }
+    };
+    let mut out = String::from(" Security Features:\n");
+    let sc = &f["Seccomp"];
+    out += &match (sc["Filter"].as_bool(), sc["Enabled"].as_bool()) {
+        (Some(true), _) => format!("  Seccomp: filter (actions: {})\n", words(&sc["Actions"])),
+        (_, Some(true)) => "  Seccomp: strict mode only\n".into(),
+        _ => "  Seccomp: no\n".into(),
+    };
+    out += &format!("  No New Privileges: {}\n", yes(&f["NoNewPrivileges"]));
+    let us = &f["UserNamespaces"];
+    out += &format!("  User Namespaces: {}", yes(&us["Enabled"]));
+    if let Some(n) = us["MaxUserNamespaces"].as_u64() {
+        out += &format!(" (max {n}");
+        if let Some(c) = us["UnprivilegedUsernsClone"].as_bool() {
+            out += &format!(", unprivileged clone: {}", if c { "yes" } else { "no" });
+        }
+        out += ")";
+    }
+    out += "\n";
+    let ll = &f["Landlock"];
+    out += &match ll["ABI"].as_u64() {
+        Some(v) => format!("  Landlock: ABI {v}\n"),
+        None => format!("  Landlock: no ({})\n", ll["Reason"].as_str().unwrap_or("")),
+    };
+    out += &format!("  AppArmor: {}\n", yes(&f["AppArmor"]["Enabled"]));
+    let se = &f["SELinux"];
+    out += match (se["Enabled"].as_bool(), se["Enforcing"].as_bool()) {
+        (Some(true), Some(true)) => "  SELinux: enforcing\n",
+        (Some(true), _) => "  SELinux: permissive\n",
+        _ => "  SELinux: no\n",
+    };
+    out += &format!("  Cgroup Namespaces: {}\n", yes(&f["CgroupNamespaces"]));
+    out += &format!("  Idmapped Mounts: {}\n", yes(&f["IDMappedMounts"]));
+    out
+}
+
+fn pids_limit(v: &Value) -> String {
+    match v.as_i64() {
+        Some(n) if n > 0 => n.to_string(),
+        _ => "unlimited".into(),
+    }
+}
+
+/// `[{"Name": "nofile", "Soft": 1024, "Hard": 2048}]` -> `nofile=1024:2048`.
+fn ulimits(v: &Value) -> String {
+    let n = |x: &Value| match x.as_i64() {
+        Some(n) if n >= 0 => n.to_string(),
+        _ => "unlimited".into(),
+    };
+    let all: Vec<String> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|u| {
+            format!(
+                "{}={}:{}",
+                u["Name"].as_str().unwrap_or(""),
+                n(&u["Soft"]),
+                n(&u["Hard"])
+            )
+        })
+        .collect();
+    if all.is_empty() {
+        "none".into()
+    } else {
+        all.join(" ")
+    }
+}
+
 /// Docker's memory size: binary units with two decimals (`15.54GiB`).
 fn binary_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -159,5 +245,24 @@ mod tests {
         assert!(t.contains(" Cgroup Version: 1\n"), "{t}");
         assert!(t.contains(" Security Options:\n  cgroupns\n"), "{t}");
         assert!(t.contains(" Total Memory: 1KiB\n"), "{t}");
+        assert!(t.contains(" Default pids limit: unlimited\n"), "{t}");
+        assert!(t.contains(" Default ulimits: none\n"), "{t}");
+        let f = serde_json::json!({
+            "Seccomp": {"Enabled": true, "Filter": true, "Actions": ["errno", "allow"]},
+            "NoNewPrivileges": true,
+            "UserNamespaces": {"Enabled": true, "MaxUserNamespaces": 5, "UnprivilegedUsernsClone": null},
+            "Landlock": {"Enabled": false, "ABI": null, "Reason": "disabled at boot"},
+            "AppArmor": {"Enabled": false}, "SELinux": {"Enabled": true, "Enforcing": false},
+            "CgroupNamespaces": true, "IDMappedMounts": true});
+        let t = security_features(&f);
+        assert!(
+            t.contains("  Seccomp: filter (actions: errno allow)\n"),
+            "{t}"
+        );
+        assert!(t.contains("  User Namespaces: yes (max 5)\n"), "{t}");
+        assert!(t.contains("  Landlock: no (disabled at boot)\n"), "{t}");
+        assert!(t.contains("  SELinux: permissive\n"), "{t}");
+        let u = serde_json::json!([{"Name": "nofile", "Soft": 1024, "Hard": -1}]);
+        assert_eq!(ulimits(&u), "nofile=1024:unlimited");
     }
 }

@@ -268,6 +268,10 @@ pub struct Globals {
     pub runtime: String,
     /// `--cgroup-parent`.
     pub cgroup_parent: String,
+    /// `--default-pids-limit`, as given (none: berth's default).
+    pub default_pids_limit: Option<String>,
+    /// `--default-ulimit`, as given (empty: berth's default).
+    pub default_ulimits: Vec<String>,
 }
 
 /// Run one verb; the result is the process exit code.
@@ -343,11 +347,21 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<i32> {
 }
 
 fn engine(g: &Globals) -> anyhow::Result<Engine> {
+    use berth_engine::limits;
     Ok(Engine::open(Options {
         root: g.root.clone(),
         state_root: g.state.clone(),
         runtime: g.runtime.clone(),
         cgroup_parent: g.cgroup_parent.clone(),
+        default_pids_limit: match &g.default_pids_limit {
+            Some(p) => limits::parse_pids_limit("--default-pids-limit", p)?,
+            None => limits::DEFAULT_PIDS_LIMIT,
+        },
+        default_ulimits: if g.default_ulimits.is_empty() {
+            limits::default_ulimits()
+        } else {
+            limits::parse_defaults("--default-ulimit", &g.default_ulimits)?
+        },
     })?)
 }
 

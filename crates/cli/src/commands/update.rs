@@ -103,7 +103,12 @@ impl Args {
             cpu_period: int("--cpu-period", &self.cpu_period, 0)?,
             cpuset_cpus: self.cpuset_cpus.clone(),
             cpuset_mems: self.cpuset_mems.clone(),
-            pids_limit: int("--pids-limit", &self.pids_limit, -1)?,
+            // 0 or -1: unlimited, as at create.
+            pids_limit: self
+                .pids_limit
+                .as_deref()
+                .map(|p| berth_engine::limits::parse_pids_limit("--pids-limit", p))
+                .transpose()?,
             blkio_weight: weight,
             restart: self.restart.as_deref().map(parse_restart).transpose()?,
         })

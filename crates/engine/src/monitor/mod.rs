@@ -47,6 +47,8 @@ pub fn main(args: &[String]) -> i32 {
         state_root: state.into(),
         runtime: runtime.clone(),
         cgroup_parent: cgroup_parent.clone(),
+        // Defaults are applied at create; a monitor creates nothing.
+        ..Options::default()
     };
     let mut m = match Monitor::new(opts, id, sync) {
         Ok(m) => m,

@@ -1,4 +1,5 @@
-//! `--security-opt` and `--privileged` turned into what the runtime enforces.
+//! `--security-opt` and `--privileged` turned into what the runtime enforces. The options
+//! are parsed in `opts` (no_new_privs, masked paths, LSM labels); this file is seccomp's.
 //!
 //! Seccomp, as in Docker (a rule none of whose names libseccomp knows is dropped, as Docker
 //! and libseccomp ignore unknown names):
@@ -18,13 +19,17 @@
 //! back as it would on an older kernel. clone3 without CAP_SYS_ADMIN returns ENOSYS by rule,
 //! as in Docker, so libc falls back to clone, whose namespace flags the profile can check.
 
+mod opts;
 mod profile;
+mod summary;
 
 use berth_runtime::oci_spec::runtime::LinuxSeccomp;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub use opts::{Label, Lsm, SecurityOpts, Unmask};
 pub use profile::{Profile, Target};
+pub use summary::summary;
 
 use crate::config::HostConfig;
 use crate::error::{Error, Result};
@@ -32,7 +37,7 @@ use crate::error::{Error, Result};
 /// The built-in profile.
 pub const DEFAULT_PROFILE: &str = include_str!("default-seccomp.json");
 
-const FLAG: &str = "--security-opt";
+use opts::FLAG;
 
 /// Which seccomp profile a container runs under.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,82 +48,6 @@ pub enum Seccomp {
     Unconfined,
     /// A profile in Docker's format, inline.
     Profile(String),
-}
-
-/// `--security-opt` values, parsed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SecurityOpts {
-    /// `no-new-privileges[=true]`.
-    pub no_new_privileges: bool,
-    /// `seccomp=...`.
-    pub seccomp: Seccomp,
-    /// `systempaths=unconfined`: no masked or read-only /proc and /sys paths.
-    pub systempaths_unconfined: bool,
-}
-
-impl SecurityOpts {
-    /// Parse the options as Docker's daemon accepts them (`key=value`, or the older
-    /// `key:value`). `label=...` is accepted and has no effect (no SELinux here), and so is
-    /// `apparmor=unconfined`; other AppArmor profiles are refused.
-    pub fn parse(opts: &[String]) -> Result<SecurityOpts> {
-        let mut out = SecurityOpts {
-            no_new_privileges: false,
-            seccomp: Seccomp::Builtin,
-            systempaths_unconfined: false,
-        };
-        for o in opts {
-            if o == "no-new-privileges" {
-                out.no_new_privileges = true;
-                continue;
-            }
-            let kv = o.split_once('=').or_else(|| o.split_once(':'));
-            let Some((key, value)) = kv.filter(|(_, v)| !v.is_empty()) else {
-                return Err(Error::invalid(FLAG, o, "expected KEY=VALUE"));
-            };
-            match key {
-                "no-new-privileges" => {
-                    out.no_new_privileges = parse_bool(value)
-                        .ok_or_else(|| Error::invalid(FLAG, o, "expected true or false"))?
-                }
-                "seccomp" => {
-                    out.seccomp = match value {
-                        "unconfined" => Seccomp::Unconfined,
-                        "builtin" => Seccomp::Builtin,
-                        v if v.trim_start().starts_with('{') => Seccomp::Profile(v.to_string()),
-                        _ => {
-                            return Err(Error::invalid(
-                                FLAG,
-                                o,
-                                "the profile file was not read at create (give its path to run/create)",
-                            ))
-                        }
-                    }
-                }
-                "systempaths" if value == "unconfined" => out.systempaths_unconfined = true,
-                "label" => {}
-                "apparmor" if value == "unconfined" => {}
-                "apparmor" => {
-                    return Err(Error::invalid(FLAG, o, "AppArmor is not enabled on this host"))
-                }
-                _ => {
-                    return Err(Error::invalid(
-                        FLAG,
-                        o,
-                        "unknown option (known: seccomp=, no-new-privileges, systempaths=unconfined, label=, apparmor=unconfined)",
-                    ))
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
-fn parse_bool(s: &str) -> Option<bool> {
-    match s {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
-        _ => None,
-    }
 }
 
 /// At create: read `seccomp=PATH` files into the options (Docker's inline form), then check
@@ -144,7 +73,7 @@ pub fn prepare(h: &mut HostConfig, caps: &[String]) -> Result<()> {
         let shown = format!("seccomp={}", ellipsis(&text));
         check(&text, caps).map_err(|e| Error::invalid(FLAG, &shown, e))?;
     }
-    Ok(())
+    SecurityOpts::check_lsm(&h.security_opt, Lsm::host())
 }
 
 /// Everything the runtime would refuse in profile `text` for a container with `caps`.
@@ -228,46 +157,6 @@ fn oci(v: &Value) -> std::result::Result<LinuxSeccomp, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn opts(v: &[&str]) -> Result<SecurityOpts> {
-        SecurityOpts::parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-    }
-
-    #[test]
-    fn options_parse_as_dockers() {
-        let o = opts(&["no-new-privileges", "seccomp=unconfined", "label=disable"]).unwrap();
-        assert!(o.no_new_privileges && o.seccomp == Seccomp::Unconfined);
-        assert!(
-            !opts(&["no-new-privileges:false"])
-                .unwrap()
-                .no_new_privileges
-        );
-        assert!(opts(&["no-new-privileges=true"]).unwrap().no_new_privileges);
-        assert!(
-            opts(&["systempaths=unconfined"])
-                .unwrap()
-                .systempaths_unconfined
-        );
-        assert_eq!(opts(&[]).unwrap().seccomp, Seccomp::Builtin);
-        assert_eq!(
-            opts(&["seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}"])
-                .unwrap()
-                .seccomp,
-            Seccomp::Profile("{\"defaultAction\":\"SCMP_ACT_ALLOW\"}".into())
-        );
-        for bad in [
-            "bogus=1",
-            "nokey",
-            "no-new-privileges=maybe",
-            "apparmor=docker-default",
-        ] {
-            let e = opts(&[bad]).unwrap_err().to_string();
-            assert!(
-                e.starts_with(&format!("invalid --security-opt `{bad}`: ")),
-                "{e}"
-            );
-        }
-    }
 
     #[test]
     fn compact_keeps_strings() {
