@@ -152,6 +152,10 @@ fn auto_container_is_root_inside_and_its_range_outside() {
         u.inspect("ca", "{{json .HostConfig.IDMappings}}"),
         r#"{"GidMap":["0:1310720:65536"],"UidMap":["0:1310720:65536"]}"#
     );
+    assert_eq!(
+        u.inspect("ca", "{{json .Berth.Security.IDMappings}}"),
+        r#"{"GidMap":["0:1310720:65536"],"UidMap":["0:1310720:65536"]}"#
+    );
     // The image's files: root's inside, the range's first id outside.
     assert_eq!(
         u.sh("ca", "stat -c %u:%g /bin/busybox /etc /"),

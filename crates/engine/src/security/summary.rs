@@ -28,6 +28,7 @@ pub fn summary(h: &HostConfig, lsm: Lsm) -> Value {
     let id_mappings = serde_json::to_value(h)
         .ok()
         .and_then(|v| v.get("IDMappings").cloned())
+        .filter(|m| m["UidMap"].as_array().is_some_and(|a| !a.is_empty()))
         .unwrap_or(Value::Null);
     json!({
         "Capabilities": caps,
