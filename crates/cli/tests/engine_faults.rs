@@ -8,9 +8,10 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use common::containers::{poll, Ct};
+use common::procs::{alive, monitors, sigkill, Rng};
 
 /// Everything of containers that a command could leave behind.
 fn leftovers(ct: &Ct) -> (Vec<PathBuf>, Vec<PathBuf>, Vec<String>) {
@@ -122,83 +123,6 @@ fn twenty_concurrent_runs_against_one_store_all_succeed() {
     rm.extend(ids.iter().map(String::as_str));
     ct.ok(&rm);
     ct.assert_clean("after rm -f of the concurrent runs");
-}
-
-/// xorshift64: small, seeded, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn from_env() -> Rng {
-        let seed = std::env::var("BERTH_KILL_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-                    | 1
-            });
-        eprintln!("kill seed: BERTH_KILL_SEED={seed}");
-        Rng(seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
-fn sigkill(pid: i32) {
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    );
-}
-
-/// Pids of this test's monitors: `berth __monitor ROOT ...` with our root, whose parent is
-/// not one too (the monitor's forks, the runtime helper and a container's init before its
-/// exec, have the same command line).
-fn monitors(ct: &Ct) -> Vec<i32> {
-    let all = monitor_like(ct);
-    all.iter()
-        .copied()
-        .filter(|p| !all.contains(&parent(*p)))
-        .collect()
-}
-
-fn parent(pid: i32) -> i32 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    rest.split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0)
-}
-
-fn monitor_like(ct: &Ct) -> Vec<i32> {
-    let root = ct.env.root.path().to_string_lossy().into_owned();
-    let mut out = vec![];
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-        if args.len() > 2 && args[1] == b"__monitor" && args[2] == root.as_bytes() {
-            out.push(pid);
-        }
-    }
-    out
-}
-
-/// A process that exists and is not a zombie.
-fn alive(pid: i32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat.rsplit_once(')').map(|(_, r)| r.trim_start());
-    state.is_some_and(|s| !s.starts_with('Z') && !s.starts_with('X'))
 }
 
 /// `ps -a` tells the truth about every container: a running one has a live init, and a
@@ -326,7 +250,7 @@ fn kill_9_of_a_monitor_at_any_moment() {
             .spawn()
             .unwrap();
         std::thread::sleep(delay);
-        let killed = monitors(&ct);
+        let killed = monitors(ct.env.root.path());
         killed.iter().for_each(|p| sigkill(*p));
         let run = finishes(&mut child, Duration::from_secs(20));
         eprintln!("round {round}: after {delay:?} killed monitor {killed:?}; run -d: {run}");
@@ -339,8 +263,13 @@ fn kill_9_of_a_monitor_at_any_moment() {
     // init dies too: exited, with nobody left to say how.
     let id = ct.detached(&["--name", "orphan", "bb", "sleep", "30"]);
     let pid: i32 = ct.inspect(&id, "{{.State.Pid}}").parse().unwrap();
-    monitors(&ct).iter().for_each(|p| sigkill(*p));
-    assert!(poll(Duration::from_secs(5), || monitors(&ct).is_empty()));
+    monitors(ct.env.root.path())
+        .iter()
+        .for_each(|p| sigkill(*p));
+    assert!(poll(Duration::from_secs(5), || monitors(
+        ct.env.root.path()
+    )
+    .is_empty()));
     assert_eq!(ct.status("orphan"), "running");
     truthful(&ct, "monitor killed");
     sigkill(pid);
@@ -348,7 +277,9 @@ fn kill_9_of_a_monitor_at_any_moment() {
     cleans_up(&ct, "monitor, then init killed");
     // Only the monitor killed: rm -f stops the orphaned init itself.
     ct.detached(&["--name", "orphan2", "bb", "sleep", "30"]);
-    monitors(&ct).iter().for_each(|p| sigkill(*p));
+    monitors(ct.env.root.path())
+        .iter()
+        .for_each(|p| sigkill(*p));
     cleans_up(&ct, "monitor killed, init running");
 }
 

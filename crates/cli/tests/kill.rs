@@ -6,8 +6,9 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
+use common::procs::Rng;
 use common::registry::Registry;
 use common::{have, p, sh, Env};
 
@@ -15,18 +16,6 @@ use common::{have, p, sh, Env};
 const KILLS: usize = 3;
 /// The longest delay before a kill; each verb here takes about this long on the image below.
 const MAX_DELAY_MS: u64 = 400;
-
-/// xorshift64: small, seeded, reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 /// Runs `berth ARGS` (stdin from `input`), kills it with SIGKILL after `delay`; returns
 /// whether it was still running then.
@@ -99,18 +88,8 @@ fn a_killed_berth_leaves_a_store_that_check_repairs() {
     if !have("docker-registry", "docker-registry") {
         return;
     }
-    let seed = std::env::var("BERTH_KILL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
-    eprintln!("kill test seed: BERTH_KILL_SEED={seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::from_env();
+    let seed = rng.0;
     let reg = Registry::start(None);
     let name = format!("{}:1", reg.name("kill/big"));
     let src = Env::new();

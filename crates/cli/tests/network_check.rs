@@ -9,9 +9,10 @@
 mod common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use common::networld::{link_exists, run_ok, World};
+use common::procs::{dead, monitors, sigkill, Rng};
 
 fn setup(subnet: u8) -> Option<World> {
     if !common::have("nft", "nftables") {
@@ -92,46 +93,6 @@ fn nothing_left(w: &World, br: &str, what: &str) {
     assert!(!t.contains("berth:"), "{what}: DNAT rules left:\n{t}");
 }
 
-fn sigkill(pid: i32) {
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    );
-}
-
-/// Pids of this world's monitors (`berth __monitor ROOT ...` whose parent is not one).
-fn monitors(w: &World) -> Vec<i32> {
-    let root = w.env.root.path().to_string_lossy().into_owned();
-    let mut all = vec![];
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-        if args.len() > 2 && args[1] == b"__monitor" && args[2] == root.as_bytes() {
-            all.push(pid);
-        }
-    }
-    let parent = |pid: i32| {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let rest = stat.rsplit_once(')').map(|(_, r)| r.to_string());
-        rest.and_then(|r| r.split_whitespace().nth(1).and_then(|p| p.parse().ok()))
-            .unwrap_or(0)
-    };
-    all.iter()
-        .copied()
-        .filter(|p| !all.contains(&parent(*p)))
-        .collect()
-}
-
-/// Gone, or a zombie (its files, and so its locks, are closed).
-fn dead(pid: i32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.rsplit_once(')')
-        .is_none_or(|(_, r)| r.trim_start().starts_with(['Z', 'X']))
-}
-
 fn poll(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
@@ -141,33 +102,6 @@ fn poll(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
     f()
-}
-
-/// xorshift64 seeded from `BERTH_KILL_SEED` or the clock (printed).
-struct Rng(u64);
-
-impl Rng {
-    fn from_env() -> Rng {
-        let seed = std::env::var("BERTH_KILL_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64
-                    | 1
-            });
-        eprintln!("kill seed: BERTH_KILL_SEED={seed}");
-        Rng(seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 /// A container on `ck` whose monitor and init die with nobody to record it: its ports,
@@ -187,7 +121,7 @@ fn orphaned_container(w: &World) -> String {
     ];
     let id = w.ok(&args).trim().to_string();
     let pid = w.ok(&["inspect", "-f", "{{.State.Pid}}", &id]);
-    monitors(w).iter().for_each(|p| sigkill(*p));
+    monitors(w.env.root.path()).iter().for_each(|p| sigkill(*p));
     sigkill(pid.trim().parse().unwrap());
     assert!(poll(Duration::from_secs(10), || {
         w.ok(&["inspect", "-f", "{{.State.Status}}", &id]).trim() == "exited"
@@ -333,7 +267,7 @@ fn kill_9_of_monitors_with_published_ports_then_check_repairs_and_rm_cleans() {
             .spawn()
             .unwrap();
         std::thread::sleep(delay);
-        let killed = monitors(&w);
+        let killed = monitors(w.env.root.path());
         killed.iter().for_each(|p| sigkill(*p));
         let deadline = Instant::now() + Duration::from_secs(20);
         while child.try_wait().unwrap().is_none() {

@@ -4,6 +4,7 @@
 
 pub mod containers;
 pub mod networld;
+pub mod procs;
 pub mod registry;
 
 use std::path::{Path, PathBuf};
