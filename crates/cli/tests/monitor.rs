@@ -151,3 +151,21 @@ fn restarts_go_through_the_same_monitor_and_keep_logging() {
     ct.ok(&["rm", "-f", &id]);
     ct.assert_clean("restarts");
 }
+
+#[test]
+fn a_missing_relay_binary_fails_the_start_with_one_line() {
+    let ct = Ct::new();
+    let args = ["run", "-d", "--name", "norelay", "bb", "true"];
+    let o = ct
+        .cmd(&args)
+        .env("BERTH_MONITOR", "/nonexistent/berth-monitor")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = common::expect_one_error(&args, o, None);
+    assert!(err.contains("/nonexistent/berth-monitor"), "{err}");
+    // Nothing runs; the created container stays, as after any failed start.
+    assert_ne!(ct.status("norelay"), "running");
+    ct.ok(&["rm", "-f", "norelay"]);
+    ct.assert_clean("missing relay");
+}

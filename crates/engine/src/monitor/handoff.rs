@@ -10,10 +10,11 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use berth_monitor::handoff::{Relay, Resume};
+use berth_monitor::jsonlog::Limits;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 
 use super::io::Stdio;
@@ -76,22 +77,40 @@ pub fn health_schedule(m: &Monitor) -> Option<(u64, u64)> {
     Some((ms(h.interval, 30_000).max(1), ms(h.start_period, 0)))
 }
 
-/// Execs `relay` for the run of init `pid`; returns only when that fails.
-pub fn exec_relay(m: &Monitor, relay: &Path, stdio: Stdio, pid: i32, backoff: Duration) -> Error {
-    let berth = match std::env::current_exe() {
-        Ok(p) => p.to_string_lossy().into_owned(),
-        Err(e) => return Error::io("find", "/proc/self/exe")(e),
-    };
+/// What every run hands to the relay, found before the container is created so that a
+/// missing binary or an unusable log fails the start rather than a running container.
+pub struct Plan {
+    relay: PathBuf,
+    berth: String,
+    log: Option<(String, Limits)>,
+}
+
+/// The relay binary, this binary, and the log's place and limits (the log opened once to
+/// be sure the relay can).
+pub fn plan(m: &Monitor) -> Result<Plan> {
+    let relay = relay_binary()?;
+    let berth = std::env::current_exe()
+        .map_err(Error::io("find", "/proc/self/exe"))?
+        .to_string_lossy()
+        .into_owned();
     let log = match m.c.host_config.log_config.kind.as_str() {
         "none" => None,
-        _ => match crate::logs::limits(&m.c.host_config.log_config) {
-            Ok(l) => {
-                let path = crate::logs::path(&m.dir, &m.c.id);
-                Some((path.to_string_lossy().into_owned(), l))
-            }
-            Err(e) => return e,
-        },
+        _ => {
+            let limits = crate::logs::limits(&m.c.host_config.log_config)?;
+            let path = crate::logs::path(&m.dir, &m.c.id);
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(Error::io("open", &path))?;
+            Some((path.to_string_lossy().into_owned(), limits))
+        }
     };
+    Ok(Plan { relay, berth, log })
+}
+
+/// Execs the relay for the run of init `pid`; returns only when that fails.
+pub fn exec_relay(m: &Monitor, plan: &Plan, stdio: Stdio, pid: i32, backoff: Duration) -> Error {
     // The fds stay open across the exec: no close-on-exec for them, and only for them.
     let keep = |fd: &OwnedFd| {
         let _ = fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty()));
@@ -100,20 +119,20 @@ pub fn exec_relay(m: &Monitor, relay: &Path, stdio: Stdio, pid: i32, backoff: Du
     let [out, err, input, master] = stdio.ours();
     let args = Relay {
         init: pid,
-        berth,
+        berth: plan.berth.clone(),
         out: out.as_ref().map(keep),
         err: err.as_ref().map(keep),
         input: input.as_ref().map(keep),
         master: master.as_ref().map(keep),
         listener: m.listener.as_ref().map(keep),
         clients: m.clients.iter().map(keep).collect(),
-        log,
+        log: plan.log.clone(),
         health: health_schedule(m),
         backoff_ms: backoff.as_millis() as u64,
         base: m.args.clone(),
     };
-    let e = std::process::Command::new(relay)
+    let e = std::process::Command::new(&plan.relay)
         .args(args.to_args())
         .exec();
-    Error::io("exec", relay)(e)
+    Error::io("exec", &plan.relay)(e)
 }

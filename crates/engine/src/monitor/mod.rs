@@ -140,7 +140,6 @@ impl Monitor {
     /// After a run ([`Resume`]): records it and stops unless the policy restarts. Then
     /// (or on a first start) creates and starts the container and hands it to the relay.
     fn run(&mut self, resume: Option<Resume>) -> Result<()> {
-        let relay = handoff::relay_binary()?;
         let mut backoff = Duration::from_millis(100);
         if let Some(r) = resume {
             backoff = Duration::from_millis(r.backoff_ms);
@@ -152,6 +151,7 @@ impl Monitor {
                 return Ok(());
             }
         }
+        let plan = handoff::plan(self)?;
         let console = self.eng.console_path(&self.c.id, "console");
         let stdio = io::Stdio::new(&self.c)?.with_console(console, self.c.config.tty)?;
         let pid = self.create(&stdio)?;
@@ -165,7 +165,7 @@ impl Monitor {
             self.start()?;
             self.record_restart(pid)?;
         }
-        Err(handoff::exec_relay(self, &relay, stdio, pid, backoff))
+        Err(handoff::exec_relay(self, &plan, stdio, pid, backoff))
     }
 
     /// Records how a run ended; true when the restart policy asks for another run (after
