@@ -65,6 +65,19 @@ fn health_checks_turn_healthy_and_unhealthy_after_the_retries() {
     args.extend(fast);
     args.extend(["bb", "sleep", "60"]);
     let bad = ct.detached(&args);
+    let slow = ct.detached(&[
+        "--health-cmd",
+        "sleep 10",
+        "--health-interval",
+        "1s",
+        "--health-timeout",
+        "1s",
+        "--health-retries",
+        "1",
+        "bb",
+        "sleep",
+        "60",
+    ]);
 
     // While the container runs, its monitor is the relay.
     let (_, exe) = monitor(&ct, &good);
@@ -94,10 +107,18 @@ fn health_checks_turn_healthy_and_unhealthy_after_the_retries() {
     assert!(log.len() >= 2 && log.len() <= 5, "{h}");
     assert_eq!(log.last().unwrap()["ExitCode"], 3);
     assert_eq!(log.last().unwrap()["Output"], "broken\n");
+    // A check past its timeout is killed and counts as a failure.
+    assert!(poll(Duration::from_secs(20), || health(&ct, &slow).0
+        == "unhealthy"));
+    let (_, h) = health(&ct, &slow);
+    let last = h["Log"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["ExitCode"], -1, "{h}");
+    assert_eq!(last["Output"], "Health check exceeded timeout (1s)");
+
     // The checks kept the container running and the relay in place.
     assert_eq!(ct.status(&bad), "running");
     assert!(monitor(&ct, &bad).1.ends_with("berth-monitor"));
-    ct.ok(&["rm", "-f", &good, &flip, &bad]);
+    ct.ok(&["rm", "-f", &good, &flip, &bad, &slow]);
     ct.assert_clean("health checks");
 }
 

@@ -89,10 +89,13 @@ pub struct Plan {
 /// be sure the relay can).
 pub fn plan(m: &Monitor) -> Result<Plan> {
     let relay = relay_binary()?;
+    // A `berth` replaced since it started (an upgrade) reads as "PATH (deleted)": the
+    // relay execs whatever is at PATH then.
     let berth = std::env::current_exe()
         .map_err(Error::io("find", "/proc/self/exe"))?
         .to_string_lossy()
-        .into_owned();
+        .trim_end_matches(" (deleted)")
+        .to_string();
     let log = match m.c.host_config.log_config.kind.as_str() {
         "none" => None,
         _ => {
