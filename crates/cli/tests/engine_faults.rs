@@ -155,9 +155,10 @@ fn sigkill(pid: i32) {
     );
 }
 
-/// Pids of this test's monitors: `berth __monitor ROOT ...` with our root, whose parent is
-/// not one too (the monitor's forks, the runtime helper and a container's init before its
-/// exec, have the same command line).
+/// Pids of this test's monitors: `berth __monitor ROOT ...` with our root, or the relay it
+/// execs while the container runs (`berth-monitor ... -- ROOT ...`), whose parent is not one
+/// too (the monitor's forks, the runtime helper and a container's init before its exec,
+/// have the same command line).
 fn monitors(ct: &Ct) -> Vec<i32> {
     let all = monitor_like(ct);
     all.iter()
@@ -184,7 +185,13 @@ fn monitor_like(ct: &Ct) -> Vec<i32> {
         };
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-        if args.len() > 2 && args[1] == b"__monitor" && args[2] == root.as_bytes() {
+        let setup = args.len() > 2 && args[1] == b"__monitor" && args[2] == root.as_bytes();
+        let relay = args[0].ends_with(b"berth-monitor")
+            && args
+                .iter()
+                .position(|a| *a == b"--")
+                .is_some_and(|i| args.get(i + 1) == Some(&root.as_bytes()));
+        if setup || relay {
             out.push(pid);
         }
     }
@@ -336,7 +343,17 @@ fn kill_9_of_a_monitor_at_any_moment() {
     // init dies too: exited, with nobody left to say how.
     let id = ct.detached(&["--name", "orphan", "bb", "sleep", "30"]);
     let pid: i32 = ct.inspect(&id, "{{.State.Pid}}").parse().unwrap();
-    monitors(&ct).iter().for_each(|p| sigkill(*p));
+    // Once `run -d` is back the monitor execs its relay: kill that.
+    let relay = |p: &i32| {
+        std::fs::read_link(format!("/proc/{p}/exe"))
+            .is_ok_and(|e| e.to_string_lossy().ends_with("berth-monitor"))
+    };
+    assert!(poll(Duration::from_secs(5), || monitors(&ct)
+        .iter()
+        .any(relay)));
+    let running = monitors(&ct);
+    assert_eq!(running.len(), 1, "the running container's monitor");
+    running.iter().for_each(|p| sigkill(*p));
     assert!(poll(Duration::from_secs(5), || monitors(&ct).is_empty()));
     assert_eq!(ct.status("orphan"), "running");
     truthful(&ct, "monitor killed");

@@ -271,15 +271,25 @@ fn rules_go_after_kill_9_of_the_monitor_and_rm() {
         .trim()
         .to_string();
     assert!(rules(&w).contains(&format!("berth:{id}")));
+    // The monitor: `berth __monitor ROOT ...`, and once it has started the container the
+    // relay it execs, `berth-monitor ... -- ROOT ...` (same pid).
     let root = w.env.root.path().to_string_lossy().into_owned();
+    let mut killed = 0;
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-        if args.len() > 2 && args[1] == b"__monitor" && args[2] == root.as_bytes() {
+        let ours = args
+            .iter()
+            .position(|a| *a == b"--")
+            .is_some_and(|i| args.get(i + 1) == Some(&root.as_bytes()));
+        let setup = args.len() > 2 && args[1] == b"__monitor" && args[2] == root.as_bytes();
+        if setup || (args[0].ends_with(b"berth-monitor") && ours) {
             let pid = e.file_name().to_string_lossy().into_owned();
             run_ok(Command::new("kill").args(["-9", &pid]));
+            killed += 1;
         }
     }
+    assert_eq!(killed, 1, "the container's monitor");
     w.ok(&["rm", "-f", &id]);
     let r = rules(&w);
     assert!(!r.contains(&id) && !r.contains("dnat to"), "{r}");
