@@ -125,9 +125,10 @@ fi
 # start); the peak VmRSS, sampled every 20 ms, while it relays a burst of output (20 MB of
 # `yes` lines, until it has read them all, /proc/PID/io rchar); VmRSS and PSS 2 s after
 # that burst; and for a container that prints a line every 0.5 s, 5 s after its start.
-# The berth monitor gives back the pages of its large static binary once it has had
-# nothing to do for 1 s: "idle" and "after" show that; the peak and the steady logger
-# show what relaying keeps resident.
+# While the container runs, the berth monitor is the small `berth-monitor` relay (the
+# `berth __monitor` that started the container execs it: same pid); it gives back the pages
+# of its binary after start-up and whenever it has had nothing to do for 1 s: "idle" and
+# "after" show that; the peak and the steady logger show what relaying keeps resident.
 log "monitor and conmon resident memory"
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 pss() { awk '/^Pss:/ { s += $2 } END { print s }' "/proc/$1/smaps_rollup"; }

@@ -7,7 +7,8 @@
 #
 # What it does, so you can do it by hand:
 #   1. apt-get install busybox-static libseccomp-dev pkg-config nftables (if missing)
-#   2. scripts/build-static.sh (static release builds of berth, berth-runtime, berth-init)
+#   2. scripts/build-static.sh (static release builds of berth, berth-monitor, berth-runtime,
+#      berth-init)
 #   3. rootfs = /bin/busybox plus its applet symlinks, tarred and `berth import`ed as
 #      busybox:latest (unless that image exists)
 #   4. berth run --rm busybox sh -c 'hostname; echo PID $$; ps'

@@ -71,7 +71,7 @@ stage "client packages" "$ROOT/scripts/clients/install.sh" || { printf '%s\n' "$
 
 # --- static checker -------------------------------------------------------------------
 build_checker() {
-  "$ROOT/scripts/build-static.sh" -p berth-check -p berth-init
+  "$ROOT/scripts/build-static.sh" -p berth-check -p berth-init -p berth-monitor
 }
 
 # Summarise `cargo test` output: totals of the "test result:" lines.
@@ -82,10 +82,13 @@ count_tests() {
 }
 
 if [ $run_cargo = 1 ]; then
-  stage "build static berth-check, berth-init" build_checker
+  stage "build static berth-check, berth-init, berth-monitor" build_checker
   log=$(mktemp)
   export BERTH_CHECK="$ROOT/target/x86_64-unknown-linux-gnu/release/berth-check"
   export BERTH_INIT="$ROOT/target/x86_64-unknown-linux-gnu/release/berth-init"
+  # The relay every container's monitor execs into (tests run the debug `berth`, which has
+  # no berth-monitor beside it).
+  export BERTH_MONITOR="$ROOT/target/x86_64-unknown-linux-gnu/release/berth-monitor"
   echo "runtime under test: ${BERTH_TEST_RUNTIME:-berth-runtime}; differential tests compare it with runc and crun"
   echo "note: crun runs under \`unshare -m\` with /sys/fs/cgroup/unified/cgroup.controllers bind-mounted"
   echo "      from /dev/null in that private mount namespace (crun refuses this hybrid cgroup host otherwise)"

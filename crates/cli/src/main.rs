@@ -79,6 +79,9 @@ fn main() {
     if args.get(1).map(String::as_str) == Some(berth_engine::monitor::ARG) {
         std::process::exit(berth_engine::monitor::main(&args[2..]));
     }
+    if args.get(1).map(String::as_str) == Some(berth_engine::monitor::handoff::HEALTH_ARG) {
+        std::process::exit(berth_engine::monitor::health_main(&args[2..]));
+    }
     if args.get(1).map(String::as_str) == Some(berth_network::dns::ARG) {
         std::process::exit(berth_network::dns::main(&args[2..]));
     }

@@ -263,9 +263,19 @@ fn kill_9_of_a_monitor_at_any_moment() {
     // init dies too: exited, with nobody left to say how.
     let id = ct.detached(&["--name", "orphan", "bb", "sleep", "30"]);
     let pid: i32 = ct.inspect(&id, "{{.State.Pid}}").parse().unwrap();
-    monitors(ct.env.root.path())
-        .iter()
-        .for_each(|p| sigkill(*p));
+    // Once `run -d` is back the monitor execs its relay: kill that.
+    let relay = |p: &i32| {
+        std::fs::read_link(format!("/proc/{p}/exe"))
+            .is_ok_and(|e| e.to_string_lossy().ends_with("berth-monitor"))
+    };
+    assert!(poll(Duration::from_secs(5), || monitors(
+        ct.env.root.path()
+    )
+    .iter()
+    .any(relay)));
+    let running = monitors(ct.env.root.path());
+    assert_eq!(running.len(), 1, "the running container's monitor");
+    running.iter().for_each(|p| sigkill(*p));
     assert!(poll(Duration::from_secs(5), || monitors(
         ct.env.root.path()
     )

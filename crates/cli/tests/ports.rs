@@ -11,7 +11,7 @@ use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::networld::{run_ok, World};
+use common::networld::World;
 
 /// Serves `hello` over http on port 80.
 const SERVE: &str = "busybox mkdir -p /w && echo hello > /w/index.html && \
@@ -271,15 +271,11 @@ fn rules_go_after_kill_9_of_the_monitor_and_rm() {
         .trim()
         .to_string();
     assert!(rules(&w).contains(&format!("berth:{id}")));
-    let root = w.env.root.path().to_string_lossy().into_owned();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-        if args.len() > 2 && args[1] == b"__monitor" && args[2] == root.as_bytes() {
-            let pid = e.file_name().to_string_lossy().into_owned();
-            run_ok(Command::new("kill").args(["-9", &pid]));
-        }
-    }
+    // The monitor: `berth __monitor ROOT ...`, and once it has started the container the
+    // relay it execs, `berth-monitor ... -- ROOT ...` (same pid).
+    let killed = common::procs::monitors(w.env.root.path());
+    assert_eq!(killed.len(), 1, "the container's monitor");
+    killed.iter().for_each(|p| common::procs::sigkill(*p));
     w.ok(&["rm", "-f", &id]);
     let r = rules(&w);
     assert!(!r.contains(&id) && !r.contains("dnat to"), "{r}");

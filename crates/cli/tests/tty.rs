@@ -74,7 +74,8 @@ impl Tty {
             .arg("--state")
             .arg(self.state.path())
             .env("BERTH_CGROUP_PARENT", &self.cgroup)
-            .env("BERTH_NETWORK", "none");
+            .env("BERTH_NETWORK", "none")
+            .env("BERTH_MONITOR", common::containers::monitor());
         c
     }
 
@@ -89,6 +90,7 @@ impl Tty {
             .args(args)
             .env("BERTH_CGROUP_PARENT", &self.cgroup)
             .env("BERTH_NETWORK", "none")
+            .env("BERTH_MONITOR", common::containers::monitor())
             .env("SIZE", "40x100");
         for (k, v) in vars {
             c.env(k, v);

@@ -1,26 +1,16 @@
 //! The attach protocol between a container's monitor and the `berth` commands that attach
 //! to it (`run` in the foreground, `start -a`, `attach`): a SOCK_SEQPACKET unix socket in
-//! the container's directory, one message per frame, the first byte saying what it is.
+//! the container's directory, one message per frame, the first byte saying what it is
+//! (the frames are `berth_monitor::frame`, shared with the monitor's relay).
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
 
-/// Output the container wrote to stdout (monitor → client).
-pub const STDOUT: u8 = 1;
-/// Output to stderr (monitor → client).
-pub const STDERR: u8 = 2;
-/// The container exited; the payload is its exit code in decimal (monitor → client).
-pub const EXIT: u8 = 3;
-/// Input for the container's stdin (client → monitor).
-pub const STDIN: u8 = 0;
-/// The client's stdin ended (client → monitor).
-pub const STDIN_EOF: u8 = 4;
-/// The client's terminal size changed; payload `rows cols` (client → monitor).
-pub const RESIZE: u8 = 5;
-/// The largest frame (payload plus kind byte).
-pub const MAX_FRAME: usize = 32 << 10;
+pub use berth_monitor::frame::{
+    recv, send, EXIT, MAX_FRAME, RESIZE, STDERR, STDIN, STDIN_EOF, STDOUT,
+};
 
 /// The socket's file name in the container's directory.
 pub const SOCKET: &str = "attach.sock";
@@ -65,32 +55,6 @@ fn with_short_path(dir: &Path, f: impl FnOnce(&Path) -> nix::Result<()>) -> std:
     f(Path::new(&p)).map_err(std::io::Error::from)
 }
 
-/// Sends one frame.
-pub fn send(fd: BorrowedFd<'_>, kind: u8, payload: &[u8]) -> std::io::Result<()> {
-    for chunk in payload
-        .chunks(MAX_FRAME - 1)
-        .chain(payload.is_empty().then_some(&[][..]))
-    {
-        let mut buf = Vec::with_capacity(chunk.len() + 1);
-        buf.push(kind);
-        buf.extend_from_slice(chunk);
-        socket::send(fd.as_raw_fd(), &buf, MsgFlags::MSG_NOSIGNAL)?;
-    }
-    Ok(())
-}
-
-/// Receives one frame: `None` at end of stream.
-pub fn recv(fd: BorrowedFd<'_>) -> std::io::Result<Option<(u8, Vec<u8>)>> {
-    let mut buf = vec![0u8; MAX_FRAME];
-    let n = socket::recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty())?;
-    if n == 0 {
-        return Ok(None);
-    }
-    buf.truncate(n);
-    let kind = buf.remove(0);
-    Ok(Some((kind, buf)))
-}
-
 /// A connected pair (for the start handshake between `berth` and a new monitor).
 pub fn pair() -> std::io::Result<(OwnedFd, OwnedFd)> {
     Ok(socket::socketpair(
@@ -124,22 +88,6 @@ pub fn hear(fd: impl AsFd) -> std::io::Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn frames_round_trip_and_split() {
-        let (a, b) = pair().unwrap();
-        send(a.as_fd(), STDOUT, b"hello").unwrap();
-        assert_eq!(recv(b.as_fd()).unwrap(), Some((STDOUT, b"hello".to_vec())));
-        send(a.as_fd(), EXIT, b"").unwrap();
-        assert_eq!(recv(b.as_fd()).unwrap(), Some((EXIT, vec![])));
-        let big = vec![7u8; MAX_FRAME + 10];
-        send(a.as_fd(), STDERR, &big).unwrap();
-        let (_, one) = recv(b.as_fd()).unwrap().unwrap();
-        let (_, two) = recv(b.as_fd()).unwrap().unwrap();
-        assert_eq!(one.len() + two.len(), big.len());
-        drop(a);
-        assert_eq!(recv(b.as_fd()).unwrap(), None);
-    }
 
     #[test]
     fn listen_connect_with_a_long_directory() {

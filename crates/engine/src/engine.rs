@@ -148,7 +148,7 @@ impl Engine {
         crate::spec::validate(&mut c.host_config)?;
         crate::userns::validate(&c.host_config)?;
         self.check_joined(&c.host_config)?;
-        crate::logs::Limits::of(&c.host_config.log_config)?;
+        crate::logs::limits(&c.host_config.log_config)?;
         let image_volumes = image
             .config
             .config()

@@ -304,19 +304,30 @@ pub fn poll(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 /// (a no-op when fresh); `BERTH_CHECK` names a prebuilt one instead.
 pub fn checker() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        if let Some(p) = std::env::var_os("BERTH_CHECK") {
-            return PathBuf::from(p);
-        }
-        let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| ws.join("target"));
-        sh(Command::new(ws.join("scripts/build-static.sh"))
-            .args(["-q", "-p", "berth-check"])
-            .current_dir(&ws));
-        target.join("x86_64-unknown-linux-gnu/release/berth-check")
-    })
+    PATH.get_or_init(|| static_binary("BERTH_CHECK", "berth-check"))
+}
+
+/// The static `berth-monitor` relay that every container's monitor execs into, built like
+/// [`checker`]; `BERTH_MONITOR` names a prebuilt one instead.
+pub fn monitor() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| static_binary("BERTH_MONITOR", "berth-monitor"))
+}
+
+fn static_binary(var: &str, package: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(var) {
+        return PathBuf::from(p);
+    }
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| ws.join("target"));
+    sh(Command::new(ws.join("scripts/build-static.sh"))
+        .args(["-q", "-p", package])
+        .current_dir(&ws));
+    target
+        .join("x86_64-unknown-linux-gnu/release")
+        .join(package)
 }
 
 /// The `bb` image as a rootfs tar in `dir` (a test's scratch dir, so it goes with the

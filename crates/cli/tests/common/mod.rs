@@ -41,7 +41,8 @@ impl Env {
             .env("BERTH_STATE", self.root.path().join("state"))
             // Bridge networking is tested in network.rs with names of its own; elsewhere
             // containers stay off the host's default bridge.
-            .env("BERTH_NETWORK", "none");
+            .env("BERTH_NETWORK", "none")
+            .env("BERTH_MONITOR", containers::monitor());
         c
     }
 

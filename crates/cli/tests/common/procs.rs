@@ -65,8 +65,9 @@ pub fn dead(pid: i32) -> bool {
     !alive(pid)
 }
 
-/// Every process whose command line is `berth __monitor ROOT ...` for store `root`: the
-/// monitors and their forks (the runtime helper, a container's init before its exec).
+/// Every process whose command line is `berth __monitor ROOT ...` for store `root` (the
+/// monitors and their forks: the runtime helper, a container's init before its exec), or
+/// the relay a monitor execs while its container runs, `berth-monitor ... -- ROOT ...`.
 pub fn monitor_like(root: &Path) -> Vec<i32> {
     let root = root.to_string_lossy().into_owned();
     let mut out = vec![];
@@ -76,7 +77,13 @@ pub fn monitor_like(root: &Path) -> Vec<i32> {
         };
         let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
-        if args.len() > 2 && args[1] == b"__monitor" && args[2] == root.as_bytes() {
+        let setup = args.len() > 2 && args[1] == b"__monitor" && args[2] == root.as_bytes();
+        let relay = args[0].ends_with(b"berth-monitor")
+            && args
+                .iter()
+                .position(|a| *a == b"--")
+                .is_some_and(|i| args.get(i + 1) == Some(&root.as_bytes()));
+        if setup || relay {
             out.push(pid);
         }
     }

@@ -1,32 +1,19 @@
-//! `--health-cmd` checks, run by the monitor every interval: a forked helper execs the
-//! check in the container (as `exec` does), waits at most the timeout, and exits with the
-//! check's code; the monitor reaps it and records Docker's health state.
+//! `--health-cmd` checks. The relay (`berth-monitor`) starts `berth __monitor-health ROOT
+//! STATE RUNTIME CGROUP_PARENT ID IN_START_PERIOD` every interval; that helper execs the
+//! check in the container (as `exec` does), waits at most the timeout, and records Docker's
+//! health state. It runs only for the check: the relay itself stays small.
 
 use std::os::fd::AsFd;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-use nix::poll::PollTimeout;
-
-use super::Monitor;
-use crate::config::{Health as HealthState, HealthLog};
+use crate::config::{Container, Health as HealthState, HealthLog};
+use crate::engine::{Engine, Options};
 use crate::exec::ExecOptions;
 
 /// Docker keeps the last five results.
 const KEEP: usize = 5;
 /// Exit code recorded when a check runs past its timeout.
 const TIMED_OUT: i32 = 124;
-
-/// The schedule and the check in flight.
-pub struct Health {
-    argv: Vec<String>,
-    interval: Duration,
-    timeout: Duration,
-    retries: i64,
-    start_period: Duration,
-    started: Instant,
-    next: Instant,
-    running: Option<(i32, SystemTime)>,
-}
 
 fn dur(ns: i64, default: Duration) -> Duration {
     if ns > 0 {
@@ -36,92 +23,79 @@ fn dur(ns: i64, default: Duration) -> Duration {
     }
 }
 
-impl Health {
-    /// The container's check, if it has one (`NONE` disables the image's).
-    pub fn of(m: &Monitor) -> Option<Health> {
-        let h = m.c.config.healthcheck.as_ref()?;
-        let argv = match h.test.first().map(String::as_str) {
-            Some("CMD-SHELL") => vec!["/bin/sh".into(), "-c".into(), h.test.get(1)?.clone()],
-            Some("CMD") => h.test[1..].to_vec(),
-            _ => return None,
-        };
-        let interval = dur(h.interval, Duration::from_secs(30));
-        Some(Health {
-            argv,
-            interval,
-            timeout: dur(h.timeout, Duration::from_secs(30)),
-            retries: if h.retries > 0 { h.retries } else { 3 },
-            start_period: dur(h.start_period, Duration::ZERO),
-            started: Instant::now(),
-            next: Instant::now() + interval,
-            running: None,
-        })
+/// The check's command line (`NONE` and an empty test: none).
+fn argv(c: &Container) -> Option<Vec<String>> {
+    let h = c.config.healthcheck.as_ref()?;
+    match h.test.first().map(String::as_str) {
+        Some("CMD-SHELL") => Some(vec!["/bin/sh".into(), "-c".into(), h.test.get(1)?.clone()]),
+        Some("CMD") => Some(h.test[1..].to_vec()),
+        _ => None,
     }
+}
 
-    /// How long the loop may sleep before the next check is due.
-    pub fn poll_timeout(&self) -> PollTimeout {
-        if self.running.is_some() {
-            return PollTimeout::NONE;
+/// Entry point: `args` are what follows `__monitor-health`. Runs one check and records
+/// its result; the exit code is 0 unless the arguments or the store are unusable.
+pub fn main(args: &[String]) -> i32 {
+    let [root, state, runtime, cgroup_parent, id, in_start] = args else {
+        eprintln!("berth __monitor-health: expected ROOT STATE RUNTIME CGROUP_PARENT ID 0|1");
+        return 2;
+    };
+    let opts = Options {
+        root: root.into(),
+        state_root: state.into(),
+        runtime: runtime.clone(),
+        cgroup_parent: cgroup_parent.clone(),
+        // Defaults are applied at create; a health check creates nothing.
+        ..Options::default()
+    };
+    let eng = match Engine::open(opts) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("berth health check {id}: {e}");
+            return 1;
         }
-        let ms = self
-            .next
-            .saturating_duration_since(Instant::now())
-            .as_millis();
-        PollTimeout::try_from(ms.min(i32::MAX as u128) as i32).unwrap_or(PollTimeout::MAX)
+    };
+    let Ok(c) = eng.containers.config(id) else {
+        return 1;
+    };
+    let (Some(argv), Some(h)) = (argv(&c), c.config.healthcheck.as_ref()) else {
+        return 0;
+    };
+    let timeout = dur(h.timeout, Duration::from_secs(30));
+    let retries = if h.retries > 0 { h.retries } else { 3 };
+    let start = SystemTime::now();
+    let out_path = eng.dir(id).join("health.out");
+    let code = check(&eng, &c, &argv, timeout, &out_path);
+    let mut output = std::fs::read(&out_path).unwrap_or_default();
+    output.truncate(4096);
+    let _ = std::fs::remove_file(&out_path);
+    let mut output = String::from_utf8_lossy(&output).into_owned();
+    let code = if code == TIMED_OUT && output.is_empty() {
+        output = format!("Health check exceeded timeout ({}s)", timeout.as_secs());
+        -1
+    } else {
+        code
+    };
+    let entry = HealthLog {
+        start: crate::lifecycle::time(start),
+        end: crate::lifecycle::now(),
+        exit_code: code.into(),
+        output,
+    };
+    let _lock = eng.containers.lock(id);
+    if let Ok(mut st) = eng.containers.state(id) {
+        // A check that ends after the container did records nothing.
+        if !st.running {
+            return 0;
+        }
+        let h = st.health.get_or_insert_with(|| HealthState {
+            status: "starting".into(),
+            ..Default::default()
+        });
+        record(h, entry, code, in_start == "1", retries);
+        let _ = eng.containers.write_state(id, &st);
     }
-
-    /// Starts a check when one is due.
-    pub fn tick(&mut self, m: &Monitor) {
-        if self.running.is_some() || Instant::now() < self.next {
-            return;
-        }
-        self.next = Instant::now() + self.interval;
-        if let Some(pid) = spawn(m, &self.argv, self.timeout) {
-            self.running = Some((pid, SystemTime::now()));
-        }
-    }
-
-    /// If `pid` was the check in flight, records its result; true when it was.
-    pub fn reaped(&mut self, m: &Monitor, pid: i32, code: i32) -> bool {
-        let Some((p, start)) = self.running else {
-            return false;
-        };
-        if p != pid {
-            return false;
-        }
-        self.running = None;
-        let out_path = m.dir.join("health.out");
-        let mut output = std::fs::read(&out_path).unwrap_or_default();
-        output.truncate(4096);
-        let _ = std::fs::remove_file(&out_path);
-        let mut output = String::from_utf8_lossy(&output).into_owned();
-        let code = if code == TIMED_OUT && output.is_empty() {
-            output = format!(
-                "Health check exceeded timeout ({}s)",
-                self.timeout.as_secs()
-            );
-            -1
-        } else {
-            code
-        };
-        let entry = HealthLog {
-            start: crate::lifecycle::time(start),
-            end: crate::lifecycle::now(),
-            exit_code: code.into(),
-            output,
-        };
-        let in_start_period = self.started.elapsed() < self.start_period;
-        let _lock = m.eng.containers.lock(&m.c.id);
-        if let Ok(mut st) = m.eng.containers.state(&m.c.id) {
-            let h = st.health.get_or_insert_with(|| HealthState {
-                status: "starting".into(),
-                ..Default::default()
-            });
-            record(h, entry, code, in_start_period, self.retries);
-            let _ = m.eng.containers.write_state(&m.c.id, &st);
-        }
-        true
-    }
+    0
 }
 
 /// Docker's rules: success makes it healthy; failures count (except during the start
@@ -141,21 +115,17 @@ fn record(h: &mut HealthState, entry: HealthLog, code: i32, in_start: bool, retr
     }
 }
 
-/// Forks the helper that runs one check; its pid.
-fn spawn(m: &Monitor, argv: &[String], timeout: Duration) -> Option<i32> {
-    let watch = berth_sys::process::ThreadWatch::open().ok()?;
-    match berth_sys::process::fork_watched(&watch).ok()? {
-        berth_sys::process::Forked::Parent(pid) => Some(pid),
-        berth_sys::process::Forked::Child => std::process::exit(check(m, argv, timeout)),
-    }
-}
-
-/// In the helper: exec the check with its output in `health.out`, wait, return its code.
-fn check(m: &Monitor, argv: &[String], timeout: Duration) -> i32 {
+/// Execs the check with its output in `out`, waits at most `timeout`; its exit code.
+fn check(
+    eng: &Engine,
+    c: &Container,
+    argv: &[String],
+    timeout: Duration,
+    out: &std::path::Path,
+) -> i32 {
     let _ = nix::sys::signal::SigSet::all().thread_unblock();
     let _ = nix::sys::prctl::set_child_subreaper(true);
-    let out = m.dir.join("health.out");
-    let Ok(file) = std::fs::File::create(&out) else {
+    let Ok(file) = std::fs::File::create(out) else {
         return 1;
     };
     let _ = nix::unistd::dup2_stdout(file.as_fd());
@@ -164,10 +134,10 @@ fn check(m: &Monitor, argv: &[String], timeout: Duration) -> i32 {
         cmd: argv.to_vec(),
         ..Default::default()
     };
-    let Ok(p) = crate::exec::process(&m.eng, &m.c.id, &o) else {
+    let Ok(p) = crate::exec::process(eng, &c.id, &o) else {
         return 1;
     };
-    let Ok(pid) = m.eng.runtime_for(&m.c).exec(&m.c.id, &p, None) else {
+    let Ok(pid) = eng.runtime_for(c).exec(&c.id, &p, None) else {
         return 1;
     };
     if !berth_runtime::container::wait::wait_exit(pid, timeout) {

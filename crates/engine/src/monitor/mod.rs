@@ -6,19 +6,26 @@
 //! short-lived forked child call the runtime's `create` (so the runtime's code and memory
 //! never stay in the monitor); init is then reparented to the monitor, which alone can
 //! `waitpid` it. It answers `created PID`, waits for `start`, starts, answers `started`,
-//! and from then on copies output to the json log and to attached clients, feeds stdin,
-//! and when init exits records the exit code and whether the cgroup's OOM killer struck,
-//! deletes the runtime's container, and restarts it or unmounts and leaves.
+//! and then execs the small `berth-monitor` relay ([`handoff`]), which copies output to
+//! the json log and to attached clients, feeds stdin and runs health checks. When init
+//! exits the relay execs back into `berth __monitor ... --exited CODE`, which records the
+//! exit code and whether the cgroup's OOM killer struck, deletes the runtime's container,
+//! and restarts it (execing the relay again) or unmounts and leaves. The pid stays the
+//! same throughout.
 
+pub mod handoff;
 mod health;
 mod io;
 pub(crate) mod prepare;
 
+pub use health::main as health_main;
 pub use io::{in_child, Stdio};
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use berth_monitor::handoff::Resume;
 
 pub use prepare::{binds, prepare};
 
@@ -30,18 +37,34 @@ use crate::error::{Error, Result};
 /// The first argument that makes `berth` a monitor.
 pub const ARG: &str = "__monitor";
 
-/// Entry point: `args` are what follows [`ARG`]. Returns the process's exit code.
+/// Entry point: `args` are what follows [`ARG`]: ROOT STATE RUNTIME CGROUP_PARENT ID, and
+/// after a run the relay's [`Resume`] options. Returns the process's exit code.
 pub fn main(args: &[String]) -> i32 {
-    let [root, state, runtime, cgroup_parent, id] = args else {
+    let (Some([root, state, runtime, cgroup_parent, id]), rest) = (
+        args.get(..5).and_then(|a| <&[String; 5]>::try_from(a).ok()),
+        args.get(5..),
+    ) else {
         eprintln!("berth {ARG}: expected ROOT STATE RUNTIME CGROUP_PARENT ID");
         return 2;
     };
-    let _ = nix::unistd::setsid();
-    let _ = nix::sys::prctl::set_child_subreaper(true);
+    let resume = match rest.filter(|r| !r.is_empty()).map(Resume::parse) {
+        None => None,
+        Some(Ok(r)) => Some(r),
+        Some(Err(e)) => {
+            eprintln!("berth {ARG}: {e}");
+            return 2;
+        }
+    };
+    if resume.is_none() {
+        // A first start; after a run the relay has set all this up already.
+        let _ = nix::unistd::setsid();
+        let _ = nix::sys::prctl::set_child_subreaper(true);
+    }
     for s in [libc::SIGHUP, libc::SIGINT, libc::SIGPIPE] {
         let _ = berth_sys::process::set_ignored(s, true);
     }
-    let sync = io::take_stdin();
+    // Only a first start has `berth start` on the other end of stdin.
+    let sync = resume.is_none().then(io::take_stdin);
     let opts = Options {
         root: root.into(),
         state_root: state.into(),
@@ -50,14 +73,15 @@ pub fn main(args: &[String]) -> i32 {
         // Defaults are applied at create; a monitor creates nothing.
         ..Options::default()
     };
-    let mut m = match Monitor::new(opts, id, sync) {
+    let mut m = match Monitor::new(opts, id, sync, resume.as_ref()) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("berth monitor {id}: {e}");
             return 1;
         }
     };
-    match m.run() {
+    m.args = args[..5].to_vec();
+    match m.run(resume) {
         Ok(()) => 0,
         Err(e) => {
             // No process serves the published ports any more.
@@ -79,6 +103,8 @@ pub struct Monitor {
     sync: Option<OwnedFd>,
     listener: Option<OwnedFd>,
     clients: Vec<OwnedFd>,
+    /// Our own arguments (ROOT STATE RUNTIME CGROUP_PARENT ID), for the relay to hand back.
+    args: Vec<String>,
 }
 
 /// How one run of the container ended.
@@ -89,78 +115,92 @@ struct Exit {
 }
 
 impl Monitor {
-    fn new(opts: Options, id: &str, sync: OwnedFd) -> Result<Monitor> {
+    fn new(
+        opts: Options,
+        id: &str,
+        sync: Option<OwnedFd>,
+        resume: Option<&Resume>,
+    ) -> Result<Monitor> {
         let eng = Engine::open(opts)?;
         let c = eng.containers.config(id)?;
         let dir = eng.dir(id);
-        let listener = attach::listen(&dir).ok();
+        let (listener, clients) = match resume {
+            Some(r) => handoff::adopt(r),
+            None => (attach::listen(&dir).ok(), vec![]),
+        };
         Ok(Monitor {
             eng,
             c,
             dir,
-            sync: Some(sync),
+            sync,
             listener,
-            clients: vec![],
+            clients,
+            args: vec![],
         })
     }
 
-    fn run(&mut self) -> Result<()> {
-        let limits = crate::logs::Limits::of(&self.c.host_config.log_config)?;
-        let mut log = match self.c.host_config.log_config.kind.as_str() {
-            "none" => None,
-            _ => Some(crate::logs::Writer::open(
-                crate::logs::path(&self.dir, &self.c.id),
-                limits,
-            )?),
-        };
+    /// After a run ([`Resume`]): records it and stops unless the policy restarts. Then
+    /// (or on a first start) creates and starts the container and hands it to the relay.
+    fn run(&mut self, resume: Option<Resume>) -> Result<()> {
         let mut backoff = Duration::from_millis(100);
-        loop {
-            let console = self.eng.console_path(&self.c.id, "console");
-            let stdio = io::Stdio::new(&self.c)?.with_console(console, self.c.config.tty)?;
-            let pid = self.create(&stdio)?;
-            self.connect(pid)?;
-            let stdio = stdio.after_create(&self.eng, &self.c.id)?;
-            let first = self.sync.is_some();
-            if first && !self.handshake(pid, &stdio)? {
-                return Ok(());
-            }
-            if !first {
-                self.start()?;
-                self.record_restart(pid)?;
-            }
-            let started = Instant::now();
-            let code = io::relay(self, stdio, pid, log.as_mut());
+        if let Some(r) = resume {
+            backoff = Duration::from_millis(r.backoff_ms);
             let exit = Exit {
-                code,
+                code: r.code,
                 oom: self.oom_killed(),
             };
-            let _ = self.eng.runtime_for(&self.c).delete(&self.c.id, true);
-            crate::network::disconnect(&self.eng, &self.c.id);
-            let restart = self.decide_restart(exit)?;
-            if !restart {
-                crate::network::unpublish(&self.eng, &self.c.id);
-                let _ = self.eng.unmount(&self.c.id);
-                if self.c.host_config.auto_remove {
-                    let _ = self.eng.purge(&self.c.id, &self.c.name);
-                }
-                self.tell_clients(exit.code);
+            if !self.after_run(exit, Duration::from_millis(r.ran_ms), &mut backoff)? {
                 return Ok(());
-            }
-            if started.elapsed() >= Duration::from_secs(10) {
-                backoff = Duration::from_millis(100);
-            }
-            if !self.sleep_unless_stopped(backoff) {
-                crate::network::unpublish(&self.eng, &self.c.id);
-                let _ = self.eng.unmount(&self.c.id);
-                self.tell_clients(exit.code);
-                return Ok(());
-            }
-            backoff = (backoff * 2).min(Duration::from_secs(60));
-            // `update` and `rename` may have changed the container since the last run.
-            if let Ok(c) = self.eng.containers.config(&self.c.id) {
-                self.c = c;
             }
         }
+        let plan = handoff::plan(self)?;
+        let console = self.eng.console_path(&self.c.id, "console");
+        let stdio = io::Stdio::new(&self.c)?.with_console(console, self.c.config.tty)?;
+        let pid = self.create(&stdio)?;
+        self.connect(pid)?;
+        let stdio = stdio.after_create(&self.eng, &self.c.id)?;
+        let first = self.sync.is_some();
+        if first && !self.handshake(pid, &stdio)? {
+            return Ok(());
+        }
+        if !first {
+            self.start()?;
+            self.record_restart(pid)?;
+        }
+        Err(handoff::exec_relay(self, &plan, stdio, pid, backoff))
+    }
+
+    /// Records how a run ended; true when the restart policy asks for another run (after
+    /// the backoff delay, which doubles up to a minute and starts again at 100 ms after a
+    /// run of 10 s or more).
+    fn after_run(&mut self, exit: Exit, ran: Duration, backoff: &mut Duration) -> Result<bool> {
+        let _ = self.eng.runtime_for(&self.c).delete(&self.c.id, true);
+        crate::network::disconnect(&self.eng, &self.c.id);
+        let restart = self.decide_restart(exit)?;
+        if !restart {
+            crate::network::unpublish(&self.eng, &self.c.id);
+            let _ = self.eng.unmount(&self.c.id);
+            if self.c.host_config.auto_remove {
+                let _ = self.eng.purge(&self.c.id, &self.c.name);
+            }
+            self.tell_clients(exit.code);
+            return Ok(false);
+        }
+        if ran >= Duration::from_secs(10) {
+            *backoff = Duration::from_millis(100);
+        }
+        if !self.sleep_unless_stopped(*backoff) {
+            crate::network::unpublish(&self.eng, &self.c.id);
+            let _ = self.eng.unmount(&self.c.id);
+            self.tell_clients(exit.code);
+            return Ok(false);
+        }
+        *backoff = (*backoff * 2).min(Duration::from_secs(60));
+        // `update`, `rename` and `network connect` may have changed it since the last run.
+        if let Ok(c) = self.eng.containers.config(&self.c.id) {
+            self.c = c;
+        }
+        Ok(true)
     }
 
     /// The first start: report `created PID`, wait for `start`, start, report `started`.
