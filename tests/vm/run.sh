@@ -29,12 +29,12 @@ MODULES=$(dirname "$VMLINUX")/modules
 TARGET=x86_64-unknown-linux-gnu
 REL=$ROOT/target/$TARGET/release
 pkgs=(-p berth-check)
-[ $MODE = full ] && pkgs+=(-p berth-runtime-cli -p berth-cli)
+[ $MODE = full ] && pkgs+=(-p berth-runtime-cli -p berth-cli -p berth-monitor)
 echo "run.sh: building static ${pkgs[*]}"
 # The initramfs has no libc: scripts/build-static.sh makes static binaries.
 "$ROOT/scripts/build-static.sh" -q "${pkgs[@]}"
 bins=(berth-check)
-[ $MODE = full ] && bins+=(berth-runtime berth)
+[ $MODE = full ] && bins+=(berth-runtime berth berth-monitor)
 for b in "${bins[@]}"; do
   if LC_ALL=C readelf -d "$REL/$b" 2>/dev/null | grep -q NEEDED; then
     echo "run.sh: $REL/$b is not static: $(LC_ALL=C readelf -d "$REL/$b" | grep NEEDED | tr -s ' ')" >&2
