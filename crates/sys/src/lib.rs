@@ -10,6 +10,7 @@ pub mod fd;
 pub mod fsmount;
 pub mod memory;
 pub mod mount;
+pub mod probe;
 pub mod process;
 pub mod seccomp;
 pub mod xattr;
