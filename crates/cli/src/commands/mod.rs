@@ -215,6 +215,25 @@ pub enum ContainerCommand {
     Prune(container_prune::Args),
 }
 
+impl Command {
+    /// Verbs that start processes in containers, with the runtime in this process (or in
+    /// the monitor they start): they must run from a read-only view of our binary.
+    pub fn enters_containers(&self) -> bool {
+        use ContainerCommand as C;
+        matches!(
+            self,
+            Command::Run(_)
+                | Command::Create(_)
+                | Command::Start(_)
+                | Command::Restart(_)
+                | Command::Exec(_)
+                | Command::Container(
+                    C::Run(_) | C::Create(_) | C::Start(_) | C::Restart(_) | C::Exec(_)
+                )
+        )
+    }
+}
+
 /// `berth system ...`.
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
