@@ -1,12 +1,15 @@
 //! CVE-2019-5736: a container must never get a writable handle on the host's runtime binary.
 //!
-//! `berth` itself, which runs the runtime in process, always runs from a read-only view of
-//! its binary ([`ensure_read_only`]). For `berth-runtime`:
 //! Every process of ours that enters a container is non-dumpable until it execs, so the
 //! kernel refuses container processes /proc/PID/exe of it, unless they hold CAP_SYS_PTRACE
-//! (ptrace access checks let that capability through). For containers granted it, the
-//! runtime first re-executes itself from a sealed memfd copy, as runc always does: what a
-//! container could then reach is an immutable anonymous copy. Others skip the copy (~3 MB).
+//! (ptrace access checks let that capability through). That is not all: an image whose
+//! program is a script starting `#!/proc/self/exe` makes the kernel exec our own binary
+//! inside the container, dumpable again (kernels that refuse execs of a /proc/PID/exe
+//! outside the caller's root stop this; 6.18 does). So the processes that start container
+//! processes run from a read-only view of their binary ([`ensure_read_only`]): `berth`
+//! always, `berth-runtime` unless the container holds CAP_SYS_PTRACE, where it re-executes
+//! from a sealed memfd copy as before. Either way a write open of what a container can
+//! reach fails: EROFS for the view, ETXTBSY or EPERM for the sealed copy.
 
 use std::ffi::CString;
 use std::io;
@@ -172,12 +175,18 @@ pub fn process_caps(process: &serde_json::Value) -> Vec<String> {
     .collect()
 }
 
-/// Re-exec sealed if a container with `caps` could otherwise reach our binary.
+/// Before `berth-runtime` creates or enters a container with `caps`: the sealed copy when
+/// they could reach our binary despite non-dumpable, else the read-only view, which also
+/// covers an image whose program is a `#!/proc/self/exe` script (kernels that let that
+/// exec through run our binary inside, dumpable).
 pub fn ensure_for(caps: &[String]) -> io::Result<()> {
-    if is_sealed() || !needed_for(caps) {
+    if is_sealed() {
         return Ok(());
     }
-    Err(reexec_sealed())
+    if needed_for(caps) {
+        return Err(reexec_sealed());
+    }
+    ensure_read_only()
 }
 
 #[cfg(test)]
