@@ -134,13 +134,19 @@ fn default_container_refuses_each_escape_with_dockers_errno() {
     let ct = Ct::new();
     let host = nix::unistd::gethostname().unwrap();
     // A host process the container cannot see: ESRCH, not EPERM.
-    let pid = std::process::id().to_string();
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let pid = sleeper.id().to_string();
     let mut list = DEFAULT.to_vec();
     let ptrace = format!("ptrace {pid}");
     list.push((&ptrace, "ESRCH"));
     list.extend(sysrq_probe());
     list.extend(cgroup_probes());
     check(&ct, &[], &list);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
     assert_eq!(nix::unistd::gethostname().unwrap(), host);
     // The host's UTS namespace: still no CAP_SYS_ADMIN, so the same EPERM.
     check(&ct, &["--uts", "host"], &[("sethostname escaped", "EPERM")]);
@@ -230,6 +236,17 @@ fn the_same_probes_work_when_the_wall_is_lifted() {
             ("mount tmpfs /tmp", "EPERM"),
         ],
     );
+    // Docker's profile ties these syscalls to single capabilities.
+    let by_cap = [
+        ("DAC_READ_SEARCH", "open-by-handle-at"),
+        ("SYS_BOOT", "reboot"),
+        ("SYS_MODULE", "init-module"),
+        ("SYS_MODULE", "finit-module"),
+    ];
+    for (cap, probe) in by_cap {
+        let answer = &host.iter().find(|(p, _)| *p == probe).unwrap().1;
+        check(&ct, &["--cap-add", cap], &[(probe, answer)]);
+    }
     check(
         &ct,
         &["--cap-add", "SYS_ADMIN"],
