@@ -13,7 +13,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag, SealFlag};
 use nix::sys::memfd::{memfd_create, MFdFlags};
@@ -110,7 +110,7 @@ pub fn original_exe() -> io::Result<std::path::PathBuf> {
 /// through it fail with EROFS. Without the new mount API, the sealed memfd copy.
 /// Returns only when already running from such a view, or with the error of the re-exec.
 pub fn ensure_read_only() -> io::Result<()> {
-    if exe_is_read_only() || is_sealed() {
+    if is_protected() {
         return Ok(());
     }
     match reexec_read_only() {
@@ -127,6 +127,20 @@ fn exe_is_read_only() -> bool {
 }
 
 fn reexec_read_only() -> io::Result<std::convert::Infallible> {
+    let tree = read_only_view()?;
+    Ok(nix::unistd::execveat(
+        tree.as_fd(),
+        c"",
+        &c_args(),
+        &c_env(),
+        nix::fcntl::AtFlags::AT_EMPTY_PATH,
+    )?)
+}
+
+/// A read-only view of our own binary: an O_PATH fd of a detached read-only bind mount of
+/// the file. Executed (`/proc/self/fd/N` or execveat), it gives a process that no
+/// container can write through /proc/PID/exe; the mount goes when the last user does.
+pub fn read_only_view() -> io::Result<OwnedFd> {
     use berth_sys::mount::{open_tree, setattr, OPEN_TREE_CLONE};
     const MOUNT_ATTR_RDONLY: u64 = 0x1;
     const MOUNT_ATTR_NOSUID: u64 = 0x2;
@@ -149,13 +163,19 @@ fn reexec_read_only() -> io::Result<std::convert::Infallible> {
         None,
         false,
     )?;
-    Ok(nix::unistd::execveat(
-        tree.as_fd(),
-        c"",
-        &c_args(),
-        &c_env(),
-        nix::fcntl::AtFlags::AT_EMPTY_PATH,
-    )?)
+    Ok(tree)
+}
+
+/// Whether this process already runs from something no container can write: a
+/// read-only view, a read-only file system, or the sealed copy.
+pub fn is_protected() -> bool {
+    exe_is_read_only() || is_sealed()
+}
+
+/// For a child that runs our binary through a view (`/proc/self/fd/N`): the environment
+/// entry that keeps [`original_exe`] right in it.
+pub fn original_exe_env() -> io::Result<(&'static str, std::path::PathBuf)> {
+    Ok((EXE_ENV, original_exe()?))
 }
 
 /// Every capability name a spec's process may hold (any of its five sets).

@@ -216,20 +216,13 @@ pub enum ContainerCommand {
 }
 
 impl Command {
-    /// Verbs that start processes in containers, with the runtime in this process (or in
-    /// the monitor they start): they must run from a read-only view of our binary.
+    /// Verbs that send processes into containers from this process (the runtime runs in
+    /// process): they must run from a read-only view of our binary. Monitors, which start
+    /// containers, are spawned through such a view (engine::lifecycle::monitor_exe).
     pub fn enters_containers(&self) -> bool {
-        use ContainerCommand as C;
         matches!(
             self,
-            Command::Run(_)
-                | Command::Create(_)
-                | Command::Start(_)
-                | Command::Restart(_)
-                | Command::Exec(_)
-                | Command::Container(
-                    C::Run(_) | C::Create(_) | C::Start(_) | C::Restart(_) | C::Exec(_)
-                )
+            Command::Exec(_) | Command::Container(ContainerCommand::Exec(_))
         )
     }
 }
