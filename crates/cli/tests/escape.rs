@@ -365,10 +365,18 @@ fn same_errnos_through_runc() {
         return;
     };
     let theirs = Ct::with_runtime(&runc);
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let ptrace = format!("ptrace {}", sleeper.id());
     let mut list = DEFAULT.to_vec();
+    list.push((&ptrace, "ESRCH"));
     list.extend(sysrq_probe());
     list.extend(cgroup_probes());
     check(&theirs, &[], &list);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
     check(
         &theirs,
         &["--cap-drop", "NET_RAW"],
