@@ -6,6 +6,7 @@
 //! prints one JSON object, probes print `ok` or an errno name (`EPERM`), and the exit
 //! status says which (0 ok, 1 failed, 2 usage error).
 
+mod escape;
 mod parse;
 mod probe;
 mod report;
@@ -51,7 +52,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     match arg(0) {
         Some("report") => cmd_report(&args[1..]),
         Some("try") if matches!(arg(1), None | Some("--help")) => {
-            println!("{}", probe::USAGE);
+            println!("{}\n{}", probe::USAGE, escape::USAGE);
             Ok(ExitCode::SUCCESS)
         }
         Some("try") => match probe::run(&args[1..])? {

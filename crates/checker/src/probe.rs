@@ -140,7 +140,10 @@ pub(crate) fn run(args: &[String]) -> Result<Outcome, String> {
                 .map(drop)
                 .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(0)))
         }
-        other => return Err(format!("try: unknown operation `{other}`")),
+        other => {
+            return crate::escape::run(args)
+                .unwrap_or_else(|| Err(format!("try: unknown operation `{other}`")))
+        }
     })
 }
 

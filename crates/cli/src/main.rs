@@ -73,19 +73,34 @@ pub struct Cli {
     pub command: commands::Command,
 }
 
+/// Runs the rest from a read-only view of this binary, so no container can reach it for
+/// writing (CVE-2019-5736; see berth_runtime::seal). Re-executes this process: returns
+/// only when already done, or, after an error, to go on as before with a warning.
+fn read_only_self() {
+    if let Err(e) = berth_runtime::seal::ensure_read_only() {
+        eprintln!("berth: warning: cannot run from a read-only copy of this binary: {e}");
+    }
+}
+
 fn main() {
     berth_sys::process::default_sigpipe();
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some(berth_engine::monitor::ARG) {
+        read_only_self();
         std::process::exit(berth_engine::monitor::main(&args[2..]));
     }
     if args.get(1).map(String::as_str) == Some(berth_engine::monitor::handoff::HEALTH_ARG) {
+        // A health check enters the container: the same guard as `exec`.
+        read_only_self();
         std::process::exit(berth_engine::monitor::health_main(&args[2..]));
     }
     if args.get(1).map(String::as_str) == Some(berth_network::dns::ARG) {
         std::process::exit(berth_network::dns::main(&args[2..]));
     }
     let cli = Cli::try_parse().unwrap_or_else(|e| usage_error(e));
+    if cli.command.enters_containers() {
+        read_only_self();
+    }
     let g = commands::Globals {
         root: cli.root,
         state: cli.state,

@@ -74,7 +74,11 @@ pub fn start(eng: &Engine, key: &str) -> Result<Option<Starting>> {
     let (ours, theirs) = attach::pair().map_err(Error::io("socketpair", "monitor"))?;
     let log = eng.dir(&id).join("monitor.log");
     let log = std::fs::File::create(&log).map_err(Error::io("create", &log))?;
-    let mut monitor = Command::new(monitor_exe())
+    let mut monitor = Command::new(monitor_exe());
+    if let Ok((k, v)) = berth_runtime::seal::original_exe_env() {
+        monitor.env(k, v);
+    }
+    let mut monitor = monitor
         .arg(crate::monitor::ARG)
         .arg(&eng.opts.root)
         .arg(&eng.opts.state_root)
@@ -142,11 +146,29 @@ fn undo_create(eng: &Engine, c: &Container, id: &str) {
     let _ = eng.unmount(id);
 }
 
-/// The binary that runs monitors: this one.
+/// The binary that runs monitors: this one, through a read-only view of it when we do not
+/// already run from one. Monitors fork container processes (the runtime runs in process),
+/// so a container that reaches /proc/PID/exe of one (with CAP_SYS_PTRACE, before it execs)
+/// must find nothing it can write (CVE-2019-5736; berth_runtime::seal). Spawning through
+/// the view spares the monitor re-executing itself.
 pub(crate) fn monitor_exe() -> PathBuf {
-    std::env::var_os("BERTH_MONITOR_EXE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/proc/self/exe"))
+    use std::os::fd::{AsRawFd, OwnedFd};
+    use std::sync::OnceLock;
+    static VIEW: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    if let Some(p) = std::env::var_os("BERTH_MONITOR_EXE") {
+        return PathBuf::from(p);
+    }
+    let view = VIEW.get_or_init(|| {
+        if berth_runtime::seal::is_protected() {
+            return None;
+        }
+        berth_runtime::seal::read_only_view().ok()
+    });
+    match view {
+        // The fd is close-on-exec: execve resolves the path before it closes fds.
+        Some(fd) => PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd())),
+        None => PathBuf::from("/proc/self/exe"),
+    }
 }
 
 impl Starting {

@@ -142,7 +142,9 @@ pub fn build(c: &Container, i: &Inputs) -> Result<Value> {
             "noNewPrivileges": security.no_new_privileges,
         },
         "root": {"path": i.rootfs, "readonly": h.readonly_rootfs},
-        "hostname": hostname,
+        // Only a UTS namespace of the container's own gets one (the runtime refuses it
+        // otherwise: it would rename the host).
+        "hostname": (h.uts_mode != "host").then_some(hostname),
         "mounts": mounts(c, i)?,
         "linux": {
             "namespaces": namespaces(h, &i.joined)?,
@@ -201,8 +203,15 @@ pub fn final_caps(h: &HostConfig) -> Result<Vec<String>> {
     capabilities(h, &if all { host_caps() } else { vec![] })
 }
 
-/// The hostname: `-h`, or the first 12 digits of the id (Docker's default).
+/// The hostname: `-h`, or the first 12 digits of the id (Docker's default); with
+/// `--uts host`, the host's own, which the container shares (and cannot change without
+/// CAP_SYS_ADMIN), as Docker shows it.
 pub fn hostname(c: &Container) -> String {
+    if c.host_config.uts_mode == "host" {
+        return nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default();
+    }
     if c.config.hostname.is_empty() {
         c.short_id().to_string()
     } else {

@@ -165,6 +165,39 @@ fn fake_proc_is_refused_before_sysctls() {
     common::assert_no_leftovers(&rt, &id, &b);
 }
 
+/// Without CAP_SYS_PTRACE, init waits for start running from a read-only view of the
+/// runtime binary (a detached read-only mount of the file): were the container to reach
+/// it (a `#!/proc/self/exe` program on a kernel that allows that exec), no write.
+#[test]
+fn init_runs_from_a_read_only_view_of_the_runtime() {
+    let rt = Runtime::under_test();
+    if rt.kind() != Kind::Berth {
+        return;
+    }
+    let mut b = Bundle::new();
+    b.check(&["sleep", "100"]);
+    let id = unique("roview");
+    rt.create(&b, &id).ok();
+    let pid = rt.state(&id)["pid"].as_i64().expect("pid");
+    let write = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/{pid}/exe"))
+        .map(drop)
+        .map_err(|e| e.raw_os_error());
+    // statvfs(2) through the magic link: the flags of the mount init's binary is on.
+    let st = nix::sys::statvfs::statvfs(format!("/proc/{pid}/exe").as_str());
+    rt.forget(&id);
+    // ETXTBSY first (init runs it); the read-only mount is checked after that, so the
+    // mount's flags are what shows the view.
+    assert_eq!(write, Err(Some(libc::ETXTBSY)));
+    assert!(
+        st.expect("statvfs")
+            .flags()
+            .contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
+        "init's binary is not on a read-only mount"
+    );
+}
+
 #[test]
 fn ptrace_capable_containers_get_a_sealed_runtime_copy() {
     let rt = Runtime::under_test();

@@ -11,6 +11,7 @@ pub mod fsmount;
 pub mod lsm;
 pub mod memory;
 pub mod mount;
+pub mod probe;
 pub mod process;
 pub mod seccomp;
 pub mod userns;

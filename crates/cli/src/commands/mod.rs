@@ -215,6 +215,18 @@ pub enum ContainerCommand {
     Prune(container_prune::Args),
 }
 
+impl Command {
+    /// Verbs that send processes into containers from this process (the runtime runs in
+    /// process): they must run from a read-only view of our binary. Monitors, which start
+    /// containers, are spawned through such a view (engine::lifecycle::monitor_exe).
+    pub fn enters_containers(&self) -> bool {
+        matches!(
+            self,
+            Command::Exec(_) | Command::Container(ContainerCommand::Exec(_))
+        )
+    }
+}
+
 /// `berth system ...`.
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {

@@ -28,7 +28,8 @@ pub const HEALTH_ARG: &str = "__monitor-health";
 pub fn relay_binary() -> Result<PathBuf> {
     let p = match std::env::var_os("BERTH_MONITOR") {
         Some(p) => PathBuf::from(p),
-        None => std::env::current_exe()
+        // Not current_exe: from berth's read-only view of itself that reads `/`.
+        None => berth_runtime::seal::original_exe()
             .map_err(Error::io("find", "/proc/self/exe"))?
             .with_file_name("berth-monitor"),
     };
@@ -90,8 +91,9 @@ pub struct Plan {
 pub fn plan(m: &Monitor) -> Result<Plan> {
     let relay = relay_binary()?;
     // A `berth` replaced since it started (an upgrade) reads as "PATH (deleted)": the
-    // relay execs whatever is at PATH then.
-    let berth = std::env::current_exe()
+    // relay execs whatever is at PATH then, which goes back to a read-only view of itself
+    // before it runs the runtime again (`__monitor` starts with that).
+    let berth = berth_runtime::seal::original_exe()
         .map_err(Error::io("find", "/proc/self/exe"))?
         .to_string_lossy()
         .trim_end_matches(" (deleted)")

@@ -72,7 +72,7 @@ fn init_binary() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("BERTH_INIT") {
         return Ok(PathBuf::from(p));
     }
-    let exe = std::env::current_exe().map_err(Error::io("find", "/proc/self/exe"))?;
+    let exe = berth_runtime::seal::original_exe().map_err(Error::io("find", "/proc/self/exe"))?;
     let p = exe.with_file_name("berth-init");
     if p.exists() {
         Ok(p)

@@ -177,7 +177,9 @@ pub fn main(args: &[String]) -> i32 {
     match args {
         [flag, root, net] if flag == SERVE => server::serve(Path::new(root), net),
         [root, net] => {
-            let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
+            // Our own binary through the magic link, not its path: we may run from a
+            // detached read-only view of it, whose path reads `/` (berth_runtime::seal).
+            let exe = "/proc/self/exe";
             // Its own process group: a terminal's ^C to `berth run` does not reach it.
             let spawned = Command::new(exe)
                 .args([ARG, SERVE, root, net])
