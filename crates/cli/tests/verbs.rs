@@ -433,6 +433,13 @@ fn cp_goes_through_volumes_and_binds() {
     let o = w.berth(&["cp", "cv:/vol", "-"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(tar_list(&o.stdout).lines().any(|l| l == "vol/made"));
+    // The hostname file berth binds in, as the container sees it.
+    let hostname = w.ok(&["exec", "cv", "busybox", "cat", "/etc/hostname"]);
+    w.ok(&["cp", "cv:/etc/hostname", p(&out.join("hostname"))]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("hostname")).unwrap(),
+        hostname
+    );
     // Symlinks in a volume resolve in the container's view, never the host's.
     let passwd = w.ok(&["exec", "cv", "busybox", "cat", "/etc/passwd"]);
     assert_ne!(passwd, std::fs::read_to_string("/etc/passwd").unwrap());
@@ -475,6 +482,11 @@ fn cp_goes_through_volumes_and_binds() {
     assert!(err.contains("mounted volume is marked read-only"), "{err}");
     assert_eq!(std::fs::read_dir(&ro).unwrap().count(), 0);
     assert!(!mounted(&w, &id));
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !info.contains(p(&bind)) && !info.contains(p(&vol)),
+        "{info}"
+    );
     w.ok(&["start", "cv"]);
     let seen = w.ok(&[
         "exec",

@@ -311,7 +311,9 @@ pub fn copy_in(eng: &Engine, key: &str, src: &Path, dst: &str, o: CopyOptions) -
     let fs = fs.with_volumes(eng, &c, true)?;
     let (dir, p) = container_target(&fs, &c, dst, Some(&s))?;
     let mut opts = unpack_opts(o.archive, (0, 0));
-    opts.idmap = crate::userns::mapping(&c)?;
+    if !fs.holds_container_ids(dir.as_fd()) {
+        opts.idmap = crate::userns::mapping(&c)?;
+    }
     pipe_through(|w| s.write(&p, w), |r| extract(&dir, r, &opts))
 }
 
@@ -327,7 +329,9 @@ pub fn stream_in(
     let fs = fs.with_volumes(eng, &c, true)?;
     let (dir, _) = container_target(&fs, &c, dst, None)?;
     let mut opts = unpack_opts(o.archive, (0, 0));
-    opts.idmap = crate::userns::mapping(&c)?;
+    if !fs.holds_container_ids(dir.as_fd()) {
+        opts.idmap = crate::userns::mapping(&c)?;
+    }
     extract(&dir, input, &opts)
 }
 

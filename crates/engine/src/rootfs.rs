@@ -25,6 +25,7 @@ use crate::config::Container;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::store::Lock;
+use crate::volview;
 
 /// Errors of the verbs that read or write a container's files.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +80,9 @@ pub enum FsError {
 pub struct Rootfs<'a> {
     root: OwnedFd,
     _ns: Option<OwnedFd>,
+    /// The mounts (ids) of the volumes that hold the ids the container sees, unmapped:
+    /// named volumes of a container with a user namespace, `-v ...:idmap` binds.
+    unmapped: Vec<u64>,
     _view: Option<berth_image::snapshot::View>,
     _mount: Mount<'a>,
     _lock: Option<Lock>,
@@ -146,6 +150,7 @@ impl<'a> Rootfs<'a> {
             Rootfs {
                 root: root.into(),
                 _ns: None,
+                unmapped: vec![],
                 _view: None,
                 _mount: mount,
                 _lock: lock,
@@ -175,36 +180,23 @@ impl<'a> Rootfs<'a> {
     /// Puts container `c`'s volumes and bind mounts over this rootfs, as its processes see
     /// them (see [`crate::volview`]); paths resolve from that view from now on, and
     /// [`Rootfs::path`] still names the bare snapshot. `write`: as the container writes
-    /// there (named volumes idmapped into its user namespace, missing mount points made).
+    /// there (missing mount points made).
     pub fn with_volumes(mut self, eng: &Engine, c: &Container, write: bool) -> Result<Self> {
-        let map = if write {
-            crate::userns::mapping(c)?
-        } else {
-            None
-        };
-        let binds: Vec<_> = crate::monitor::prepare::binds(eng, c, false)?
-            .into_iter()
-            .map(|b| crate::volview::Bind {
-                idmap: match (&map, b.idmap) {
-                    (Some(m), true) => Some((m.uid_lines(), m.gid_lines())),
-                    _ => None,
-                },
-                source: b.source,
-                target: b.target,
-                read_only: b.read_only,
-            })
-            .collect();
+        let (binds, idmapped) = container_binds(eng, c)?;
         let merged = eng.snaps.merged_dir(&c.id)?;
         let over = match &self._view {
             Some(v) => Some(std::fs::File::open(v.path()).map_err(Error::io("open", v.path()))?),
             None => None,
         };
-        let view = crate::volview::build(&merged, over.as_ref().map(|f| f.as_fd()), &binds, write)
+        let view = volview::build(&merged, over.as_ref().map(|f| f.as_fd()), &binds, write)
             .map_err(|f| FsError::Volume {
                 container: self.key.clone(),
                 what: f.what,
                 source: f.source,
             })?;
+        self.unmapped = (idmapped.iter().zip(&view.mounts))
+            .filter_map(|(idmapped, m)| m.filter(|_| *idmapped))
+            .collect();
         self.root = view.root;
         self._ns = Some(view.ns);
         // Paths of fds in the private namespace read from its root, the rootfs.
@@ -239,6 +231,13 @@ impl<'a> Rootfs<'a> {
             return refused("mounted volume is marked read-only");
         }
         Ok(())
+    }
+
+    /// Whether `dir` (resolved in root) is on a volume that holds the ids the container
+    /// sees as they are (its runtime mount is idmapped), so a copy there writes those ids
+    /// unmapped.
+    pub fn holds_container_ids(&self, dir: BorrowedFd<'_>) -> bool {
+        berth_sys::mount::mount_id_of_fd(dir).is_ok_and(|id| self.unmapped.contains(&id))
     }
 
     /// The merged view's path on the host.
@@ -331,6 +330,40 @@ impl<'a> Rootfs<'a> {
         }
         .into()
     }
+}
+
+/// The bind mounts of `c` in the order its spec mounts them ([`crate::spec`]): the
+/// hostname, hosts and resolv.conf files berth wrote (unless a `-v` takes their place),
+/// then `-v` and `--mount`. With each, whether the runtime idmaps it (a named volume or
+/// `:idmap` bind of a container with a user namespace).
+fn container_binds(eng: &Engine, c: &Container) -> Result<(Vec<volview::Bind>, Vec<bool>)> {
+    let user = crate::monitor::prepare::binds(eng, c, false)?;
+    let userns = !c.host_config.id_mappings.uid_map.is_empty();
+    let dir = eng.dir(&c.id);
+    let mut out = vec![];
+    for f in ["hostname", "hosts", "resolv.conf"] {
+        let target = format!("/etc/{f}");
+        if !(c.host_config.binds.iter()).any(|b| b.split(':').nth(1) == Some(&target)) {
+            let source = dir.join(f);
+            out.push((
+                volview::Bind {
+                    source,
+                    target,
+                    read_only: false,
+                },
+                false,
+            ));
+        }
+    }
+    for b in user {
+        let bind = volview::Bind {
+            source: b.source,
+            target: b.target,
+            read_only: b.read_only,
+        };
+        out.push((bind, userns && b.idmap));
+    }
+    Ok(out.into_iter().unzip())
 }
 
 fn missing(e: &io::Error) -> bool {

@@ -7,8 +7,10 @@
 //! 1. unshares its mount namespace and makes every mount in it private, so nothing it
 //!    mounts reaches the host's peers;
 //! 2. clones each bind source (`open_tree`, recursive as the runtime's `rbind`) while the
-//!    host's paths are still in view, read-only (`:ro`) and idmapped (named volumes of a
-//!    container with a user namespace) as the runtime mounts them;
+//!    host's paths are still in view, read-only where the runtime mounts it so (`:ro`).
+//!    Not idmapped: a mount idmapped with the container's maps refuses to create files for
+//!    our uid 0 (EOVERFLOW, host root has no id there), so the caller writes the ids the
+//!    container sees straight into such a volume instead (see [`View::mounts`]);
 //! 3. pivots into the rootfs and detaches everything else, so the namespace holds the
 //!    container's tree only (nothing of the host's stays reachable, nor keeps a host
 //!    mount busy);
@@ -40,8 +42,6 @@ pub(crate) struct Bind {
     pub target: String,
     /// Mounted read-only.
     pub read_only: bool,
-    /// The uid and gid maps (`inside outside count` lines) it is idmapped with.
-    pub idmap: Option<(String, String)>,
 }
 
 /// The assembled view: the root's fd and the namespace that holds its mounts.
@@ -51,6 +51,8 @@ pub(crate) struct View {
     pub root: OwnedFd,
     /// Keeps the namespace alive; dropped after every fd below `root`.
     pub ns: OwnedFd,
+    /// The mount id of each bind as attached (`None`: left out), in `binds`' order.
+    pub mounts: Vec<Option<u64>>,
 }
 
 /// What failed, for the caller's error.
@@ -109,17 +111,26 @@ fn assemble(
     }
     pivot(merged)?;
     let root: OwnedFd = File::open("/").map_err(at("open the root"))?.into();
+    let mut mounts = vec![];
     for (b, tree) in binds.iter().zip(trees) {
-        let Some((tree, dir)) = tree else { continue };
+        let Some((tree, dir)) = tree else {
+            mounts.push(None);
+            continue;
+        };
         let Some(target) = mount_point(&root, &b.target, dir, create).map_err(at(&b.target))?
         else {
+            mounts.push(None);
             continue;
         };
         sysmount::move_mount_to_fd(tree.as_fd(), target.as_fd()).map_err(at(&b.target))?;
+        mounts.push(Some(
+            sysmount::mount_id_of_fd(tree.as_fd()).map_err(at(&b.target))?,
+        ));
     }
     Ok(View {
         root,
         ns: ns.into(),
+        mounts,
     })
 }
 
@@ -136,18 +147,9 @@ fn clone_sources(binds: &[Bind]) -> Result<Vec<Option<(OwnedFd, bool)>>, Failed>
         let what = || b.source.display().to_string();
         let flags = sysmount::OPEN_TREE_CLONE | sysmount::AT_RECURSIVE;
         let tree = sysmount::open_tree(host.as_fd(), &b.source, flags).map_err(at(what()))?;
-        let userns = match &b.idmap {
-            Some((u, g)) => Some(berth_sys::userns::with_maps(u, g).map_err(at(what()))?),
-            None => None,
-        };
-        let ro = if b.read_only {
-            sysmount::MOUNT_ATTR_RDONLY
-        } else {
-            0
-        };
-        if ro != 0 || userns.is_some() {
-            let ns = userns.as_ref().map(|u| u.as_fd());
-            sysmount::setattr(tree.as_fd(), ro, 0, ns, true).map_err(at(what()))?;
+        if b.read_only {
+            let ro = sysmount::MOUNT_ATTR_RDONLY;
+            sysmount::setattr(tree.as_fd(), ro, 0, None, true).map_err(at(what()))?;
         }
         out.push(Some((tree, meta.is_dir())));
     }
