@@ -506,6 +506,25 @@ fn cp_goes_through_volumes_and_binds() {
 }
 
 #[test]
+fn cp_into_a_volume_of_a_container_never_started() {
+    let w = World::new();
+    let args = ["create", "--name", "nc", "-v", "ncv:/fresh/vol", "bb"];
+    w.ok(&[&args[..], SLEEP].concat());
+    let host = w.path("h");
+    std::fs::write(&host, "h\n").unwrap();
+    w.ok(&["cp", p(&host), "nc:/fresh/vol/"]);
+    w.ok(&["start", "nc"]);
+    assert_eq!(
+        w.ok(&["exec", "nc", "busybox", "cat", "/fresh/vol/h"]),
+        "h\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(volume_dir(&w, "ncv").join("h")).unwrap(),
+        "h\n"
+    );
+}
+
+#[test]
 fn cp_into_a_volume_of_a_read_only_container() {
     let w = World::new();
     let flags = ["--read-only", "-v", "rov:/data"];

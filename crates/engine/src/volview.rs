@@ -174,7 +174,7 @@ fn in_root(root: &OwnedFd, rel: &str, flags: i32) -> io::Result<OwnedFd> {
         root.as_fd(),
         Path::new(rel),
         flags,
-        0o644,
+        0,
         RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
     )
 }
@@ -231,5 +231,26 @@ fn mkdir(parent: &OwnedFd, name: &str) -> io::Result<()> {
     match nix::sys::stat::mkdirat(parent, Path::new(name), mode) {
         Ok(()) | Err(nix::errno::Errno::EEXIST) => Ok(()),
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_points_are_made_inside_the_root() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        std::os::unix::fs::symlink("/../../..", root.join("up")).unwrap();
+        let fd: OwnedFd = File::open(&root).unwrap().into();
+        assert!(mount_point(&fd, "/up/a/b", true, true).unwrap().is_some());
+        assert!(root.join("a/b").is_dir());
+        assert!(mount_point(&fd, "/up/f", false, true).unwrap().is_some());
+        assert!(root.join("f").is_file());
+        assert!(mount_point(&fd, "/missing", true, false).unwrap().is_none());
+        assert!(!root.join("missing").exists());
+        assert!(mount_point(&fd, "/", true, true).unwrap().is_some());
     }
 }
