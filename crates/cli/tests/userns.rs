@@ -619,6 +619,50 @@ fn cp_export_and_commit_use_the_containers_own_ids() {
 }
 
 #[test]
+fn cp_through_a_named_volume_keeps_the_containers_ids() {
+    let u = Us::new(7_077_888, 1 << 20);
+    let run = [
+        "run",
+        "-d",
+        "--name",
+        "cv",
+        "--userns=auto",
+        "-v",
+        "data:/data",
+    ];
+    u.ok(&[&run[..], &["bbu", "sleep", "60"]].concat());
+    u.sh("cv", "echo a > /data/made && chown 1000:1000 /data/made");
+    let vol = u.ct.env.root.path().join("volumes/data/_data");
+    // Out: the container's ids (the volume holds them as they are inside).
+    let tar = u.out(&["cp", "cv:/data/made", "-"]).stdout;
+    assert_eq!(tar_owners(&tar)[0].0, "1000/1000");
+    // In: through the idmapped volume, root's inside and on disk; -a keeps the archive's.
+    let src = u.ct.env.path("in");
+    std::fs::write(&src, "in\n").unwrap();
+    std::os::unix::fs::chown(&src, Some(1234), Some(1234)).unwrap();
+    u.ok(&["cp", p(&src), "cv:/data/in"]);
+    u.ok(&["cp", "-a", p(&src), "cv:/data/in-a"]);
+    let out = u.ok(&[
+        "exec",
+        "cv",
+        "stat",
+        "-c",
+        "%u:%g",
+        "/data/in",
+        "/data/in-a",
+    ]);
+    assert_eq!(out.trim(), "0:0\n1234:1234");
+    assert_eq!(uid_of(&vol.join("in")), 0);
+    assert_eq!(uid_of(&vol.join("in-a")), 1234);
+    // Stopped: the same view, idmapped the same way.
+    u.ok(&["stop", "-t", "0", "cv"]);
+    u.ok(&["cp", p(&src), "cv:/data/stopped"]);
+    assert_eq!(uid_of(&vol.join("stopped")), 0);
+    let tar = u.out(&["cp", "cv:/data/made", "-"]).stdout;
+    assert_eq!(tar_owners(&tar)[0].0, "1000/1000");
+}
+
+#[test]
 fn bad_userns_input_fails_in_one_line_and_leaves_nothing() {
     let u = Us::new(5_242_880, 65536);
     let before = u.ct.store_left();

@@ -381,6 +381,162 @@ fn cp_never_leaves_the_container_through_symlinks() {
     );
 }
 
+/// The host directory of named volume `name`.
+fn volume_dir(w: &World, name: &str) -> PathBuf {
+    let doc: serde_json::Value = serde_json::from_str(&w.ok(&["volume", "inspect", name])).unwrap();
+    PathBuf::from(doc[0]["Mountpoint"].as_str().unwrap())
+}
+
+#[test]
+fn cp_goes_through_volumes_and_binds() {
+    let w = World::new();
+    let (bind, ro) = (w.path("bind"), w.path("ro"));
+    std::fs::create_dir(&bind).unwrap();
+    std::fs::create_dir(&ro).unwrap();
+    let (vb, vr) = (format!("{}:/bind", p(&bind)), format!("{}:/ro:ro", p(&ro)));
+    let setup = "echo in-container > /etc/passwd; echo invol > /vol/made; busybox ln -s /etc/passwd /vol/pw; \
+                 busybox ln -s ../../../../etc /vol/up; busybox sleep 1000";
+    let flags = ["-v", "cpv:/vol", "-v", &vb, "-v", &vr];
+    let id = w.run_d("cv", &flags, &["sh", "-c", setup]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let host = w.path("host.txt");
+    std::fs::write(&host, "from host\n").unwrap();
+    // In: into the named volume and the bind, seen inside and in their host sources.
+    w.ok(&["cp", p(&host), "cv:/vol/"]);
+    w.ok(&["cp", p(&host), "cv:/bind/in-bind"]);
+    let seen = w.ok(&[
+        "exec",
+        "cv",
+        "busybox",
+        "cat",
+        "/vol/host.txt",
+        "/bind/in-bind",
+    ]);
+    assert_eq!(seen, "from host\nfrom host\n");
+    let vol = volume_dir(&w, "cpv");
+    assert_eq!(
+        std::fs::read_to_string(vol.join("host.txt")).unwrap(),
+        "from host\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(bind.join("in-bind")).unwrap(),
+        "from host\n"
+    );
+    // Out: a file the container made in the volume, and the volume as a tar stream.
+    let out = w.path("out");
+    std::fs::create_dir(&out).unwrap();
+    w.ok(&["cp", "cv:/vol/made", p(&out)]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("made")).unwrap(),
+        "invol\n"
+    );
+    let o = w.berth(&["cp", "cv:/vol", "-"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(tar_list(&o.stdout).lines().any(|l| l == "vol/made"));
+    // The hostname file berth binds in, as the container sees it.
+    let hostname = w.ok(&["exec", "cv", "busybox", "cat", "/etc/hostname"]);
+    w.ok(&["cp", "cv:/etc/hostname", p(&out.join("hostname"))]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("hostname")).unwrap(),
+        hostname
+    );
+    // Symlinks in a volume resolve in the container's view, never the host's.
+    let passwd = w.ok(&["exec", "cv", "busybox", "cat", "/etc/passwd"]);
+    assert_ne!(passwd, std::fs::read_to_string("/etc/passwd").unwrap());
+    w.ok(&["cp", "-L", "cv:/vol/pw", p(&out.join("pw"))]);
+    assert_eq!(std::fs::read_to_string(out.join("pw")).unwrap(), passwd);
+    w.ok(&["cp", "cv:/vol/up/passwd", p(&out.join("up"))]);
+    assert_eq!(std::fs::read_to_string(out.join("up")).unwrap(), passwd);
+    let marker = format!("berth-cpvol-{}", std::process::id());
+    w.ok(&["cp", p(&host), &format!("cv:/vol/up/{marker}")]);
+    assert!(!Path::new("/etc").join(&marker).exists());
+    w.ok(&["exec", "cv", "busybox", "cat", &format!("/etc/{marker}")]);
+    // A read-only bind refuses, in one line, and gets nothing.
+    let err = w.fails(&["cp", p(&host), "cv:/ro/"]);
+    assert!(err.contains("mounted volume is marked read-only"), "{err}");
+    let o = w
+        .cmd(&["cp", "-", "cv:/ro"])
+        .stdin(std::fs::File::open(&host).unwrap())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert_eq!(std::fs::read_dir(&ro).unwrap().count(), 0);
+    // Stopped: the same view, mounted for the copy only.
+    w.ok(&["stop", "-t", "0", "cv"]);
+    w.ok(&["cp", p(&host), "cv:/vol/stopped"]);
+    w.ok(&["cp", p(&host), "cv:/bind/stopped"]);
+    assert_eq!(
+        std::fs::read_to_string(vol.join("stopped")).unwrap(),
+        "from host\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(bind.join("stopped")).unwrap(),
+        "from host\n"
+    );
+    w.ok(&["cp", "cv:/vol/made", p(&out.join("made2"))]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("made2")).unwrap(),
+        "invol\n"
+    );
+    let err = w.fails(&["cp", p(&host), "cv:/ro/x"]);
+    assert!(err.contains("mounted volume is marked read-only"), "{err}");
+    assert_eq!(std::fs::read_dir(&ro).unwrap().count(), 0);
+    assert!(!mounted(&w, &id));
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !info.contains(p(&bind)) && !info.contains(p(&vol)),
+        "{info}"
+    );
+    w.ok(&["start", "cv"]);
+    let seen = w.ok(&[
+        "exec",
+        "cv",
+        "busybox",
+        "cat",
+        "/vol/stopped",
+        "/bind/stopped",
+    ]);
+    assert_eq!(seen, "from host\nfrom host\n");
+    // export still leaves volumes out, as Docker's.
+    let o = w.berth(&["export", "cv"]);
+    assert!(o.status.success());
+    assert!(!tar_list(&o.stdout)
+        .lines()
+        .any(|l| l.starts_with("vol/made")));
+}
+
+#[test]
+fn cp_into_a_volume_of_a_container_never_started() {
+    let w = World::new();
+    let args = ["create", "--name", "nc", "-v", "ncv:/fresh/vol", "bb"];
+    w.ok(&[&args[..], SLEEP].concat());
+    let host = w.path("h");
+    std::fs::write(&host, "h\n").unwrap();
+    w.ok(&["cp", p(&host), "nc:/fresh/vol/"]);
+    w.ok(&["start", "nc"]);
+    assert_eq!(
+        w.ok(&["exec", "nc", "busybox", "cat", "/fresh/vol/h"]),
+        "h\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(volume_dir(&w, "ncv").join("h")).unwrap(),
+        "h\n"
+    );
+}
+
+#[test]
+fn cp_into_a_volume_of_a_read_only_container() {
+    let w = World::new();
+    let flags = ["--read-only", "-v", "rov:/data"];
+    w.run_d("rc", &flags, SLEEP);
+    let host = w.path("h");
+    std::fs::write(&host, "h\n").unwrap();
+    w.ok(&["cp", p(&host), "rc:/data/"]);
+    assert_eq!(w.ok(&["exec", "rc", "busybox", "cat", "/data/h"]), "h\n");
+    let err = w.fails(&["cp", p(&host), "rc:/h"]);
+    assert!(err.contains("read-only"), "{err}");
+}
+
 #[test]
 fn commit_makes_an_image_that_runs_with_the_file() {
     let w = World::new();

@@ -5,7 +5,8 @@
 //! entry), the destination side extracts it ([`berth_image::layer::unpack`], every parent
 //! resolved with RESOLVE_IN_ROOT under the destination directory, `.wh.` names kept as
 //! plain files). On the container side the paths go through [`Rootfs`], so nothing in the
-//! container can point the copy at the host.
+//! container can point the copy at the host, and through the container's volumes and bind
+//! mounts ([`Rootfs::with_volumes`]) as `docker cp` does; `export` leaves them out.
 //!
 //! Where the source lands follows `docker cp` ([`place`]): into an existing directory under
 //! its own name (or, for `SRC/.`, its contents); over an existing file; or created under
@@ -218,14 +219,16 @@ fn pipe_through(
 
 /// `cp CTR:SRC -`: the tar stream of `src` to `out`.
 pub fn stream_out(eng: &Engine, key: &str, src: &str, follow: bool, out: impl Write) -> Result<()> {
-    let (_, fs) = Rootfs::open_read(eng, key)?;
+    let (c, fs) = Rootfs::open_read(eng, key)?;
+    let fs = fs.with_volumes(eng, &c, false)?;
     let s = container_source(&fs, src, follow)?;
     s.write(&s.stream_place(), out).map(drop)
 }
 
 /// `cp CTR:SRC DST`: `src` from the container to the host path `dst`.
 pub fn copy_out(eng: &Engine, key: &str, src: &str, dst: &Path, o: CopyOptions) -> Result<()> {
-    let (_, fs) = Rootfs::open_read(eng, key)?;
+    let (c, fs) = Rootfs::open_read(eng, key)?;
+    let fs = fs.with_volumes(eng, &c, false)?;
     let s = container_source(&fs, src, o.follow)?;
     let text = dst.to_string_lossy().into_owned();
     let kind = match std::fs::metadata(dst) {
@@ -259,13 +262,6 @@ fn container_target(
     dst: &str,
     src: Option<&Source>,
 ) -> Result<(OwnedFd, Place)> {
-    if c.host_config.readonly_rootfs {
-        return Err(FsError::Refused {
-            path: dst.into(),
-            reason: "the container's root filesystem is read-only",
-        }
-        .into());
-    }
     let found = match fs.open_in(dst, libc::O_PATH) {
         Ok(fd) => Some(fd),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => None,
@@ -281,7 +277,10 @@ fn container_target(
     let Some(s) = src else {
         // A tar stream from stdin goes into a directory that exists.
         return match (kind, found) {
-            (Kind::Dir, Some(fd)) => Ok((fd, Place::Into(None))),
+            (Kind::Dir, Some(fd)) => {
+                fs.check_writable(c, fd.as_fd(), dst)?;
+                Ok((fd, Place::Into(None)))
+            }
             (Kind::Missing, _) => Err(fs.no_such(dst)),
             _ => Err(FsError::Refused {
                 path: dst.into(),
@@ -301,6 +300,7 @@ fn container_target(
                 .map_err(|_| fs.no_such(&format!("/{parent}")))?
         }
     };
+    fs.check_writable(c, dir.as_fd(), dst)?;
     Ok((dir, p))
 }
 
@@ -308,9 +308,12 @@ fn container_target(
 pub fn copy_in(eng: &Engine, key: &str, src: &Path, dst: &str, o: CopyOptions) -> Result<()> {
     let s = host_source(src, o.follow)?;
     let (c, fs) = Rootfs::open(eng, key)?;
+    let fs = fs.with_volumes(eng, &c, true)?;
     let (dir, p) = container_target(&fs, &c, dst, Some(&s))?;
     let mut opts = unpack_opts(o.archive, (0, 0));
-    opts.idmap = crate::userns::mapping(&c)?;
+    if !fs.holds_container_ids(dir.as_fd()) {
+        opts.idmap = crate::userns::mapping(&c)?;
+    }
     pipe_through(|w| s.write(&p, w), |r| extract(&dir, r, &opts))
 }
 
@@ -323,9 +326,12 @@ pub fn stream_in(
     o: CopyOptions,
 ) -> Result<()> {
     let (c, fs) = Rootfs::open(eng, key)?;
+    let fs = fs.with_volumes(eng, &c, true)?;
     let (dir, _) = container_target(&fs, &c, dst, None)?;
     let mut opts = unpack_opts(o.archive, (0, 0));
-    opts.idmap = crate::userns::mapping(&c)?;
+    if !fs.holds_container_ids(dir.as_fd()) {
+        opts.idmap = crate::userns::mapping(&c)?;
+    }
     extract(&dir, input, &opts)
 }
 

@@ -43,6 +43,7 @@ pub mod update;
 pub mod user;
 pub mod userns;
 pub mod volume;
+mod volview;
 
 pub use engine::{Engine, Options};
 pub use error::{Error, Result};

@@ -8,7 +8,11 @@
 //!   included, stop at the container's root, so a file in the container can never lead to
 //!   one on the host (the class of runc CVE-2019-14271 / docker cp CVE-2018-15664).
 //! - Volumes and bind mounts are mounted in the container's own mount namespace, not on the
-//!   snapshot: these verbs see the snapshot's files under them, not the volume's.
+//!   snapshot. `export` sees the snapshot's files under them (as Docker's, it leaves volumes
+//!   out); `cp` asks for them with [`Rootfs::with_volumes`], which assembles the
+//!   container's view in a private mount namespace ([`crate::volview`]) and resolves every
+//!   path from that view's root, still with RESOLVE_IN_ROOT: a symlink in a volume leads
+//!   to the container's files, never the host's.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -21,6 +25,7 @@ use crate::config::Container;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::store::Lock;
+use crate::volview;
 
 /// Errors of the verbs that read or write a container's files.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +56,16 @@ pub enum FsError {
         /// Why it is refused.
         reason: &'static str,
     },
+    /// Mounting the container's volumes for a copy failed.
+    #[error("mount the volumes of container {container} for the copy: {what}: {source}")]
+    Volume {
+        /// The container as the user named it.
+        container: String,
+        /// The step or mount target that failed.
+        what: String,
+        /// Why.
+        source: io::Error,
+    },
     /// Writing a tree as a tar failed.
     #[error(transparent)]
     Archive(#[from] berth_image::layer::diff::DiffError),
@@ -60,9 +75,14 @@ pub enum FsError {
 }
 
 /// A container's mounted rootfs, unmounted on drop if it was mounted for this call.
-/// Fields drop in order: the root fd (which keeps the mount busy), the mount, the lock.
+/// Fields drop in order: the root fd (which keeps the mount busy), the private namespace
+/// of the volumes, the mount, the lock.
 pub struct Rootfs<'a> {
     root: OwnedFd,
+    _ns: Option<OwnedFd>,
+    /// The mounts (ids) of the volumes that hold the ids the container sees, unmapped:
+    /// named volumes of a container with a user namespace, `-v ...:idmap` binds.
+    unmapped: Vec<u64>,
     _view: Option<berth_image::snapshot::View>,
     _mount: Mount<'a>,
     _lock: Option<Lock>,
@@ -129,6 +149,8 @@ impl<'a> Rootfs<'a> {
             c,
             Rootfs {
                 root: root.into(),
+                _ns: None,
+                unmapped: vec![],
                 _view: None,
                 _mount: mount,
                 _lock: lock,
@@ -153,6 +175,69 @@ impl<'a> Rootfs<'a> {
             fs._view = Some(view);
         }
         Ok((c, fs))
+    }
+
+    /// Puts container `c`'s volumes and bind mounts over this rootfs, as its processes see
+    /// them (see [`crate::volview`]); paths resolve from that view from now on, and
+    /// [`Rootfs::path`] still names the bare snapshot. `write`: as the container writes
+    /// there (missing mount points made).
+    pub fn with_volumes(mut self, eng: &Engine, c: &Container, write: bool) -> Result<Self> {
+        let (binds, idmapped) = container_binds(eng, c)?;
+        let merged = eng.snaps.merged_dir(&c.id)?;
+        let over = match &self._view {
+            Some(v) => Some(std::fs::File::open(v.path()).map_err(Error::io("open", v.path()))?),
+            None => None,
+        };
+        let view = volview::build(&merged, over.as_ref().map(|f| f.as_fd()), &binds, write)
+            .map_err(|f| FsError::Volume {
+                container: self.key.clone(),
+                what: f.what,
+                source: f.source,
+            })?;
+        self.unmapped = (idmapped.iter().zip(&view.mounts))
+            .filter_map(|(idmapped, m)| m.filter(|_| *idmapped))
+            .collect();
+        self.root = view.root;
+        self._ns = Some(view.ns);
+        // Paths of fds in the private namespace read from its root, the rootfs.
+        self.prefix = PathBuf::from("/");
+        Ok(self)
+    }
+
+    /// Refuses a copy into `dir` (resolved in root; `path` as given) that the container
+    /// could not make either: into a read-only volume or bind, or onto the rootfs of a
+    /// `--read-only` container.
+    pub fn check_writable(&self, c: &Container, dir: BorrowedFd<'_>, path: &str) -> Result<()> {
+        use berth_sys::mount::mount_id_of_fd;
+        let refused = |reason| -> Result<()> {
+            Err(FsError::Refused {
+                path: path.into(),
+                reason,
+            }
+            .into())
+        };
+        let on_root = match (mount_id_of_fd(dir), mount_id_of_fd(self.root())) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => true,
+        };
+        if on_root {
+            if c.host_config.readonly_rootfs {
+                return refused("the container's root filesystem is read-only");
+            }
+            return Ok(());
+        }
+        let st = nix::sys::statvfs::fstatvfs(dir).map_err(|e| self.resolve_err(path, e.into()))?;
+        if st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
+            return refused("mounted volume is marked read-only");
+        }
+        Ok(())
+    }
+
+    /// Whether `dir` (resolved in root) is on a volume that holds the ids the container
+    /// sees as they are (its runtime mount is idmapped), so a copy there writes those ids
+    /// unmapped.
+    pub fn holds_container_ids(&self, dir: BorrowedFd<'_>) -> bool {
+        berth_sys::mount::mount_id_of_fd(dir).is_ok_and(|id| self.unmapped.contains(&id))
     }
 
     /// The merged view's path on the host.
@@ -245,6 +330,40 @@ impl<'a> Rootfs<'a> {
         }
         .into()
     }
+}
+
+/// The bind mounts of `c` in the order its spec mounts them ([`crate::spec`]): the
+/// hostname, hosts and resolv.conf files berth wrote (unless a `-v` takes their place),
+/// then `-v` and `--mount`. With each, whether the runtime idmaps it (a named volume or
+/// `:idmap` bind of a container with a user namespace).
+fn container_binds(eng: &Engine, c: &Container) -> Result<(Vec<volview::Bind>, Vec<bool>)> {
+    let user = crate::monitor::prepare::binds(eng, c, false)?;
+    let userns = !c.host_config.id_mappings.uid_map.is_empty();
+    let dir = eng.dir(&c.id);
+    let mut out = vec![];
+    for f in ["hostname", "hosts", "resolv.conf"] {
+        let target = format!("/etc/{f}");
+        if !(c.host_config.binds.iter()).any(|b| b.split(':').nth(1) == Some(&target)) {
+            let source = dir.join(f);
+            out.push((
+                volview::Bind {
+                    source,
+                    target,
+                    read_only: false,
+                },
+                false,
+            ));
+        }
+    }
+    for b in user {
+        let bind = volview::Bind {
+            source: b.source,
+            target: b.target,
+            read_only: b.read_only,
+        };
+        out.push((bind, userns && b.idmap));
+    }
+    Ok(out.into_iter().unzip())
 }
 
 fn missing(e: &io::Error) -> bool {

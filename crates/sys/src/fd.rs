@@ -47,7 +47,9 @@ pub fn openat2(
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let mut how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
-        mode: if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
+        // O_TMPFILE includes O_DIRECTORY's bit: test it whole, or every O_DIRECTORY open
+        // would pass a mode, which openat2 refuses (EINVAL).
+        mode: if flags & libc::O_CREAT != 0 || flags & libc::O_TMPFILE == libc::O_TMPFILE {
             mode as u64
         } else {
             0

@@ -11,6 +11,8 @@ pub const OPEN_TREE_CLONE: u32 = 1;
 pub const AT_RECURSIVE: u32 = 0x8000;
 /// mount_setattr attribute: the mount is idmapped through `userns_fd`.
 pub const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+/// mount_setattr attribute: the mount is read-only.
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
 
 fn cpath(p: &Path) -> io::Result<CString> {
     use std::os::unix::ffi::OsStrExt;
@@ -118,6 +120,29 @@ pub fn mount_id(path: &Path) -> io::Result<u64> {
             libc::AT_FDCWD,
             c.as_ptr(),
             libc::AT_STATX_SYNC_AS_STAT,
+            libc::STATX_MNT_ID,
+            &mut st,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if st.stx_mask & libc::STATX_MNT_ID == 0 {
+        return Err(io::ErrorKind::Unsupported.into());
+    }
+    Ok(st.stx_mnt_id)
+}
+
+/// The id of the mount that `fd` (any fd, O_PATH ones included) is on, as [`mount_id`].
+pub fn mount_id_of_fd(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    // SAFETY: statx is plain data, for which all-zero bytes are a valid value.
+    let mut st: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid fd, a valid empty C string, `st` a writable statx the kernel fills.
+    let rc = unsafe {
+        libc::statx(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_STATX_SYNC_AS_STAT,
             libc::STATX_MNT_ID,
             &mut st,
         )
