@@ -107,6 +107,27 @@ fn health_checks_turn_healthy_and_unhealthy_after_the_retries() {
     assert!(log.len() >= 2 && log.len() <= 5, "{h}");
     assert_eq!(log.last().unwrap()["ExitCode"], 3);
     assert_eq!(log.last().unwrap()["Output"], "broken\n");
+    // A health check enters the container: it runs from a read-only view of `berth`
+    // (CVE-2019-5736), handed down by the relay, like the monitor that started it.
+    let root = ct.env.root.path().to_string_lossy().into_owned();
+    let mut checked = false;
+    assert!(poll(Duration::from_secs(10), || {
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+            if args.len() > 2 && args[1] == b"__monitor-health" && args[2] == root.as_bytes() {
+                if let Ok(v) = nix::sys::statvfs::statvfs(&e.path().join("exe")) {
+                    let ro = nix::sys::statvfs::FsFlags::ST_RDONLY;
+                    assert!(
+                        v.flags().contains(ro),
+                        "a health check runs from a writable berth"
+                    );
+                    checked = true;
+                }
+            }
+        }
+        checked
+    }));
     // A check past its timeout is killed and counts as a failure.
     assert!(poll(Duration::from_secs(20), || health(&ct, &slow).0
         == "unhealthy"));

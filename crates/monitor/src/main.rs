@@ -68,6 +68,8 @@ struct Monitor {
     clients: Vec<OwnedFd>,
     log: Option<Writer>,
     health: Option<Health>,
+    /// Kept open (close-on-exec: exec resolves the path first) while `berth` is it.
+    _berth_fd: Option<OwnedFd>,
     berth: String,
     base: Vec<String>,
 }
@@ -115,6 +117,12 @@ impl Monitor {
                 next: now + Duration::from_millis(interval),
                 running: None,
             }),
+            // `berth` as `/proc/self/fd/N` (its read-only view): ours until we exec back.
+            _berth_fd: r
+                .berth
+                .strip_prefix("/proc/self/fd/")
+                .and_then(|n| n.parse().ok())
+                .and_then(|n| take(Some(n))),
             berth: r.berth.clone(),
             base: r.base.clone(),
         }

@@ -83,6 +83,10 @@ pub fn health_schedule(m: &Monitor) -> Option<(u64, u64)> {
 pub struct Plan {
     relay: PathBuf,
     berth: String,
+    /// The read-only view this process runs from, handed to the relay as `/proc/self/fd/N`
+    /// so that it execs back (and starts health checks) through it: no re-exec of
+    /// `berth` to protect itself at every exit (berth_runtime::seal).
+    view: Option<OwnedFd>,
     log: Option<(String, Limits)>,
 }
 
@@ -93,6 +97,16 @@ pub fn plan(m: &Monitor) -> Result<Plan> {
     // A `berth` replaced since it started (an upgrade) reads as "PATH (deleted)": the
     // relay execs whatever is at PATH then, which goes back to a read-only view of itself
     // before it runs the runtime again (`__monitor` starts with that).
+    let view = berth_runtime::seal::is_protected()
+        .then(|| {
+            nix::fcntl::open(
+                "/proc/self/exe",
+                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .ok()
+        })
+        .flatten();
     let berth = berth_runtime::seal::original_exe()
         .map_err(Error::io("find", "/proc/self/exe"))?
         .to_string_lossy()
@@ -111,7 +125,16 @@ pub fn plan(m: &Monitor) -> Result<Plan> {
             Some((path.to_string_lossy().into_owned(), limits))
         }
     };
-    Ok(Plan { relay, berth, log })
+    let berth = match &view {
+        Some(fd) => format!("/proc/self/fd/{}", fd.as_raw_fd()),
+        None => berth,
+    };
+    Ok(Plan {
+        relay,
+        berth,
+        view,
+        log,
+    })
 }
 
 /// Execs the relay for the run of init `pid`; returns only when that fails.
@@ -122,6 +145,9 @@ pub fn exec_relay(m: &Monitor, plan: &Plan, stdio: Stdio, pid: i32, backoff: Dur
         fd.as_raw_fd()
     };
     let [out, err, input, master] = stdio.ours();
+    if let Some(v) = &plan.view {
+        keep(v);
+    }
     let args = Relay {
         init: pid,
         berth: plan.berth.clone(),
