@@ -113,6 +113,7 @@ fn register(nets: &Networks, c: &Container, net: &Network, ep: &Endpoint, key: &
         ip,
         ip6: ep.ipv6.parse().ok(),
         names: crate::network::dns_names(c, key),
+        dns: c.host_config.dns.clone(),
     };
     nets.register_names(&net.name, &c.id, &rec)?;
     nets.ensure_dns(&net.name, &crate::lifecycle::monitor_exe())?;

@@ -185,6 +185,7 @@ pub fn attach(eng: &Engine, c: &Container) -> Result<Option<Endpoint>> {
         ip,
         ip6: ep.ipv6.parse().ok(),
         names: dns_names(c, net),
+        dns: c.host_config.dns.clone(),
     };
     nets.register_names(net, &c.id, &rec)?;
     nets.ensure_dns(net, &crate::lifecycle::monitor_exe())?;

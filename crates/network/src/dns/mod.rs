@@ -6,17 +6,20 @@
 //! record per running container (its address, name, short id and `--network-alias`es),
 //! written at start beside the container's published ports and removed with them when it
 //! stops for good ([`crate::Networks::unpublish`]). Other names are forwarded to the
-//! network's `--dns` servers or the host's (see [`server`]).
+//! asking container's `--dns` servers, the network's, or the host's (see [`server`]).
 //!
 //! Life cycle, in `<root>/networks/<net>/`:
-//! 1. `start` writes the record, then [`Networks::ensure_dns`] holds `dns.lock` and runs
-//!    the launcher, which spawns the responder in its own process group and exits (so
-//!    the responder is reparented to init, never a zombie of a long-lived `berth run`).
-//! 2. The responder takes an exclusive `flock` on `dns.pid` (a second one says
-//!    `running` and exits), binds, writes its pid and says `ready` on the pipe it shares
-//!    with the caller, which waits for that line: the container's first query finds it.
+//! 1. `start` writes the record, then [`Networks::ensure_dns`] holds `dns.lock` and, when
+//!    no responder runs, binds the responder's sockets itself (gateway port 53, UDP and
+//!    TCP) and takes an exclusive `flock` on `dns.pid`. It hands the three fds to the
+//!    launcher, which spawns the responder in its own process group and exits (so the
+//!    responder is reparented to init, never a zombie of a long-lived `berth run`). Nothing
+//!    waits for the responder to be ready: its sockets already listen (a query that comes
+//!    first waits in the socket's queue), and the lock it inherits says `running` from
+//!    the first instant, so no second one is started.
+//! 2. The responder writes its pid into `dns.pid` and serves.
 //! 3. Every second it looks at the records; when there have been none for
-//!    [`server::IDLE`], it takes `dns.lock`, looks again, closes its socket, removes
+//!    [`server::IDLE`], it takes `dns.lock`, looks again, closes its sockets, removes
 //!    `dns.pid` and exits. `dns.lock` orders this against step 1, so a record written
 //!    while it decides is either seen or finds the responder gone and starts a new one.
 //! 4. `network rm` stops it with SIGTERM ([`Networks::stop_dns`]).
@@ -28,8 +31,9 @@ pub(crate) mod tcp;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
-use std::net::Ipv4Addr;
+use std::io::Write;
+use std::net::{Ipv4Addr, TcpListener};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -54,6 +58,10 @@ pub struct Record {
     pub ip6: Option<std::net::Ipv6Addr>,
     /// Its name, short id and aliases.
     pub names: Vec<String>,
+    /// Its own `--dns` servers (`IP` or `IP:PORT`): where the responder forwards the
+    /// names it does not know for this container, instead of the network's servers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
 }
 
 /// Whether `net` has name resolution: every network but the default one, as in Docker.
@@ -91,8 +99,8 @@ impl Networks {
         Ok(())
     }
 
-    /// Starts `key`'s responder unless it runs, and waits until it listens. `exe` is the
-    /// `berth` binary.
+    /// Starts `key`'s responder unless it runs (see the module doc). `exe` is the `berth`
+    /// binary.
     pub fn ensure_dns(&self, key: &str, exe: &Path) -> Result<()> {
         let net = self.get(key)?;
         if !resolves(&net) {
@@ -105,31 +113,49 @@ impl Networks {
         if running(&dir.join("dns.pid")) {
             return Ok(());
         }
-        let root = self.dir.parent().unwrap_or(Path::new("/"));
         let err = |reason: String| NetError::Dns {
             network: net.name.clone(),
             reason,
         };
-        let mut launcher = Command::new(exe)
+        // The lock belongs to the open file, so it holds while the responder keeps its
+        // copy (never unlocked, only closed).
+        let pid_path = dir.join("dns.pid");
+        let pid = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&pid_path)
+            .map_err(NetError::io("open", &pid_path))?;
+        berth_sys::fd::lock_exclusive_nonblock(pid.as_fd())
+            .map_err(NetError::io("lock", &pid_path))?;
+        let (_, gw) = net.pool()?;
+        let udp = server::bind(gw, &net.name)?;
+        // TCP is for clients retrying a truncated answer; without it UDP still works.
+        let tcp = TcpListener::bind((gw, 53)).ok();
+        // dup(2) copies lose close-on-exec: these are the ones the launcher inherits.
+        let pass = |fd: &dyn AsFd| nix::unistd::dup(fd).map_err(|e| err(format!("dup: {e}")));
+        let fds = [
+            Some(pass(&udp)?),
+            tcp.as_ref().map(|t| pass(t)).transpose()?,
+            Some(pass(&pid)?),
+        ];
+        let num =
+            |f: &Option<OwnedFd>| f.as_ref().map_or("-".into(), |f| f.as_raw_fd().to_string());
+        let root = self.dir.parent().unwrap_or(Path::new("/"));
+        let out = Command::new(exe)
             .arg(ARG)
             .arg(root)
             .arg(&net.name)
+            .args(fds.iter().map(num))
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
             .stderr(Stdio::null())
-            .spawn()
+            .output()
             .map_err(|e| err(format!("run `{}`: {e}", exe.display())))?;
-        let out = launcher.stdout.take();
-        let _ = launcher.wait();
-        let mut line = String::new();
-        if let Some(out) = out {
-            let _ = BufReader::new(out).read_line(&mut line);
+        if !out.status.success() {
+            let why = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            return Err(err(format!("launch the responder: {why}")));
         }
-        match line.trim() {
-            "ready" | "running" => Ok(()),
-            "" => Err(err("the responder exited before it listened".into())),
-            other => Err(err(other.to_string())),
-        }
+        Ok(())
     }
 
     /// Stops `net`'s responder if one runs (`network rm`).
@@ -171,23 +197,40 @@ impl Networks {
     }
 }
 
-/// The `__dns` verb: the launcher (spawns the responder and exits) or, with `--serve`,
-/// the responder itself. Its exit code.
+/// The `__dns` verb: the launcher `ROOT NET UDP TCP PID` (spawns the responder with
+/// those inherited fds, `-` for none, and exits) or, with `--serve` first, the responder
+/// itself. Its exit code.
 pub fn main(args: &[String]) -> i32 {
     match args {
-        [flag, root, net] if flag == SERVE => server::serve(Path::new(root), net),
-        [root, net] => {
+        [flag, root, net, fds @ ..] if flag == SERVE && fds.len() == 3 => {
+            match server::Sockets::inherited(fds) {
+                Ok(s) => server::serve(Path::new(root), net, s),
+                Err(e) => {
+                    eprintln!("berth {ARG}: {e}");
+                    2
+                }
+            }
+        }
+        [root, net, fds @ ..] if fds.len() == 3 => {
             let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
             // Its own process group: a terminal's ^C to `berth run` does not reach it.
             let spawned = Command::new(exe)
                 .args([ARG, SERVE, root, net])
+                .args(fds)
                 .stdin(Stdio::null())
+                .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .current_dir("/")
                 .process_group(0)
                 .spawn();
-            match spawned {
-                Ok(_) => 0,
+            // The pid goes in `dns.pid` before the caller goes on: `stop_dns` reads it.
+            let written = spawned.and_then(|child| {
+                let mut pid = File::from(berth_sys::fd::inherited(fds[2].parse().unwrap_or(-1))?);
+                pid.set_len(0)?;
+                writeln!(pid, "{}", child.id())
+            });
+            match written {
+                Ok(()) => 0,
                 Err(e) => {
                     println!("spawn responder: {e}");
                     1
@@ -195,7 +238,7 @@ pub fn main(args: &[String]) -> i32 {
             }
         }
         _ => {
-            println!("usage: berth {ARG} ROOT NETWORK");
+            println!("usage: berth {ARG} ROOT NETWORK UDP-FD TCP-FD PID-FD");
             2
         }
     }
