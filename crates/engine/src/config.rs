@@ -268,6 +268,14 @@ pub struct Container {
     pub host_config: HostConfig,
     /// What was asked of the container's network (`--ip`), by network name.
     pub networking_config: NetworkingConfig,
+    /// berth's own: `network disconnect` took the container off its last network. Its
+    /// mode is then `none`, but not the user's `--network none`: `network connect` may
+    /// give it a network again (it becomes its first), as Docker allows.
+    #[serde(
+        rename = "BerthNetworkDetached",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub network_detached: bool,
 }
 
 /// `.NetworkingConfig` of Docker's create request.

@@ -176,7 +176,7 @@ fn check_mode(c: &Container, key: &str, connect: bool) -> Result<()> {
         return Ok(());
     } else if mode.starts_with("container:") {
         "container sharing network namespace with another container or host cannot be connected to any other network"
-    } else if key == "none" || mode == "none" || mode.is_empty() {
+    } else if key == "none" || ((mode == "none" || mode.is_empty()) && !c.network_detached) {
         "container cannot be connected to multiple networks with one of the networks in private (none) mode"
     } else {
         return Ok(());
@@ -252,6 +252,9 @@ pub fn connect(eng: &Engine, net_key: &str, ctr: &str, req: &ConnectRequest) -> 
     c.networking_config
         .endpoints_config
         .insert(net.name.clone(), settings);
+    if c.network_detached {
+        return connect_first(eng, &nets, c, &net);
+    }
     let running = running_pid(eng, &id)?;
     if let Some(pid) = running {
         connect_running(eng, &nets, &c, &net, pid)?;
@@ -278,6 +281,35 @@ fn connect_running(
     })();
     if made.is_err() {
         undo(eng, nets, &c.id, net, true);
+    }
+    made
+}
+
+/// A container `network disconnect` took off its last network gets `net` as its first
+/// network again (its `--network`): while it runs, `eth0` with the default route, its
+/// published ports, names and resolver, all or nothing.
+fn connect_first(eng: &Engine, nets: &Networks, mut c: Container, net: &Network) -> Result<()> {
+    c.host_config.network_mode = net.name.clone();
+    c.network_detached = false;
+    let Some(pid) = running_pid(eng, &c.id)? else {
+        return eng.containers.write_config(&c);
+    };
+    let made = (|| {
+        let ep = crate::network::attach(eng, &c)?.ok_or_else(|| Error::Monitor {
+            id: c.id.clone(),
+            reason: format!("network `{}` gave no endpoint", net.name),
+        })?;
+        berth_network::connect(&ep, pid, net)?;
+        eng.containers.write_config(&c)?;
+        rewrite_hosts(eng, &c)
+    })();
+    if made.is_err() {
+        if let Some(ep) = crate::network::endpoint(eng, &c.id) {
+            let _ = berth_network::disconnect(&ep);
+        }
+        let _ = nets.withdraw(&net.name, &c.id);
+        let _ = nets.detach(&net.name, &c.id);
+        let _ = fs::remove_file(eng.dir(&c.id).join("endpoint.json"));
     }
     made
 }
@@ -341,7 +373,8 @@ pub fn disconnect(eng: &Engine, net_key: &str, ctr: &str, force: bool) -> Result
 /// ports, lease, names and `endpoint.json`. The next of its networks (by name) becomes
 /// its first, its `--network`: that endpoint becomes `endpoint.json` and, while the
 /// container runs, its gateway the default route and its responder the resolver. With no
-/// other network the container is left with `--network none`.
+/// other network the container is left on `none`, marked so that a later `network
+/// connect` is allowed ([`connect_first`]).
 fn disconnect_first(
     eng: &Engine,
     nets: &Networks,
@@ -367,6 +400,7 @@ fn disconnect_first(
     c.networking_config.endpoints_config.remove(&net.name);
     let next = c.networking_config.endpoints_config.keys().next().cloned();
     c.host_config.network_mode = next.clone().unwrap_or_else(|| "none".into());
+    c.network_detached = next.is_none();
     if let Some(k) = next {
         let name = nets.get(&k).map_or(k, |n| n.name);
         let from = endpoint_file(eng, &c.id, &name);
