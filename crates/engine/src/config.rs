@@ -297,13 +297,16 @@ pub struct EndpointSettings {
     pub aliases: Vec<String>,
 }
 
-/// `--ip`.
+/// `--ip`, `--ip6`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct EndpointIpamConfig {
     /// The IPv4 address asked for (empty: any).
     #[serde(rename = "IPv4Address")]
     pub ipv4_address: String,
+    /// `--ip6`: the IPv6 address asked for (empty: the one that goes with the IPv4 one).
+    #[serde(rename = "IPv6Address", skip_serializing_if = "String::is_empty")]
+    pub ipv6_address: String,
 }
 
 impl Container {

@@ -22,13 +22,15 @@ use berth_network::{Endpoint, NetError, Network, Networks};
 use crate::config::{Container, EndpointSettings};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::network::bridged;
+use crate::network::{bridged, parse_requested};
 
 /// What `network connect` asks for.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectRequest {
     /// `--ip`.
     pub ip: Option<String>,
+    /// `--ip6`.
+    pub ip6: Option<String>,
     /// `--alias`.
     pub aliases: Vec<String>,
 }
@@ -72,19 +74,10 @@ fn free_ifname(taken: &[Endpoint]) -> String {
         .unwrap_or_default()
 }
 
-fn requested(c: &Container, net: &str) -> Result<Option<Ipv4Addr>> {
-    let ip = c
-        .networking_config
-        .endpoints_config
-        .get(net)
-        .map(|e| e.ipam_config.ipv4_address.as_str())
-        .unwrap_or("");
-    if ip.is_empty() {
-        return Ok(None);
-    }
-    ip.parse()
-        .map(Some)
-        .map_err(|_| Error::invalid("--ip", ip, "not an IPv4 address"))
+/// The address asked for on a later network (`--ip`, `--ip6`).
+fn requested(nets: &Networks, c: &Container, net: &str) -> Result<Option<Ipv4Addr>> {
+    let asked = parse_requested(c.networking_config.endpoints_config.get(net))?;
+    crate::network::wanted(nets, net, asked)
 }
 
 /// Leases `key`'s address for a container and records it: its endpoint, names and
@@ -96,7 +89,7 @@ fn attach_one(eng: &Engine, nets: &Networks, c: &Container, key: &str) -> Result
         Ok(old) if !old.interface.is_empty() => old.interface,
         _ => free_ifname(&extra_endpoints(eng, &c.id)),
     };
-    let ep = nets.attach_as(&net.name, &c.id, requested(c, key)?, &ifname)?;
+    let ep = nets.attach_as(&net.name, &c.id, requested(nets, c, key)?, &ifname)?;
     let dir = endpoints_dir(eng, &c.id);
     fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
     crate::store::write_json(&path, &ep)?;
@@ -223,21 +216,24 @@ pub fn connect(eng: &Engine, net_key: &str, ctr: &str, req: &ConnectRequest) -> 
         }
         .into());
     }
-    let ip = match &req.ip {
-        Some(s) => Some(
-            s.parse::<Ipv4Addr>()
-                .map_err(|_| Error::invalid("--ip", s, "not an IPv4 address"))?,
-        ),
-        None => None,
-    };
+    let mut settings = EndpointSettings::default();
+    settings.ipam_config.ipv4_address = req.ip.clone().unwrap_or_default();
+    settings.ipam_config.ipv6_address = req.ip6.clone().unwrap_or_default();
+    let asked = parse_requested(Some(&settings))?;
     let default = net.name == berth_network::engine::DEFAULT;
-    if let (true, Some(ip)) = (default, ip) {
+    let given = req
+        .ip
+        .iter()
+        .map(|i| ("--ip", i))
+        .chain(req.ip6.iter().map(|i| ("--ip6", i)));
+    if let (true, Some((flag, v))) = (default, given.clone().next()) {
         return Err(Error::invalid(
-            "--ip",
-            ip.to_string(),
+            flag,
+            v,
             "user specified IP address is supported on user defined networks only",
         ));
     }
+    let ip = crate::network::wanted(&nets, &net.name, asked)?;
     if let (true, Some(a)) = (default, req.aliases.first()) {
         return Err(Error::invalid(
             "--alias",
@@ -246,8 +242,6 @@ pub fn connect(eng: &Engine, net_key: &str, ctr: &str, req: &ConnectRequest) -> 
         ));
     }
     nets.check(&net.name, ip)?;
-    let mut settings = EndpointSettings::default();
-    settings.ipam_config.ipv4_address = ip.map(|i| i.to_string()).unwrap_or_default();
     settings.aliases = req.aliases.clone();
     c.networking_config
         .endpoints_config
