@@ -11,13 +11,16 @@
 //! Life cycle, in `<root>/networks/<net>/`:
 //! 1. `start` writes the record, then [`Networks::ensure_dns`] holds `dns.lock` and, when
 //!    no responder runs, binds the responder's sockets itself (gateway port 53, UDP and
-//!    TCP) and takes an exclusive `flock` on `dns.pid`. It hands the three fds to the
-//!    launcher, which spawns the responder in its own process group and exits (so the
-//!    responder is reparented to init, never a zombie of a long-lived `berth run`). Nothing
-//!    waits for the responder to be ready: its sockets already listen (a query that comes
-//!    first waits in the socket's queue), and the lock it inherits says `running` from
-//!    the first instant, so no second one is started.
-//! 2. The responder writes its pid into `dns.pid` and serves.
+//!    TCP) and takes an exclusive `flock` on `dns.pid`. It spawns the responder with the
+//!    three fds, in its own process group, and writes its pid. Nothing waits for the
+//!    responder to be ready: its sockets already listen (a query that comes first waits in
+//!    the socket's queue), and the lock it inherits says `running` from the first
+//!    instant, so no second one is started. The responder is the caller's child until the
+//!    caller exits, but it outlives the caller's container by design (it leaves 3 s after
+//!    the network's last container), so it is not left a zombie of a live `berth`; a
+//!    monitor, a subreaper, reaps it. (A launcher process that double-forked cost one
+//!    more exec on the start path, about 5 ms under load.)
+//! 2. The responder serves.
 //! 3. Every second it looks at the records; when there have been none for
 //!    [`server::IDLE`], it takes `dns.lock`, looks again, closes its sockets, removes
 //!    `dns.pid` and exits. `dns.lock` orders this against step 1, so a record written
@@ -46,7 +49,6 @@ use crate::error::{NetError, Result};
 
 /// The hidden verb that runs a responder.
 pub const ARG: &str = "__dns";
-const SERVE: &str = "--serve";
 
 /// One container's names on a network.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -142,20 +144,24 @@ impl Networks {
         let num =
             |f: &Option<OwnedFd>| f.as_ref().map_or("-".into(), |f| f.as_raw_fd().to_string());
         let root = self.dir.parent().unwrap_or(Path::new("/"));
-        let out = Command::new(exe)
+        // Its own process group: a terminal's ^C to `berth run` does not reach it.
+        let child = Command::new(exe)
             .arg(ARG)
             .arg(root)
             .arg(&net.name)
             .args(fds.iter().map(num))
             .stdin(Stdio::null())
+            .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .output()
+            .current_dir("/")
+            .process_group(0)
+            .spawn()
             .map_err(|e| err(format!("run `{}`: {e}", exe.display())))?;
-        if !out.status.success() {
-            let why = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            return Err(err(format!("launch the responder: {why}")));
-        }
-        Ok(())
+        // `stop_dns` reads it.
+        let mut pid = pid;
+        pid.set_len(0)
+            .and_then(|()| writeln!(pid, "{}", child.id()))
+            .map_err(NetError::io("write", &pid_path))
     }
 
     /// Stops `net`'s responder if one runs (`network rm`).
@@ -197,48 +203,17 @@ impl Networks {
     }
 }
 
-/// The `__dns` verb: the launcher `ROOT NET UDP TCP PID` (spawns the responder with
-/// those inherited fds, `-` for none, and exits) or, with `--serve` first, the responder
-/// itself. Its exit code.
+/// The `__dns` verb, `ROOT NET UDP TCP PID`: the responder, on the fds it inherited
+/// (`-` for no TCP listener). Its exit code.
 pub fn main(args: &[String]) -> i32 {
-    match args {
-        [flag, root, net, fds @ ..] if flag == SERVE && fds.len() == 3 => {
-            match server::Sockets::inherited(fds) {
-                Ok(s) => server::serve(Path::new(root), net, s),
-                Err(e) => {
-                    eprintln!("berth {ARG}: {e}");
-                    2
-                }
-            }
-        }
-        [root, net, fds @ ..] if fds.len() == 3 => {
-            let exe = std::env::current_exe().unwrap_or_else(|_| "/proc/self/exe".into());
-            // Its own process group: a terminal's ^C to `berth run` does not reach it.
-            let spawned = Command::new(exe)
-                .args([ARG, SERVE, root, net])
-                .args(fds)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .current_dir("/")
-                .process_group(0)
-                .spawn();
-            // The pid goes in `dns.pid` before the caller goes on: `stop_dns` reads it.
-            let written = spawned.and_then(|child| {
-                let mut pid = File::from(berth_sys::fd::inherited(fds[2].parse().unwrap_or(-1))?);
-                pid.set_len(0)?;
-                writeln!(pid, "{}", child.id())
-            });
-            match written {
-                Ok(()) => 0,
-                Err(e) => {
-                    println!("spawn responder: {e}");
-                    1
-                }
-            }
-        }
-        _ => {
-            println!("usage: berth {ARG} ROOT NETWORK UDP-FD TCP-FD PID-FD");
+    let [root, net, fds @ ..] = args else {
+        eprintln!("usage: berth {ARG} ROOT NETWORK UDP-FD TCP-FD PID-FD");
+        return 2;
+    };
+    match server::Sockets::inherited(fds) {
+        Ok(s) => server::serve(Path::new(root), net, s),
+        Err(e) => {
+            eprintln!("berth {ARG}: {e}");
             2
         }
     }
