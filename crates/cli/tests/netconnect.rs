@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::networld::{link_exists, World};
+use common::networld::{link_exists, run_ok, World};
 
 fn run_d(w: &World, args: &[&str]) -> String {
     let mut a = vec!["run", "-d"];
@@ -441,4 +441,101 @@ fn ip_range_bounds_allocated_addresses() {
         );
     }
     assert!(!w.ok(&["network", "ls"]).contains("bad"));
+}
+
+/// Taken off its last network a container is on `none`, but, unlike `--network none`,
+/// `network connect` may give it one again (as Docker allows): running, it gets `eth0`,
+/// the default route, its names and resolver at once; stopped, at its next start.
+#[test]
+fn a_container_disconnected_from_its_last_network_connects_again() {
+    if !common::have("nft", "nftables") {
+        return;
+    }
+    let mut w = World::new();
+    w.network("n1", &["--subnet", "10.235.14.0/24"]);
+    w.network("m2", &["--subnet", "10.235.15.0/24"]);
+    run_d(&w, &["--network", "m2", "--name", "peer"]);
+    run_d(&w, &["--network", "n1", "--name", "cl"]);
+    w.ok(&["network", "disconnect", "n1", "cl"]);
+    assert!(!exec(&w, "cl", "ip -o link").contains("eth0"));
+    w.ok(&["network", "connect", "m2", "cl"]);
+    let out = exec(
+        &w,
+        "cl",
+        "ip -o -4 addr; ip route; cat /etc/resolv.conf; ping -c1 -W3 peer",
+    );
+    assert!(out.contains("eth0    inet 10.235.15."), "{out}");
+    assert!(out.contains("default via 10.235.15.1 dev eth0"), "{out}");
+    assert!(out.contains("nameserver 10.235.15.1"), "{out}");
+    assert!(out.contains("1 packets received"), "{out}");
+    let out = exec(&w, "peer", "ping -c1 -W3 cl");
+    assert!(out.contains("1 packets received"), "cl's name on m2: {out}");
+    let fmt = "{{.HostConfig.NetworkMode}} {{len .NetworkSettings.Networks}}";
+    assert_eq!(w.ok(&["inspect", "-f", fmt, "cl"]).trim(), "m2 1");
+
+    // Stopped: disconnected, connected again, started.
+    w.ok(&["stop", "-t", "0", "cl"]);
+    w.ok(&["network", "disconnect", "m2", "cl"]);
+    w.ok(&["network", "connect", "n1", "cl"]);
+    w.ok(&["start", "cl"]);
+    let out = exec(&w, "cl", "ip -o -4 addr; ip route");
+    assert!(out.contains("eth0    inet 10.235.14."), "{out}");
+    assert!(out.contains("default via 10.235.14.1 dev eth0"), "{out}");
+    w.ok(&["rm", "-f", "cl"]);
+    // --network none stays refused (network_modes_that_cannot_be_combined).
+}
+
+/// A restart the policy asks for whose network cannot be wired (the bridge's name taken
+/// by a link that is no bridge) ends `exited` with the error recorded, as in Docker,
+/// not `restarting` forever.
+#[test]
+fn a_restart_whose_network_fails_ends_exited_with_the_error() {
+    if !common::have("nft", "nftables") {
+        return;
+    }
+    let mut w = World::new();
+    let br = w.network("n1", &["--subnet", "10.235.16.0/24"]);
+    w.ok(&[
+        "run",
+        "-d",
+        "--restart",
+        "always",
+        "--network",
+        "n1",
+        "--name",
+        "cf",
+        "bb",
+        "busybox",
+        "sh",
+        "-c",
+        "busybox sleep 1; exit 3",
+    ]);
+    let ip = |args: &[&str]| run_ok(std::process::Command::new("ip").args(args));
+    ip(&["link", "del", &br]);
+    let peer = format!("xb{}", w.tag);
+    w.links.push(peer.clone());
+    ip(&["link", "add", &br, "type", "veth", "peer", "name", &peer]);
+    let fmt = "{{.State.Status}} {{.State.Restarting}} {{.State.ExitCode}}";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut st = String::new();
+    while std::time::Instant::now() < deadline {
+        st = w.ok(&["inspect", "-f", fmt, "cf"]).trim().to_string();
+        if st.starts_with("exited") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(st, "exited false 3");
+    let err = w.ok(&["inspect", "-f", "{{.State.Error}}", "cf"]);
+    assert!(err.contains("add veth"), "{err}");
+    assert_eq!(w.ok(&["ps", "-q"]).trim(), "");
+    // With the bridge's name free again, start works and the error is gone.
+    ip(&["link", "del", &br]);
+    w.ok(&["update", "--restart", "no", "cf"]);
+    w.ok(&["start", "cf"]);
+    assert_eq!(
+        w.ok(&["inspect", "-f", "{{.State.Error}}", "cf"]).trim(),
+        ""
+    );
+    w.ok(&["rm", "-f", "cf"]);
 }

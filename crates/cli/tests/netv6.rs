@@ -324,3 +324,156 @@ fn ipv6_is_off_by_default_and_bad_requests_fail() {
         "{e}"
     );
 }
+
+/// A second `--ip-range` inside the IPv6 subnet holds containers' IPv6 addresses (each
+/// at its IPv4 address's offset); `run --ip6` and `network connect --ip6` ask for one
+/// (and so for its IPv4 twin); addresses outside, or an `--ip` that disagrees, fail
+/// with one line and leave nothing.
+#[test]
+fn ipv6_range_and_ip6() {
+    if !common::have("nft", "nftables") || !ipv6_available() {
+        return;
+    }
+    let mut w = World::new();
+    let v6 = [
+        "--ipv6",
+        "--subnet",
+        "10.236.6.0/24",
+        "--subnet",
+        "fd00:236:6::/64",
+        "--ip-range",
+        "fd00:236:6::100/120",
+    ];
+    w.network("r6", &v6);
+    let v6b = [
+        "--ipv6",
+        "--subnet",
+        "10.236.7.0/24",
+        "--subnet",
+        "fd00:236:7::/64",
+    ];
+    w.network("s6", &v6b);
+    let fmt = "{{(index .IPAM.Config 1).IPRange}} {{(index .IPAM.Config 1).Gateway}}";
+    assert_eq!(
+        w.ok(&["network", "inspect", "-f", fmt, "r6"]).trim(),
+        "fd00:236:6::100/120 fd00:236:6::1"
+    );
+    let run = |name: &str, extra: &[&str]| {
+        let mut a = vec!["run", "-d", "--network", "r6", "--name", name];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&["bb", "busybox", "sleep", "120"]);
+        w.ok(&a);
+    };
+    run("a6", &[]);
+    run("b6", &["--ip6", "fd00:236:6::150"]);
+    let addrs = |ctr: &str| {
+        let f = "{{.NetworkSettings.IPAddress}} {{.NetworkSettings.GlobalIPv6Address}}";
+        w.ok(&["inspect", "-f", f, ctr]).trim().to_string()
+    };
+    assert_eq!(addrs("a6"), "10.236.6.2 fd00:236:6::102");
+    assert_eq!(addrs("b6"), "10.236.6.80 fd00:236:6::150");
+    let out = exec(
+        &w,
+        "b6",
+        "ip -o -6 addr show eth0; ping -c1 -W3 fd00:236:6::102",
+    );
+    assert!(out.contains("fd00:236:6::150/64"), "{out}");
+    assert!(out.contains("1 packets received"), "{out}");
+    // A later network: connect --ip6.
+    w.ok(&["network", "connect", "--ip6", "fd00:236:7::33", "s6", "a6"]);
+    let out = exec(&w, "a6", "ip -o -6 addr show eth1; ip -o -4 addr show eth1");
+    assert!(out.contains("fd00:236:7::33/64"), "{out}");
+    assert!(out.contains("10.236.7.51/24"), "{out}");
+
+    for (args, want) in [
+        (
+            vec!["run", "--rm", "--network", "r6", "--ip6", "fd00:236:6::7"],
+            "not one of network r6's container addresses fd00:236:6::100..fd00:236:6::1ff",
+        ),
+        (
+            vec![
+                "run",
+                "--rm",
+                "--network",
+                "r6",
+                "--ip6",
+                "fd00:236:6::160",
+                "--ip",
+                "10.236.6.9",
+            ],
+            "its IPv4 twin is 10.236.6.96, not --ip 10.236.6.9",
+        ),
+        (
+            vec!["run", "--rm", "--network", "r6", "--ip6", "nope"],
+            "--ip6 `nope`",
+        ),
+        (
+            vec!["run", "--rm", "--network", "r6", "--ip6", "fd00:236:6::150"],
+            "10.236.6.80 is already in use",
+        ),
+        (
+            vec!["run", "--rm", "--network", "bridge", "--ip6", "fd00::5"],
+            "user defined networks only",
+        ),
+        (
+            vec!["network", "connect", "--ip6", "fd00:236:7::34", "r6", "a6"],
+            "already exists in network r6",
+        ),
+    ] {
+        let mut a = args.clone();
+        if a[0] == "run" {
+            a.extend_from_slice(&["bb", "busybox", "true"]);
+        }
+        let e = w.fails(&a);
+        assert!(e.contains(want), "{a:?}: {e}");
+    }
+    let fmt = "{{len .Containers}}";
+    assert_eq!(w.ok(&["network", "inspect", "-f", fmt, "r6"]).trim(), "2");
+    for (flags, want) in [
+        (
+            vec!["--ip-range", "fd00:236:8::/120"],
+            "not inside subnet fd00:236:9::/64",
+        ),
+        (
+            vec!["--ip-range", "fd00:236:9::100/121"],
+            "a /120 or larger",
+        ),
+        (
+            vec![
+                "--ip-range",
+                "10.236.9.0/28",
+                "--ip-range",
+                "10.236.9.16/28",
+            ],
+            "one IPv4 range",
+        ),
+    ] {
+        let mut a = vec![
+            "network",
+            "create",
+            "--ipv6",
+            "--subnet",
+            "10.236.9.0/24",
+            "--subnet",
+            "fd00:236:9::/64",
+        ];
+        a.extend_from_slice(&flags);
+        a.push("bad");
+        let e = w.fails(&a);
+        assert!(
+            e.contains("--ip-range") && e.contains(want),
+            "{flags:?}: {e}"
+        );
+    }
+    let e = w.fails(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.236.9.0/24",
+        "--ip-range",
+        "fd00:236:9::/120",
+        "bad",
+    ]);
+    assert!(e.contains("needs --ipv6"), "{e}");
+    assert!(!w.ok(&["network", "ls"]).contains("bad"));
+}

@@ -254,7 +254,12 @@ fn bad_input_leaves_nothing() {
 /// `upstream.test` is 192.0.2.99 (an address only ever written in answers), every other
 /// name NXDOMAIN. Answers until the test process ends.
 fn fake_upstream() -> String {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    fake_upstream_on("127.0.0.1:0", [192, 0, 2, 99])
+}
+
+/// [`fake_upstream`] bound to `addr`, answering `upstream.test` with `answer`.
+fn fake_upstream_on(addr: &str, answer: [u8; 4]) -> String {
+    let s = std::net::UdpSocket::bind(addr).unwrap();
     let addr = s.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
         let mut b = [0u8; 512];
@@ -275,7 +280,8 @@ fn fake_upstream() -> String {
             out[3] = if ours { 0x80 } else { 0x83 };
             out[6..12].copy_from_slice(&[0, (ours && is_a) as u8, 0, 0, 0, 0]);
             if ours && is_a {
-                out.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 99]);
+                out.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+                out.extend_from_slice(&answer);
             }
             let _ = s.send_to(&out, from);
         }
@@ -483,4 +489,83 @@ fn network_rm_stops_its_responder() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(!alive(&pid), "responder {pid} outlived network rm");
+}
+
+/// `--dns` on a user network is the container's upstream, as in Docker: its resolv.conf
+/// still names the network's responder (container names resolve), which forwards the
+/// names it does not know to that container's servers. Its upstream here listens on an
+/// address of a veth the test makes (host side), the network's on loopback.
+#[test]
+fn a_containers_own_dns_servers_are_its_upstreams() {
+    if !common::have("nft", "nftables") {
+        return;
+    }
+    let mut w = World::new();
+    let net_up = fake_upstream();
+    w.network("d1", &["--subnet", "10.234.13.0/24", "--dns", &net_up]);
+    let (host, peer) = (format!("bk{}", w.tag), format!("bl{}", w.tag));
+    w.links.push(host.clone());
+    let ip = |args: &[&str]| run_ok(Command::new("ip").args(args));
+    ip(&["link", "add", &host, "type", "veth", "peer", "name", &peer]);
+    ip(&["addr", "add", "10.233.22.1/30", "dev", &host]);
+    ip(&["link", "set", &host, "up"]);
+    let own_up = fake_upstream_on("10.233.22.1:53", [192, 0, 2, 98]);
+    assert_eq!(own_up, "10.233.22.1:53");
+
+    // The first container starts the responder: its own name answers at once.
+    let script = "cat /etc/resolv.conf; nslookup upstream.test; nslookup named";
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "d1",
+        "--name",
+        "named",
+        "--dns",
+        "10.233.22.1",
+        "bb",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert!(out.contains("nameserver 10.234.13.1"), "{out}");
+    assert!(!out.contains("nameserver 10.233.22.1"), "{out}");
+    assert!(
+        out.contains("192.0.2.98"),
+        "the container's upstream: {out}"
+    );
+    assert!(out.contains("10.234.13.2"), "its own name: {out}");
+    w.ok(&[
+        "run",
+        "-d",
+        "--network",
+        "d1",
+        "--name",
+        "other",
+        "bb",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let out = w.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "d1",
+        "--dns",
+        "10.233.22.1",
+        "bb",
+        "sh",
+        "-c",
+        "nslookup upstream.test; nslookup other",
+    ]);
+    let other = w.ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "other"]);
+    assert!(out.contains("192.0.2.98"), "{out}");
+    assert!(
+        out.contains(other.trim()),
+        "another container's name: {out}"
+    );
+    // Without --dns: the network's upstream.
+    let (ok, out) = lookup(&w, "d1", "upstream.test");
+    assert!(ok && out.contains("192.0.2.99"), "{out}");
 }

@@ -173,6 +173,35 @@ fn seed_leftovers(w: &mut World, br: &str) -> [String; 4] {
     [veth, peer, orphan, foreign]
 }
 
+/// A leftover host end of a later network's veth (`network connect`), named
+/// `ve<13 hex of the endpoint id>`, of container `id` (not running) on `ck`'s bridge `br`.
+fn later_veth(w: &mut World, br: &str, id: &str) -> String {
+    let net = w.ok(&["network", "inspect", "-f", "{{.Id}}", "ck"]);
+    let digit = |c: char| c.to_digit(16).unwrap();
+    let mixed: String = net
+        .trim()
+        .chars()
+        .zip(id.chars())
+        .take(13)
+        .map(|(a, b)| char::from_digit(digit(a) ^ digit(b), 16).unwrap())
+        .collect();
+    let veth = format!("ve{mixed}");
+    w.links.push(veth.clone());
+    let ip = |args: &[&str]| run_ok(Command::new("ip").args(args));
+    ip(&[
+        "link",
+        "add",
+        &veth,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &format!("xq{}", w.tag),
+    ]);
+    ip(&["link", "set", &veth, "master", br]);
+    veth
+}
+
 #[test]
 fn every_kind_of_leftover_is_reported_and_repaired() {
     let Some(mut w) = setup(60) else { return };
@@ -181,6 +210,7 @@ fn every_kind_of_leftover_is_reported_and_repaired() {
     assert_eq!((code, out.trim()), (0, "No problems found"));
     let id = orphaned_container(&w);
     let [veth, peer, orphan, foreign] = seed_leftovers(&mut w, &br);
+    let later = later_veth(&mut w, &br, &id);
 
     let (code, out) = check(&w, &[]);
     assert_eq!(code, 1, "{out}");
@@ -191,6 +221,7 @@ fn every_kind_of_leftover_is_reported_and_repaired() {
         format!("network `ck`: dns names of container `{short}`, which is not running"),
         "network `ck`: pid file".to_string(),
         format!("veth `{veth}` on bridge `{br}`: its container no longer exists"),
+        format!("veth `{later}` on bridge `{br}`: its container is not running"),
         format!("bridge `{orphan}`: made for network `efefefefefef`, which was removed"),
     ] {
         assert!(out.contains(&want), "missing `{want}` in:\n{out}");
@@ -205,8 +236,9 @@ fn every_kind_of_leftover_is_reported_and_repaired() {
     assert!(out.trim_end().ends_with("(run with --repair)"), "{out}");
 
     let out = repaired(&w, "seeded leftovers");
-    assert_eq!(out.matches("(repaired)").count(), 8, "{out}");
+    assert_eq!(out.matches("(repaired)").count(), 9, "{out}");
     assert!(!link_exists(&veth) && !link_exists(&peer));
+    assert!(!link_exists(&later));
     assert!(!link_exists(&orphan));
     assert!(link_exists(&foreign));
     assert!(!net_dir(&w, "ck").join("dns.pid").exists());

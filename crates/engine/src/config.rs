@@ -268,6 +268,14 @@ pub struct Container {
     pub host_config: HostConfig,
     /// What was asked of the container's network (`--ip`), by network name.
     pub networking_config: NetworkingConfig,
+    /// berth's own: `network disconnect` took the container off its last network. Its
+    /// mode is then `none`, but not the user's `--network none`: `network connect` may
+    /// give it a network again (it becomes its first), as Docker allows.
+    #[serde(
+        rename = "BerthNetworkDetached",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub network_detached: bool,
 }
 
 /// `.NetworkingConfig` of Docker's create request.
@@ -289,13 +297,16 @@ pub struct EndpointSettings {
     pub aliases: Vec<String>,
 }
 
-/// `--ip`.
+/// `--ip`, `--ip6`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct EndpointIpamConfig {
     /// The IPv4 address asked for (empty: any).
     #[serde(rename = "IPv4Address")]
     pub ipv4_address: String,
+    /// `--ip6`: the IPv6 address asked for (empty: the one that goes with the IPv4 one).
+    #[serde(rename = "IPv6Address", skip_serializing_if = "String::is_empty")]
+    pub ipv6_address: String,
 }
 
 impl Container {

@@ -22,13 +22,15 @@ use berth_network::{Endpoint, NetError, Network, Networks};
 use crate::config::{Container, EndpointSettings};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::network::bridged;
+use crate::network::{bridged, parse_requested};
 
 /// What `network connect` asks for.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectRequest {
     /// `--ip`.
     pub ip: Option<String>,
+    /// `--ip6`.
+    pub ip6: Option<String>,
     /// `--alias`.
     pub aliases: Vec<String>,
 }
@@ -72,19 +74,10 @@ fn free_ifname(taken: &[Endpoint]) -> String {
         .unwrap_or_default()
 }
 
-fn requested(c: &Container, net: &str) -> Result<Option<Ipv4Addr>> {
-    let ip = c
-        .networking_config
-        .endpoints_config
-        .get(net)
-        .map(|e| e.ipam_config.ipv4_address.as_str())
-        .unwrap_or("");
-    if ip.is_empty() {
-        return Ok(None);
-    }
-    ip.parse()
-        .map(Some)
-        .map_err(|_| Error::invalid("--ip", ip, "not an IPv4 address"))
+/// The address asked for on a later network (`--ip`, `--ip6`).
+fn requested(nets: &Networks, c: &Container, net: &str) -> Result<Option<Ipv4Addr>> {
+    let asked = parse_requested(c.networking_config.endpoints_config.get(net))?;
+    crate::network::wanted(nets, net, asked)
 }
 
 /// Leases `key`'s address for a container and records it: its endpoint, names and
@@ -96,7 +89,7 @@ fn attach_one(eng: &Engine, nets: &Networks, c: &Container, key: &str) -> Result
         Ok(old) if !old.interface.is_empty() => old.interface,
         _ => free_ifname(&extra_endpoints(eng, &c.id)),
     };
-    let ep = nets.attach_as(&net.name, &c.id, requested(c, key)?, &ifname)?;
+    let ep = nets.attach_as(&net.name, &c.id, requested(nets, c, key)?, &ifname)?;
     let dir = endpoints_dir(eng, &c.id);
     fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
     crate::store::write_json(&path, &ep)?;
@@ -113,6 +106,7 @@ fn register(nets: &Networks, c: &Container, net: &Network, ep: &Endpoint, key: &
         ip,
         ip6: ep.ipv6.parse().ok(),
         names: crate::network::dns_names(c, key),
+        dns: c.host_config.dns.clone(),
     };
     nets.register_names(&net.name, &c.id, &rec)?;
     nets.ensure_dns(&net.name, &crate::lifecycle::monitor_exe())?;
@@ -175,7 +169,7 @@ fn check_mode(c: &Container, key: &str, connect: bool) -> Result<()> {
         return Ok(());
     } else if mode.starts_with("container:") {
         "container sharing network namespace with another container or host cannot be connected to any other network"
-    } else if key == "none" || mode == "none" || mode.is_empty() {
+    } else if key == "none" || ((mode == "none" || mode.is_empty()) && !c.network_detached) {
         "container cannot be connected to multiple networks with one of the networks in private (none) mode"
     } else {
         return Ok(());
@@ -222,21 +216,24 @@ pub fn connect(eng: &Engine, net_key: &str, ctr: &str, req: &ConnectRequest) -> 
         }
         .into());
     }
-    let ip = match &req.ip {
-        Some(s) => Some(
-            s.parse::<Ipv4Addr>()
-                .map_err(|_| Error::invalid("--ip", s, "not an IPv4 address"))?,
-        ),
-        None => None,
-    };
+    let mut settings = EndpointSettings::default();
+    settings.ipam_config.ipv4_address = req.ip.clone().unwrap_or_default();
+    settings.ipam_config.ipv6_address = req.ip6.clone().unwrap_or_default();
+    let asked = parse_requested(Some(&settings))?;
     let default = net.name == berth_network::engine::DEFAULT;
-    if let (true, Some(ip)) = (default, ip) {
+    let given = req
+        .ip
+        .iter()
+        .map(|i| ("--ip", i))
+        .chain(req.ip6.iter().map(|i| ("--ip6", i)));
+    if let (true, Some((flag, v))) = (default, given.clone().next()) {
         return Err(Error::invalid(
-            "--ip",
-            ip.to_string(),
+            flag,
+            v,
             "user specified IP address is supported on user defined networks only",
         ));
     }
+    let ip = crate::network::wanted(&nets, &net.name, asked)?;
     if let (true, Some(a)) = (default, req.aliases.first()) {
         return Err(Error::invalid(
             "--alias",
@@ -245,12 +242,13 @@ pub fn connect(eng: &Engine, net_key: &str, ctr: &str, req: &ConnectRequest) -> 
         ));
     }
     nets.check(&net.name, ip)?;
-    let mut settings = EndpointSettings::default();
-    settings.ipam_config.ipv4_address = ip.map(|i| i.to_string()).unwrap_or_default();
     settings.aliases = req.aliases.clone();
     c.networking_config
         .endpoints_config
         .insert(net.name.clone(), settings);
+    if c.network_detached {
+        return connect_first(eng, &nets, c, &net);
+    }
     let running = running_pid(eng, &id)?;
     if let Some(pid) = running {
         connect_running(eng, &nets, &c, &net, pid)?;
@@ -277,6 +275,35 @@ fn connect_running(
     })();
     if made.is_err() {
         undo(eng, nets, &c.id, net, true);
+    }
+    made
+}
+
+/// A container `network disconnect` took off its last network gets `net` as its first
+/// network again (its `--network`): while it runs, `eth0` with the default route, its
+/// published ports, names and resolver, all or nothing.
+fn connect_first(eng: &Engine, nets: &Networks, mut c: Container, net: &Network) -> Result<()> {
+    c.host_config.network_mode = net.name.clone();
+    c.network_detached = false;
+    let Some(pid) = running_pid(eng, &c.id)? else {
+        return eng.containers.write_config(&c);
+    };
+    let made = (|| {
+        let ep = crate::network::attach(eng, &c)?.ok_or_else(|| Error::Monitor {
+            id: c.id.clone(),
+            reason: format!("network `{}` gave no endpoint", net.name),
+        })?;
+        berth_network::connect(&ep, pid, net)?;
+        eng.containers.write_config(&c)?;
+        rewrite_hosts(eng, &c)
+    })();
+    if made.is_err() {
+        if let Some(ep) = crate::network::endpoint(eng, &c.id) {
+            let _ = berth_network::disconnect(&ep);
+        }
+        let _ = nets.withdraw(&net.name, &c.id);
+        let _ = nets.detach(&net.name, &c.id);
+        let _ = fs::remove_file(eng.dir(&c.id).join("endpoint.json"));
     }
     made
 }
@@ -340,7 +367,8 @@ pub fn disconnect(eng: &Engine, net_key: &str, ctr: &str, force: bool) -> Result
 /// ports, lease, names and `endpoint.json`. The next of its networks (by name) becomes
 /// its first, its `--network`: that endpoint becomes `endpoint.json` and, while the
 /// container runs, its gateway the default route and its responder the resolver. With no
-/// other network the container is left with `--network none`.
+/// other network the container is left on `none`, marked so that a later `network
+/// connect` is allowed ([`connect_first`]).
 fn disconnect_first(
     eng: &Engine,
     nets: &Networks,
@@ -366,6 +394,7 @@ fn disconnect_first(
     c.networking_config.endpoints_config.remove(&net.name);
     let next = c.networking_config.endpoints_config.keys().next().cloned();
     c.host_config.network_mode = next.clone().unwrap_or_else(|| "none".into());
+    c.network_detached = next.is_none();
     if let Some(k) = next {
         let name = nets.get(&k).map_or(k, |n| n.name);
         let from = endpoint_file(eng, &c.id, &name);

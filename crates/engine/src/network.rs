@@ -10,13 +10,13 @@
 //! container's init, so an exit or a kill -9 leaves no namespace or veth to collect, and a
 //! restart gets a fresh namespace wired the same way.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 use berth_network::{Endpoint, HostNames, Mapping, Networks, Spec};
 use serde_json::{json, Value};
 
-use crate::config::Container;
+use crate::config::{Container, EndpointSettings};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
@@ -38,22 +38,59 @@ impl Engine {
     }
 }
 
-fn requested_ip(c: &Container) -> Result<Option<Ipv4Addr>> {
-    let Some(net) = bridged(&c.host_config.network_mode) else {
-        return Ok(None);
-    };
-    let ip = c
-        .networking_config
-        .endpoints_config
-        .get(net)
-        .map(|e| e.ipam_config.ipv4_address.as_str())
-        .unwrap_or("");
-    if ip.is_empty() {
-        return Ok(None);
+/// The `--ip` and `--ip6` the container asked for on its first network.
+fn requested(c: &Container) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>)> {
+    match bridged(&c.host_config.network_mode) {
+        Some(net) => parse_requested(c.networking_config.endpoints_config.get(net)),
+        None => Ok((None, None)),
     }
-    ip.parse()
-        .map(Some)
-        .map_err(|_| Error::invalid("--ip", ip, "not an IPv4 address"))
+}
+
+/// `--ip` and `--ip6` of one network's settings, parsed.
+pub(crate) fn parse_requested(
+    e: Option<&EndpointSettings>,
+) -> Result<(Option<Ipv4Addr>, Option<Ipv6Addr>)> {
+    let (v4, v6) = e.map_or(("", ""), |e| {
+        (
+            e.ipam_config.ipv4_address.as_str(),
+            e.ipam_config.ipv6_address.as_str(),
+        )
+    });
+    let v4 = (!v4.is_empty())
+        .then(|| {
+            v4.parse()
+                .map_err(|_| Error::invalid("--ip", v4, "not an IPv4 address"))
+        })
+        .transpose()?;
+    let v6 = (!v6.is_empty())
+        .then(|| {
+            v6.parse()
+                .map_err(|_| Error::invalid("--ip6", v6, "not an IPv6 address"))
+        })
+        .transpose()?;
+    Ok((v4, v6))
+}
+
+/// The IPv4 address to lease on network `key` for `--ip` and `--ip6`: an IPv6 address
+/// sits at its IPv4 twin's offset (`berth_network::ipv6`), so `--ip6` names that one,
+/// and both together must agree.
+pub(crate) fn wanted(
+    nets: &Networks,
+    key: &str,
+    (v4, v6): (Option<Ipv4Addr>, Option<Ipv6Addr>),
+) -> Result<Option<Ipv4Addr>> {
+    let Some(v6) = v6 else {
+        return Ok(v4);
+    };
+    let twin = nets.get(key)?.v4_of(v6)?;
+    match v4 {
+        Some(v4) if v4 != twin => Err(Error::invalid(
+            "--ip6",
+            v6.to_string(),
+            format!("its IPv4 twin is {twin}, not --ip {v4} (an IPv6 address sits at its IPv4 address's offset)"),
+        )),
+        _ => Ok(Some(twin)),
+    }
 }
 
 /// What `-p` and `-P` ask to publish: `PortBindings`, and with `-P` every exposed port
@@ -109,7 +146,7 @@ pub fn specs(c: &Container) -> Result<Vec<Spec>> {
 /// At `create`: the network exists, `--ip` could be one of its addresses, and the ports
 /// to publish are free.
 pub fn check(eng: &Engine, c: &Container) -> Result<()> {
-    let ip = requested_ip(c)?;
+    let (ip, ip6) = requested(c)?;
     let specs = specs(c)?;
     let Some(net) = bridged(&c.host_config.network_mode) else {
         if let Some(s) = specs.first() {
@@ -135,12 +172,15 @@ pub fn check(eng: &Engine, c: &Container) -> Result<()> {
         }
         return Ok(());
     };
-    if ip.is_some() && net == berth_network::engine::DEFAULT {
-        return Err(Error::invalid(
-            "--ip",
-            ip.map(|i| i.to_string()).unwrap_or_default(),
-            "user specified IP address is supported on user defined networks only",
-        ));
+    if net == berth_network::engine::DEFAULT {
+        let given = ip.map(|i| ("--ip", i.to_string()));
+        if let Some((flag, v)) = given.or(ip6.map(|i| ("--ip6", i.to_string()))) {
+            return Err(Error::invalid(
+                flag,
+                v,
+                "user specified IP address is supported on user defined networks only",
+            ));
+        }
     }
     if let (Some(a), true) = (aliases(c).first(), net == berth_network::engine::DEFAULT) {
         return Err(Error::invalid(
@@ -150,6 +190,11 @@ pub fn check(eng: &Engine, c: &Container) -> Result<()> {
         ));
     }
     let nets = eng.networks()?;
+    let ip = if ip6.is_some() {
+        wanted(&nets, net, (ip, ip6))?
+    } else {
+        ip
+    };
     nets.check(net, ip)?;
     if !specs.is_empty() {
         nets.check_ports(net, &c.id, &specs)?;
@@ -168,7 +213,7 @@ pub fn attach(eng: &Engine, c: &Container) -> Result<Option<Endpoint>> {
         return Ok(None);
     };
     let nets = eng.networks()?;
-    let ep = nets.attach(net, &c.id, requested_ip(c)?)?;
+    let ep = nets.attach(net, &c.id, wanted(&nets, net, requested(c)?)?)?;
     // Made again by every start, so not fsynced (as the bundle's spec).
     let bytes = serde_json::to_vec(&ep).map_err(|e| Error::Corrupt {
         path: endpoint_path(eng, &c.id),
@@ -185,6 +230,7 @@ pub fn attach(eng: &Engine, c: &Container) -> Result<Option<Endpoint>> {
         ip,
         ip6: ep.ipv6.parse().ok(),
         names: dns_names(c, net),
+        dns: c.host_config.dns.clone(),
     };
     nets.register_names(net, &c.id, &rec)?;
     nets.ensure_dns(net, &crate::lifecycle::monitor_exe())?;

@@ -365,18 +365,23 @@ impl Checker<'_> {
     fn links(&mut self, nets: &[Network]) -> Result<()> {
         let mut nl = open()?;
         let all = inventory::links(&mut nl).map_err(NetError::netlink("list", "links"))?;
-        let ours: BTreeMap<u32, &str> = all
+        let ours: BTreeMap<u32, (&str, &Network)> = all
             .iter()
-            .filter(|l| nets.iter().any(|n| n.bridge() == l.name))
-            .map(|l| (l.index, l.name.as_str()))
+            .filter_map(|l| {
+                let n = nets.iter().find(|n| n.bridge() == l.name)?;
+                Some((l.index, (l.name.as_str(), n)))
+            })
             .collect();
         let ids = self.owners.ids();
         for l in all.iter().filter(|l| l.kind == "veth") {
-            let (Some(bridge), Some(prefix)) = (ours.get(&l.master), veth_owner(&l.name)) else {
+            let Some((bridge, net)) = ours.get(&l.master) else {
+                continue;
+            };
+            let Some(prefix) = veth_owner(&l.name, &net.id) else {
                 continue;
             };
             let mut liveness = Liveness::Gone;
-            if let Some(id) = ids.iter().find(|id| id.starts_with(prefix)) {
+            if let Some(id) = ids.iter().find(|id| id.starts_with(&prefix)) {
                 self.owners.judge(id, &mut |l| {
                     liveness = l;
                     Ok(())
@@ -465,10 +470,20 @@ fn open() -> Result<Netlink> {
     Netlink::open().map_err(NetError::netlink("open", "NETLINK_ROUTE"))
 }
 
-/// The 12 hex digits of a container id in a veth host end's name, `vb<12 hex>[suffix]`.
-fn veth_owner(name: &str) -> Option<&str> {
-    let p = name.strip_prefix("vb")?.get(..12)?;
-    p.chars().all(|c| c.is_ascii_hexdigit()).then_some(p)
+/// The first hex digits of the container id a veth host end on network `net_id`'s bridge
+/// belongs to: `vb<12 hex of the id>[suffix]` for a first network, `ve<13 hex of the
+/// endpoint id>` for a later one (`network connect`), whose digits are the network id's
+/// mixed with the container's ([`crate::endpoint`]), so mixed back here.
+fn veth_owner(name: &str, net_id: &str) -> Option<String> {
+    let hex = |p: &str| p.chars().all(|c| c.is_ascii_hexdigit());
+    if let Some(p) = name.strip_prefix("vb").and_then(|r| r.get(..12)) {
+        return hex(p).then(|| p.to_string());
+    }
+    let p = name.strip_prefix("ve")?;
+    if p.len() != 13 || !hex(p) || net_id.len() < 13 || !hex(&net_id[..13]) {
+        return None;
+    }
+    crate::endpoint::unmix(&net_id[..13], p)
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {
@@ -650,9 +665,13 @@ mod tests {
 
     #[test]
     fn veth_names() {
-        assert_eq!(veth_owner("vb0123456789ab"), Some("0123456789ab"));
-        assert_eq!(veth_owner("vb0123456789ab1"), Some("0123456789ab"));
-        assert_eq!(veth_owner("vbxyz"), None);
-        assert_eq!(veth_owner("eth0"), None);
+        let net = "f".repeat(64);
+        let own = |n: &str| veth_owner(n, &net);
+        assert_eq!(own("vb0123456789ab").as_deref(), Some("0123456789ab"));
+        assert_eq!(own("vb0123456789ab1").as_deref(), Some("0123456789ab"));
+        assert_eq!(own("vbxyz"), None);
+        assert_eq!(own("eth0"), None);
+        assert_eq!(own("vefedcba9876543").as_deref(), Some("0123456789abc"));
+        assert_eq!(own("vefedcba987654"), None, "12 digits");
     }
 }

@@ -138,6 +138,12 @@ fn endpoint_id(net: &str, owner: &str) -> String {
         .collect()
 }
 
+/// The owner's leading digits back from the leading digits of an endpoint id and of its
+/// network's id (the fold of [`endpoint_id`] undone).
+pub(crate) fn unmix(net: &str, endpoint: &str) -> Option<String> {
+    Some(endpoint_id(net, endpoint)).filter(|o| o.len() == endpoint.len())
+}
+
 fn hex(b: u8) -> u8 {
     (b as char).to_digit(16).unwrap_or(0) as u8
 }

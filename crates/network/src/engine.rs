@@ -138,6 +138,9 @@ pub struct CreateRequest {
     pub ipv6: bool,
     /// An IPv6 `--subnet` (a random unique local /64 when empty).
     pub subnet6: Option<String>,
+    /// An IPv6 `--ip-range`: a subnet inside the IPv6 subnet that IPv6 addresses are
+    /// taken from (see [`crate::ipv6`]).
+    pub ip_range6: Option<String>,
     /// `--internal`.
     pub internal: bool,
     /// `--label`.

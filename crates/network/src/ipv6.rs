@@ -5,7 +5,11 @@
 //! is no second lease file: a container's IPv6 address is the IPv6 subnet's address at
 //! the same offset as its IPv4 address in the IPv4 subnet (10.1.0.7 in 10.1.0.0/24 is
 //! fd00:1::7 in fd00:1::/64), and so is the gateway's. The IPv4 leases keep both unique,
-//! and an IPv6 subnet must have at least as many host bits as the IPv4 one.
+//! and an IPv6 subnet must have at least as many host bits as the IPv4 one. An IPv6
+//! `--ip-range` (a second `--ip-range`, inside the IPv6 subnet, with as many host bits as
+//! the IPv4 subnet) moves containers' addresses there: the range's address at the same
+//! offset (the gateway stays the subnet's). So `--ip6` names an IPv4 address too: the
+//! one at its offset, which is leased as `--ip` would be ([`Network::v4_of`]).
 //!
 //! The bridge gets the gateway address, containers get theirs on their interface and, on
 //! their first network, the default route via the gateway; addresses are added without
@@ -101,11 +105,38 @@ impl Network {
         Some((c.subnet.parse().ok()?, c.gateway.parse().ok()?))
     }
 
+    /// Where containers' IPv6 addresses are: the IPv6 `--ip-range`, else the subnet.
+    fn base6(&self) -> Option<Subnet6> {
+        let c = self.ipam.config.iter().find(|c| c.subnet.contains(':'))?;
+        let (s6, _) = self.pool6()?;
+        Some(c.ip_range.parse().unwrap_or(s6))
+    }
+
     /// The IPv6 address that goes with IPv4 address `ip` (see the module doc).
     pub fn v6_of(&self, ip: Ipv4Addr) -> Option<Ipv6Addr> {
-        let (s6, _) = self.pool6()?;
+        let base = self.base6()?;
         let (s4, _) = self.pool().ok()?;
-        Some(s6.at(u32::from(ip) - u32::from(s4.addr())))
+        Some(base.at(u32::from(ip) - u32::from(s4.addr())))
+    }
+
+    /// The IPv4 address whose IPv6 twin is `ip6` (`--ip6`; see the module doc).
+    pub fn v4_of(&self, ip6: Ipv6Addr) -> Result<Ipv4Addr> {
+        let bad = |why: String| NetError::invalid("--ip6", ip6.to_string(), why);
+        let Some(base) = self.base6() else {
+            return Err(bad(format!("network {} has no IPv6 (--ipv6)", self.name)));
+        };
+        let (s4, _) = self.pool()?;
+        let size = 1u128 << (32 - u32::from(s4.prefix()));
+        let offset = u128::from(ip6).wrapping_sub(u128::from(base.addr()));
+        if !base.contains(ip6) || offset >= size {
+            return Err(bad(format!(
+                "not one of network {}'s container addresses {}..{} (each sits at its IPv4 address's offset)",
+                self.name,
+                base.at(0),
+                base.at((size - 1) as u32)
+            )));
+        }
+        Ok(Ipv4Addr::from(u32::from(s4.addr()) + offset as u32))
     }
 }
 
@@ -113,6 +144,7 @@ impl Network {
 /// other networks), or a random unique local /64.
 pub(crate) fn plan(
     given: Option<&str>,
+    range: Option<&str>,
     s4: &Subnet,
     gw4: Ipv4Addr,
     existing: &[Network],
@@ -144,10 +176,29 @@ pub(crate) fn plan(
         });
     }
     Ok(IpamConfig {
+        ip_range: range
+            .map(|r| range6(r, &s6, s4))
+            .transpose()?
+            .unwrap_or_default(),
         subnet: shown,
         gateway: s6.at(u32::from(gw4) - u32::from(s4.addr())).to_string(),
-        ..Default::default()
     })
+}
+
+/// An IPv6 `--ip-range`: inside the IPv6 subnet `s6`, with room for every IPv4 offset.
+fn range6(given: &str, s6: &Subnet6, s4: &Subnet) -> Result<String> {
+    let bad = |why: String| NetError::invalid("--ip-range", given, why);
+    let r: Subnet6 = given.parse().map_err(bad)?;
+    if r.prefix() < s6.prefix() || !s6.contains(r.addr()) {
+        return Err(bad(format!("not inside subnet {s6}")));
+    }
+    if u32::from(128 - r.prefix()) < u32::from(32 - s4.prefix()) {
+        return Err(bad(format!(
+            "an IPv6 range needs at least as many addresses as the IPv4 subnet {s4} (a /{} or larger)",
+            96 + s4.prefix()
+        )));
+    }
+    Ok(r.to_string())
 }
 
 /// fd00::/8 with 40 random bits, subnet 0 (RFC 4193).
@@ -199,14 +250,14 @@ mod tests {
         assert!("10.0.0.0/8".parse::<Subnet6>().is_err());
         let s4: Subnet = "10.1.0.0/24".parse().unwrap();
         let gw4 = Ipv4Addr::new(10, 1, 0, 1);
-        let c = plan(Some("fd00:1::/64"), &s4, gw4, &[]).unwrap();
+        let c = plan(Some("fd00:1::/64"), None, &s4, gw4, &[]).unwrap();
         assert_eq!(
             (c.subnet.as_str(), c.gateway.as_str()),
             ("fd00:1::/64", "fd00:1::1")
         );
-        let e = plan(Some("fd00:1::/121"), &s4, gw4, &[]).unwrap_err();
+        let e = plan(Some("fd00:1::/121"), None, &s4, gw4, &[]).unwrap_err();
         assert!(e.to_string().contains("a /120 or larger"), "{e}");
-        let r = plan(None, &s4, gw4, &[]).unwrap();
+        let r = plan(None, None, &s4, gw4, &[]).unwrap();
         assert!(
             r.subnet.starts_with("fd") && r.subnet.ends_with("::/64"),
             "{}",
@@ -218,7 +269,47 @@ mod tests {
             ..Default::default()
         };
         other.ipam.config.push(c);
-        let e = plan(Some("fd00:1::/48"), &s4, gw4, &[other]).unwrap_err();
+        let e = plan(Some("fd00:1::/48"), None, &s4, gw4, &[other]).unwrap_err();
         assert!(e.to_string().contains("overlaps network o"), "{e}");
+    }
+
+    #[test]
+    fn an_ipv6_range_moves_addresses_and_ip6_names_the_ipv4_twin() {
+        let s4: Subnet = "10.1.0.0/24".parse().unwrap();
+        let gw4 = Ipv4Addr::new(10, 1, 0, 1);
+        let c = plan(Some("fd00:1::/64"), Some("fd00:1::100/120"), &s4, gw4, &[]).unwrap();
+        assert_eq!(
+            (c.ip_range.as_str(), c.gateway.as_str()),
+            ("fd00:1::100/120", "fd00:1::1")
+        );
+        let mut n = Network {
+            name: "n".into(),
+            enable_ipv6: true,
+            ..Default::default()
+        };
+        n.ipam.config.push(IpamConfig {
+            subnet: s4.to_string(),
+            gateway: gw4.to_string(),
+            ..Default::default()
+        });
+        n.ipam.config.push(c);
+        let ip = Ipv4Addr::new(10, 1, 0, 7);
+        assert_eq!(n.v6_of(ip), Some("fd00:1::107".parse().unwrap()));
+        assert_eq!(n.v4_of("fd00:1::107".parse().unwrap()).unwrap(), ip);
+        for bad in ["fd00:1::7", "fd00:1::200", "fd00:2::107"] {
+            let e = n.v4_of(bad.parse().unwrap()).unwrap_err().to_string();
+            assert!(
+                e.contains("--ip6") && e.contains("fd00:1::100..fd00:1::1ff"),
+                "{bad}: {e}"
+            );
+        }
+        for (r, want) in [
+            ("fd00:2::/120", "not inside subnet"),
+            ("fd00:1::100/121", "a /120 or larger"),
+            ("fd00:1::101/120", "host bits"),
+        ] {
+            let e = plan(Some("fd00:1::/64"), Some(r), &s4, gw4, &[]).unwrap_err();
+            assert!(e.to_string().contains(want), "{r}: {e}");
+        }
     }
 }

@@ -67,11 +67,21 @@ pub(crate) fn plan(
         }
         (s6, true) => Some(crate::ipv6::plan(
             s6.as_deref(),
+            req.ip_range6.as_deref(),
             &subnet,
             gateway,
             existing,
         )?),
-        (None, false) => None,
+        (None, false) => match &req.ip_range6 {
+            Some(r) => {
+                return Err(NetError::invalid(
+                    "--ip-range",
+                    r,
+                    "an IPv6 range needs --ipv6",
+                ))
+            }
+            None => None,
+        },
     };
     let mut net = Network {
         name: name.to_string(),

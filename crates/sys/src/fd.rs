@@ -82,6 +82,32 @@ pub fn adopt(fd: RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
+/// Take ownership of fd `fd` inherited from the parent across execve (named on the
+/// command line), marking it close-on-exec; an error when no such fd is open.
+///
+/// Callers pass each inherited number once, before anything else could open that number.
+pub fn inherited(fd: RawFd) -> io::Result<OwnedFd> {
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    // SAFETY: F_SETFD on an integer fd touches no memory; EBADF when it is not open.
+    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(adopt(fd))
+}
+
+/// flock(2) LOCK_EX|LOCK_NB on `fd`'s open file: held until every fd of that open file is
+/// closed, in this process or any it passed a copy to (nix's `Flock` unlocks on drop, which
+/// would release it for those copies too). EWOULDBLOCK when someone else holds it.
+pub fn lock_exclusive_nonblock(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: flock on a borrowed, open fd touches no memory.
+    if unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// TIOCSWINSZ: set a terminal's window size.
 pub fn set_winsize(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
     let ws = libc::winsize {

@@ -85,6 +85,9 @@ pub struct CreateFlags {
     /// IPv4 address (e.g., 172.30.100.104) on a user-defined network.
     #[arg(long)]
     pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33) on a user-defined network with IPv6.
+    #[arg(long)]
+    pub ip6: Option<String>,
     /// Add a network-scoped alias for the container.
     #[arg(long = "network-alias")]
     pub network_alias: Vec<String>,
@@ -251,9 +254,10 @@ impl CreateFlags {
         let mut c = Container::default();
         self.fill_config(&mut c)?;
         self.fill_host(&mut c, online_cpus)?;
-        if self.ip.is_some() || !self.network_alias.is_empty() {
+        if self.ip.is_some() || self.ip6.is_some() || !self.network_alias.is_empty() {
             let mut e = berth_engine::config::EndpointSettings::default();
             e.ipam_config.ipv4_address = self.ip.clone().unwrap_or_default();
+            e.ipam_config.ipv6_address = self.ip6.clone().unwrap_or_default();
             e.aliases = self.network_alias.clone();
             c.networking_config
                 .endpoints_config

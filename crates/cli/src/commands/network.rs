@@ -43,9 +43,9 @@ pub struct CreateArgs {
     /// Enable IPv6 networking (dual stack).
     #[arg(long)]
     ipv6: bool,
-    /// Allocate container ip from a sub-range.
+    /// Allocate container ip from a sub-range (one IPv4, one IPv6 for the IPv6 subnet).
     #[arg(long)]
-    ip_range: Option<String>,
+    ip_range: Vec<String>,
     /// Restrict external access to the network.
     #[arg(long)]
     internal: bool,
@@ -68,6 +68,9 @@ pub struct ConnectArgs {
     /// IPv4 address.
     #[arg(long)]
     ip: Option<String>,
+    /// IPv6 address.
+    #[arg(long)]
+    ip6: Option<String>,
     /// Add network-scoped alias for the container.
     #[arg(long)]
     alias: Vec<String>,
@@ -137,6 +140,7 @@ pub fn run(cmd: NetworkCommand, eng: &Engine) -> anyhow::Result<i32> {
         NetworkCommand::Connect(a) => {
             let req = berth_engine::connect::ConnectRequest {
                 ip: a.ip,
+                ip6: a.ip6,
                 aliases: a.alias,
             };
             berth_engine::connect::connect(eng, &a.network, &a.container, &req)?;
@@ -180,13 +184,23 @@ fn create(a: CreateArgs, eng: &Engine) -> anyhow::Result<i32> {
             v[1]
         )),
     };
+    let (r6, r4): (Vec<String>, Vec<String>) =
+        a.ip_range.into_iter().partition(|s| s.contains(':'));
+    let one_range = |mut v: Vec<String>, family: &str| match v.len() {
+        0 | 1 => Ok(v.pop()),
+        _ => Err(anyhow!(
+            "invalid --ip-range `{}`: one {family} range per network",
+            v[1]
+        )),
+    };
     let req = berth_network::CreateRequest {
         name: a.name,
         subnet: one(v4, "IPv4")?,
         subnet6: one(v6, "IPv6")?,
+        ip_range6: one_range(r6, "IPv6")?,
         ipv6: a.ipv6,
         gateway: a.gateway,
-        ip_range: a.ip_range,
+        ip_range: one_range(r4, "IPv4")?,
         internal: a.internal,
         labels: key_values("--label", &a.label)?,
         options: key_values("--opt", &a.opt)?,

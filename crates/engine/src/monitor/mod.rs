@@ -87,8 +87,12 @@ pub fn main(args: &[String]) -> i32 {
             // No process serves the published ports any more.
             crate::network::unpublish(&m.eng, id);
             eprintln!("berth monitor {id}: {e}");
-            if let Some(s) = m.sync.take() {
-                let _ = attach::say(&s, &format!("error {e}"));
+            match m.sync.take() {
+                // The first start: the `berth start` waiting on the socket records it.
+                Some(s) => {
+                    let _ = attach::say(&s, &format!("error {e}"));
+                }
+                None => m.record_failed_restart(&e),
             }
             1
         }
@@ -317,6 +321,32 @@ impl Monitor {
         Ok(restart)
     }
 
+    /// A restart the policy asked for failed (its network could not be wired, the
+    /// runtime refused): the container ends `exited` with the error in `.State.Error`, as
+    /// in Docker, instead of staying `restarting` with no monitor.
+    fn record_failed_restart(&self, e: &Error) {
+        let _ = self.eng.snaps.unmount(&self.c.id);
+        let Ok(_lock) = self.eng.containers.lock(&self.c.id) else {
+            return;
+        };
+        let Ok(mut st) = self.eng.containers.state(&self.c.id) else {
+            return;
+        };
+        st.status = "exited".into();
+        st.running = false;
+        st.paused = false;
+        st.restarting = false;
+        st.pid = 0;
+        st.error = e.to_string();
+        // Docker's code for a start that failed; a run's own non-zero code is kept.
+        if st.exit_code == 0 {
+            st.exit_code = 128;
+        }
+        st.finished_at = crate::lifecycle::now();
+        st.berth.monitor_pid = 0;
+        let _ = self.eng.containers.write_state(&self.c.id, &st);
+    }
+
     fn record_restart(&self, pid: i32) -> Result<()> {
         let _lock = self.eng.containers.lock(&self.c.id)?;
         let mut st = self.eng.containers.state(&self.c.id)?;
@@ -324,6 +354,7 @@ impl Monitor {
         st.running = true;
         st.restarting = false;
         st.oom_killed = false;
+        st.error.clear();
         st.pid = pid;
         st.started_at = crate::lifecycle::now();
         st.berth.pid_start = berth_runtime::state::process_start_time(pid).unwrap_or(0);

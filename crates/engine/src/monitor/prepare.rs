@@ -161,14 +161,16 @@ pub(crate) fn resolv_text(
     // (and forwards the rest); the default network keeps the host's servers, as Docker's.
     // A container on the default network connected to user networks too asks the first
     // of those (its responder knows the names of all the container's networks).
-    // `--dns` still names the container's servers itself (no container names then).
+    // `--dns` there is the container's upstream: the responder forwards the names it does
+    // not know to those servers for this container (its name record carries them), so
+    // container names still resolve, as with Docker's embedded resolver.
     let user = ep
         .into_iter()
         .chain(extra)
         .find(|e| e.network != berth_network::engine::DEFAULT);
     let resolver = match user {
-        Some(ep) if c.host_config.dns.is_empty() => vec![ep.gateway.clone()],
-        _ => c.host_config.dns.clone(),
+        Some(ep) => vec![ep.gateway.clone()],
+        None => c.host_config.dns.clone(),
     };
     resolv_conf(&resolver)
 }

@@ -6,17 +6,23 @@
 //! record per running container (its address, name, short id and `--network-alias`es),
 //! written at start beside the container's published ports and removed with them when it
 //! stops for good ([`crate::Networks::unpublish`]). Other names are forwarded to the
-//! network's `--dns` servers or the host's (see [`server`]).
+//! asking container's `--dns` servers, the network's, or the host's (see [`server`]).
 //!
 //! Life cycle, in `<root>/networks/<net>/`:
-//! 1. `start` writes the record, then [`Networks::ensure_dns`] holds `dns.lock` and runs
-//!    the launcher, which spawns the responder in its own process group and exits (so
-//!    the responder is reparented to init, never a zombie of a long-lived `berth run`).
-//! 2. The responder takes an exclusive `flock` on `dns.pid` (a second one says
-//!    `running` and exits), binds, writes its pid and says `ready` on the pipe it shares
-//!    with the caller, which waits for that line: the container's first query finds it.
+//! 1. `start` writes the record, then [`Networks::ensure_dns`] holds `dns.lock` and, when
+//!    no responder runs, binds the responder's sockets itself (gateway port 53, UDP and
+//!    TCP) and takes an exclusive `flock` on `dns.pid`. It spawns the responder with the
+//!    three fds, in its own process group, and writes its pid. Nothing waits for the
+//!    responder to be ready: its sockets already listen (a query that comes first waits in
+//!    the socket's queue), and the lock it inherits says `running` from the first
+//!    instant, so no second one is started. The responder is the caller's child until the
+//!    caller exits, but it outlives the caller's container by design (it leaves 3 s after
+//!    the network's last container), so it is not left a zombie of a live `berth`; a
+//!    monitor, a subreaper, reaps it. (A launcher process that double-forked cost one
+//!    more exec on the start path, about 5 ms under load.)
+//! 2. The responder serves.
 //! 3. Every second it looks at the records; when there have been none for
-//!    [`server::IDLE`], it takes `dns.lock`, looks again, closes its socket, removes
+//!    [`server::IDLE`], it takes `dns.lock`, looks again, closes its sockets, removes
 //!    `dns.pid` and exits. `dns.lock` orders this against step 1, so a record written
 //!    while it decides is either seen or finds the responder gone and starts a new one.
 //! 4. `network rm` stops it with SIGTERM ([`Networks::stop_dns`]).
@@ -28,8 +34,9 @@ pub(crate) mod tcp;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
-use std::net::Ipv4Addr;
+use std::io::Write;
+use std::net::{Ipv4Addr, TcpListener};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -42,7 +49,6 @@ use crate::error::{NetError, Result};
 
 /// The hidden verb that runs a responder.
 pub const ARG: &str = "__dns";
-const SERVE: &str = "--serve";
 
 /// One container's names on a network.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -54,6 +60,10 @@ pub struct Record {
     pub ip6: Option<std::net::Ipv6Addr>,
     /// Its name, short id and aliases.
     pub names: Vec<String>,
+    /// Its own `--dns` servers (`IP` or `IP:PORT`): where the responder forwards the
+    /// names it does not know for this container, instead of the network's servers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
 }
 
 /// Whether `net` has name resolution: every network but the default one, as in Docker.
@@ -91,8 +101,8 @@ impl Networks {
         Ok(())
     }
 
-    /// Starts `key`'s responder unless it runs, and waits until it listens. `exe` is the
-    /// `berth` binary.
+    /// Starts `key`'s responder unless it runs (see the module doc). `exe` is the `berth`
+    /// binary.
     pub fn ensure_dns(&self, key: &str, exe: &Path) -> Result<()> {
         let net = self.get(key)?;
         if !resolves(&net) {
@@ -105,31 +115,53 @@ impl Networks {
         if running(&dir.join("dns.pid")) {
             return Ok(());
         }
-        let root = self.dir.parent().unwrap_or(Path::new("/"));
         let err = |reason: String| NetError::Dns {
             network: net.name.clone(),
             reason,
         };
-        let mut launcher = Command::new(exe)
+        // The lock belongs to the open file, so it holds while the responder keeps its
+        // copy (never unlocked, only closed).
+        let pid_path = dir.join("dns.pid");
+        let pid = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&pid_path)
+            .map_err(NetError::io("open", &pid_path))?;
+        berth_sys::fd::lock_exclusive_nonblock(pid.as_fd())
+            .map_err(NetError::io("lock", &pid_path))?;
+        let (_, gw) = net.pool()?;
+        let udp = server::bind(gw, &net.name)?;
+        // TCP is for clients retrying a truncated answer; without it UDP still works.
+        let tcp = TcpListener::bind((gw, 53)).ok();
+        // dup(2) copies lose close-on-exec: these are the ones the launcher inherits.
+        let pass = |fd: &dyn AsFd| nix::unistd::dup(fd).map_err(|e| err(format!("dup: {e}")));
+        let fds = [
+            Some(pass(&udp)?),
+            tcp.as_ref().map(|t| pass(t)).transpose()?,
+            Some(pass(&pid)?),
+        ];
+        let num =
+            |f: &Option<OwnedFd>| f.as_ref().map_or("-".into(), |f| f.as_raw_fd().to_string());
+        let root = self.dir.parent().unwrap_or(Path::new("/"));
+        // Its own process group: a terminal's ^C to `berth run` does not reach it.
+        let child = Command::new(exe)
             .arg(ARG)
             .arg(root)
             .arg(&net.name)
+            .args(fds.iter().map(num))
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
+            .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .current_dir("/")
+            .process_group(0)
             .spawn()
             .map_err(|e| err(format!("run `{}`: {e}", exe.display())))?;
-        let out = launcher.stdout.take();
-        let _ = launcher.wait();
-        let mut line = String::new();
-        if let Some(out) = out {
-            let _ = BufReader::new(out).read_line(&mut line);
-        }
-        match line.trim() {
-            "ready" | "running" => Ok(()),
-            "" => Err(err("the responder exited before it listened".into())),
-            other => Err(err(other.to_string())),
-        }
+        // `stop_dns` reads it.
+        let mut pid = pid;
+        pid.set_len(0)
+            .and_then(|()| writeln!(pid, "{}", child.id()))
+            .map_err(NetError::io("write", &pid_path))
     }
 
     /// Stops `net`'s responder if one runs (`network rm`).
@@ -171,33 +203,17 @@ impl Networks {
     }
 }
 
-/// The `__dns` verb: the launcher (spawns the responder and exits) or, with `--serve`,
-/// the responder itself. Its exit code.
+/// The `__dns` verb, `ROOT NET UDP TCP PID`: the responder, on the fds it inherited
+/// (`-` for no TCP listener). Its exit code.
 pub fn main(args: &[String]) -> i32 {
-    match args {
-        [flag, root, net] if flag == SERVE => server::serve(Path::new(root), net),
-        [root, net] => {
-            // Our own binary through the magic link, not its path: we may run from a
-            // detached read-only view of it, whose path reads `/` (berth_runtime::seal).
-            let exe = "/proc/self/exe";
-            // Its own process group: a terminal's ^C to `berth run` does not reach it.
-            let spawned = Command::new(exe)
-                .args([ARG, SERVE, root, net])
-                .stdin(Stdio::null())
-                .stderr(Stdio::null())
-                .current_dir("/")
-                .process_group(0)
-                .spawn();
-            match spawned {
-                Ok(_) => 0,
-                Err(e) => {
-                    println!("spawn responder: {e}");
-                    1
-                }
-            }
-        }
-        _ => {
-            println!("usage: berth {ARG} ROOT NETWORK");
+    let [root, net, fds @ ..] = args else {
+        eprintln!("usage: berth {ARG} ROOT NETWORK UDP-FD TCP-FD PID-FD");
+        return 2;
+    };
+    match server::Sockets::inherited(fds) {
+        Ok(s) => server::serve(Path::new(root), net, s),
+        Err(e) => {
+            eprintln!("berth {ARG}: {e}");
             2
         }
     }

@@ -1,11 +1,12 @@
 //! The responder: answers A and AAAA queries for the names of containers running on its
 //! network (other types for them with an empty NOERROR), and forwards every other name
-//! over UDP to the network's `--dns` servers or, without them, the host's resolv.conf
-//! servers (loopback ones included: the responder runs in the host's namespace), each
-//! tried in turn for [`UPSTREAM_TIMEOUT`]; SERVFAIL when none answers.
+//! over UDP to the asking container's own `--dns` servers, else the network's `--dns`
+//! servers, else the host's resolv.conf servers (loopback ones included: the responder
+//! runs in the host's namespace, so a `--dns 127.0.0.1` is the host's loopback, not the
+//! container's), each tried in turn for [`UPSTREAM_TIMEOUT`]; SERVFAIL when none answers.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -31,6 +32,8 @@ pub(crate) struct Names {
     net: String,
     mtime: Option<SystemTime>,
     map: BTreeMap<String, Vec<IpAddr>>,
+    /// Containers' own `--dns` servers, by their address on this network.
+    upstreams: BTreeMap<IpAddr, Vec<String>>,
     empty: bool,
 }
 
@@ -42,6 +45,7 @@ impl Names {
             net: net.to_string(),
             mtime: None,
             map: BTreeMap::new(),
+            upstreams: BTreeMap::new(),
             empty: true,
         };
         n.refresh();
@@ -64,7 +68,11 @@ impl Names {
         let recs = self.nets.records(&self.net);
         self.empty = recs.is_empty();
         self.map.clear();
+        self.upstreams.clear();
         for r in recs.into_values() {
+            if !r.dns.is_empty() {
+                self.upstreams.insert(r.ip.into(), r.dns.clone());
+            }
             for n in r.names {
                 let addrs = self.map.entry(n.to_ascii_lowercase()).or_default();
                 addrs.push(r.ip.into());
@@ -84,41 +92,62 @@ fn idle(map: &Map) -> bool {
         .unwrap_or(false)
 }
 
-/// Runs the responder for `net` in store `root` until it is idle; its exit code. Says
-/// `ready`, `running` or why not on stdout (the caller's pipe).
-pub fn serve(root: &Path, net: &str) -> i32 {
-    let say = |s: &str| {
-        let mut out = std::io::stdout();
-        let _ = writeln!(out, "{s}");
-        let _ = out.flush();
-    };
-    let nets = match Networks::open(root, HostNames::from_env()) {
-        Ok(n) => n,
-        Err(e) => return fail(&say, e),
+/// What the responder is handed by [`Networks::ensure_dns`](crate::Networks::ensure_dns):
+/// its sockets, bound and listening, and `dns.pid`, locked.
+pub struct Sockets {
+    udp: UdpSocket,
+    tcp: Option<TcpListener>,
+    pid: File,
+}
+
+impl Sockets {
+    /// From the fd numbers on the command line (`-` for no TCP listener).
+    pub fn inherited(fds: &[String]) -> std::io::Result<Sockets> {
+        let bad = || std::io::Error::from(nix::errno::Errno::EBADF);
+        let fd = |s: &String| -> std::io::Result<std::os::fd::OwnedFd> {
+            berth_sys::fd::inherited(s.parse().map_err(|_| bad())?)
+        };
+        let [udp, tcp, pid] = fds else {
+            return Err(bad());
+        };
+        let udp = UdpSocket::from(fd(udp)?);
+        udp.set_read_timeout(Some(TICK))?;
+        let tcp = if tcp == "-" {
+            None
+        } else {
+            Some(TcpListener::from(fd(tcp)?))
+        };
+        Ok(Sockets {
+            udp,
+            tcp,
+            pid: File::from(fd(pid)?),
+        })
+    }
+}
+
+/// Runs the responder for `net` in store `root` on `socks` until it is idle; its exit
+/// code.
+pub fn serve(root: &Path, net: &str, socks: Sockets) -> i32 {
+    let Sockets {
+        udp: sock,
+        tcp,
+        pid,
+    } = socks;
+    let Ok(nets) = Networks::open(root, HostNames::from_env()) else {
+        return 1;
     };
     let dir = nets.dir.join(net);
     let pid_path = dir.join("dns.pid");
-    let Ok(mut pid_lock) = super::lock(&pid_path, FlockArg::LockExclusiveNonblock) else {
-        say("running");
-        return 0;
-    };
-    // A pid left by a responder killed -9 must not be read as ours while we bind.
-    let _ = pid_lock.set_len(0);
-    let network = match nets.get(net) {
-        Ok(n) => n,
-        Err(e) => return fail(&say, e),
-    };
-    let sock = match network.pool().and_then(|(_, gw)| bind(gw, &network.name)) {
-        Ok(s) => s,
-        Err(e) => return fail(&say, e),
+    let Ok(network) = nets.get(net) else {
+        return 1;
     };
     let map = Names::shared(nets.clone(), net);
-    // TCP is for clients retrying a truncated answer; without it UDP still works.
-    if let Ok(Ok(l)) = network.pool().map(|(_, gw)| TcpListener::bind((gw, 53))) {
+    if let Some(l) = tcp {
         super::tcp::spawn(l, map.clone(), network.clone());
     }
-    let _ = writeln!(pid_lock, "{}", std::process::id());
-    say("ready");
+    // Held, never read: the lock on it says this responder runs (the launcher wrote
+    // the pid).
+    let _pid = pid;
     let mut idle_since = None::<Instant>;
     let mut buf = [0u8; 1500];
     loop {
@@ -142,19 +171,12 @@ pub fn serve(root: &Path, net: &str) -> i32 {
     }
 }
 
-fn fail(say: &impl Fn(&str), e: crate::NetError) -> i32 {
-    say(&e.to_string());
-    1
-}
-
-fn bind(gw: Ipv4Addr, net: &str) -> crate::Result<UdpSocket> {
-    let err = |e: std::io::Error| crate::NetError::Dns {
+/// The responder's UDP socket on `gw`, port 53.
+pub(crate) fn bind(gw: Ipv4Addr, net: &str) -> crate::Result<UdpSocket> {
+    UdpSocket::bind((gw, 53)).map_err(|e| crate::NetError::Dns {
         network: net.to_string(),
         reason: format!("bind {gw}:53/udp: {e}"),
-    };
-    let s = UdpSocket::bind((gw, 53)).map_err(err)?;
-    s.set_read_timeout(Some(TICK)).map_err(err)?;
-    Ok(s)
+    })
 }
 
 /// Under `dns.lock` (see the module doc of [`super`]): still no record, so the socket
@@ -168,8 +190,8 @@ fn quit_if_idle(nets: &Networks, net: &str, sock: Option<UdpSocket>) -> bool {
         return false;
     }
     drop(sock);
+    // dns.lock stays: removing a lock file others may wait on would let two holders in.
     let _ = std::fs::remove_file(dir.join("dns.pid"));
-    let _ = std::fs::remove_file(dir.join("dns.lock"));
     // Exiting here, with the locks held, closes the listening socket first.
     std::process::exit(0)
 }
@@ -213,7 +235,7 @@ fn handle(sock: &UdpSocket, msg: &[u8], from: SocketAddr, map: &Map, net: &Netwo
         let _ = sock.send_to(&out, from);
         return;
     }
-    let upstreams = upstreams(net);
+    let upstreams = upstreams_for(map, from.ip(), net);
     let Ok(reply) = sock.try_clone() else {
         return;
     };
@@ -223,6 +245,20 @@ fn handle(sock: &UdpSocket, msg: &[u8], from: SocketAddr, map: &Map, net: &Netwo
         let out = forward(&msg, &q, &upstreams).unwrap_or_else(|| message::servfail(&msg, &q));
         let _ = reply.send_to(&out, from);
     });
+}
+
+/// Where a name none of the network's goes for the container at `from`: its own `--dns`
+/// servers when it has some (as Docker's embedded resolver forwards for each container),
+/// else the network's.
+pub(crate) fn upstreams_for(map: &Map, from: IpAddr, net: &Network) -> Vec<SocketAddr> {
+    let own = map
+        .lock()
+        .ok()
+        .and_then(|n| n.upstreams.get(&from).cloned());
+    match own {
+        Some(list) => list.iter().filter_map(|s| server_addr(s)).collect(),
+        None => upstreams(net),
+    }
 }
 
 /// The network's `--dns` servers, or the host's resolv.conf ones; `IP` or `IP:PORT`.

@@ -37,7 +37,7 @@ fn serve(mut conn: TcpStream, map: &Map, net: &Network) {
         let from = conn.peer_addr().map(|a| a.ip());
         let from = from.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
         let out = server::local(&msg, &q, map, from)
-            .or_else(|| forward(&msg, &q, &server::upstreams(net)))
+            .or_else(|| forward(&msg, &q, &server::upstreams_for(map, from, net)))
             .unwrap_or_else(|| message::servfail(&msg, &q));
         if write_msg(&mut conn, &out).is_err() {
             return;
