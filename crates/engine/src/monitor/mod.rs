@@ -137,17 +137,20 @@ impl Monitor {
                 oom: self.oom_killed(),
             };
             let _ = self.eng.runtime_for(&self.c).delete(&self.c.id, true);
-            crate::network::disconnect(&self.eng, &self.c.id);
+            let unplug = crate::network::unplug_later(&self.eng, &self.c.id);
             let restart = self.decide_restart(exit)?;
             if !restart {
                 crate::network::unpublish(&self.eng, &self.c.id);
                 let _ = self.eng.snaps.unmount(&self.c.id);
                 if self.c.host_config.auto_remove {
-                    let _ = self.eng.purge(&self.c.id, &self.c.name);
+                    let _ = self.eng.purge_with(&self.c.id, &self.c.name, false);
                 }
                 self.tell_clients(exit.code);
+                unplug.finish();
                 return Ok(());
             }
+            // The next run makes a veth of the same name.
+            unplug.finish();
             if started.elapsed() >= Duration::from_secs(10) {
                 backoff = Duration::from_millis(100);
             }
