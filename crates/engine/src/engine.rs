@@ -257,6 +257,12 @@ impl Engine {
     /// Removes everything of container `id` from the store: snapshot, directory, name.
     /// The caller has made sure it no longer runs.
     pub fn purge(&self, id: &str, name: &str) -> Result<()> {
+        self.purge_with(id, name, true)
+    }
+
+    /// [`Engine::purge`]; `unplug` false leaves the host veths to the caller (the
+    /// monitor deletes them after telling the exit: [`crate::network::unplug_later`]).
+    pub(crate) fn purge_with(&self, id: &str, name: &str, unplug: bool) -> Result<()> {
         // `--rm` takes the container's anonymous volumes along, as Docker's does.
         let auto_removed = self
             .containers
@@ -277,7 +283,9 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         }
-        crate::network::disconnect(self, id);
+        if unplug {
+            crate::network::disconnect(self, id);
+        }
         crate::network::release(self, id)?;
         let dir = self.dir(id);
         if dir.exists() {

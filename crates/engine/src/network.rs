@@ -285,6 +285,34 @@ pub fn disconnect(eng: &Engine, id: &str) {
     crate::connect::unwire_extras(eng, id);
 }
 
+/// The host veths of a container whose init just exited, to delete once its exit is
+/// told ([`unplug_later`]).
+pub struct Unplug(Vec<u32>);
+
+/// After the container's init exited: the indexes of its host veths. Deleting a veth
+/// whose namespace is being torn down waits for the kernel's namespace cleanup to give
+/// up the rtnl lock (15-20 ms measured), and the kernel deletes it with the namespace
+/// anyway, so the monitor tells the exit first and deletes after ([`Unplug::finish`]),
+/// by index: a veth of the same name made since belongs to a new start.
+pub fn unplug_later(eng: &Engine, id: &str) -> Unplug {
+    let eps = endpoint(eng, id)
+        .into_iter()
+        .chain(crate::connect::extra_endpoints(eng, id));
+    Unplug(
+        eps.filter_map(|e| berth_network::endpoint::host_index(&e))
+            .collect(),
+    )
+}
+
+impl Unplug {
+    /// Deletes the veths that are still there (something may keep their namespace).
+    pub fn finish(self) {
+        for i in self.0 {
+            let _ = berth_network::endpoint::delete_index(i);
+        }
+    }
+}
+
 /// When the container stops for good: its published ports are withdrawn.
 pub fn unpublish(eng: &Engine, id: &str) {
     if let Ok(nets) = eng.networks() {

@@ -326,6 +326,22 @@ pub fn disconnect(ep: &Endpoint) -> Result<()> {
     delete_link(&ep.host_veth)
 }
 
+/// The interface index of the endpoint's host veth, if it is there (RTM_GETLINK does not
+/// wait for the rtnl lock).
+pub fn host_index(ep: &Endpoint) -> Option<u32> {
+    let mut nl = Netlink::open().ok()?;
+    link::index(&mut nl, &ep.host_veth).ok().flatten()
+}
+
+/// Deletes the link with index `index` if it is still there. By index rather than name:
+/// a link of the same name made since (the container started again) is another one.
+pub fn delete_index(index: u32) -> Result<()> {
+    let mut nl = Netlink::open().map_err(NetError::netlink("open", "NETLINK_ROUTE"))?;
+    link::delete_index(&mut nl, index)
+        .map(drop)
+        .map_err(NetError::netlink("delete", format!("link {index}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -160,7 +160,12 @@ pub(crate) fn delete(nl: &mut Netlink, name: &str) -> io::Result<bool> {
     let Some(i) = index(nl, name)? else {
         return Ok(false);
     };
-    match nl.request(Request::new(RTM_DELLINK, 0).ifinfo(i, 0, 0)) {
+    delete_index(nl, i)
+}
+
+/// Deletes link `index`; false when there was none.
+pub(crate) fn delete_index(nl: &mut Netlink, index: u32) -> io::Result<bool> {
+    match nl.request(Request::new(RTM_DELLINK, 0).ifinfo(index, 0, 0)) {
         Ok(_) => Ok(true),
         Err(e) if e.raw_os_error() == Some(libc_enodev()) => Ok(false),
         Err(e) => Err(e),

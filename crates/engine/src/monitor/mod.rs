@@ -179,17 +179,22 @@ impl Monitor {
     /// run of 10 s or more).
     fn after_run(&mut self, exit: Exit, ran: Duration, backoff: &mut Duration) -> Result<bool> {
         let _ = self.eng.runtime_for(&self.c).delete(&self.c.id, true);
-        crate::network::disconnect(&self.eng, &self.c.id);
+        // The host veths go after the client is told: deleting one whose namespace the
+        // kernel is tearing down waits for it (~17 ms on every `run --rm`).
+        let unplug = crate::network::unplug_later(&self.eng, &self.c.id);
         let restart = self.decide_restart(exit)?;
         if !restart {
             crate::network::unpublish(&self.eng, &self.c.id);
             let _ = self.eng.unmount(&self.c.id);
             if self.c.host_config.auto_remove {
-                let _ = self.eng.purge(&self.c.id, &self.c.name);
+                let _ = self.eng.purge_with(&self.c.id, &self.c.name, false);
             }
             self.tell_clients(exit.code);
+            unplug.finish();
             return Ok(false);
         }
+        // The next run makes a veth of the same name.
+        unplug.finish();
         if ran >= Duration::from_secs(10) {
             *backoff = Duration::from_millis(100);
         }
@@ -325,7 +330,7 @@ impl Monitor {
     /// runtime refused): the container ends `exited` with the error in `.State.Error`, as
     /// in Docker, instead of staying `restarting` with no monitor.
     fn record_failed_restart(&self, e: &Error) {
-        let _ = self.eng.snaps.unmount(&self.c.id);
+        let _ = self.eng.unmount(&self.c.id);
         let Ok(_lock) = self.eng.containers.lock(&self.c.id) else {
             return;
         };

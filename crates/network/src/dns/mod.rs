@@ -134,7 +134,7 @@ impl Networks {
         let udp = server::bind(gw, &net.name)?;
         // TCP is for clients retrying a truncated answer; without it UDP still works.
         let tcp = TcpListener::bind((gw, 53)).ok();
-        // dup(2) copies lose close-on-exec: these are the ones the launcher inherits.
+        // dup(2) copies lose close-on-exec: these are the ones the responder inherits.
         let pass = |fd: &dyn AsFd| nix::unistd::dup(fd).map_err(|e| err(format!("dup: {e}")));
         let fds = [
             Some(pass(&udp)?),

@@ -145,8 +145,8 @@ pub fn serve(root: &Path, net: &str, socks: Sockets) -> i32 {
     if let Some(l) = tcp {
         super::tcp::spawn(l, map.clone(), network.clone());
     }
-    // Held, never read: the lock on it says this responder runs (the launcher wrote
-    // the pid).
+    // Held, never read: the lock on it says this responder runs (`ensure_dns` wrote the
+    // pid).
     let _pid = pid;
     let mut idle_since = None::<Instant>;
     let mut buf = [0u8; 1500];
