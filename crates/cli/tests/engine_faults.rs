@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::containers::{poll, Ct};
-use common::procs::{alive, monitors, sigkill, Rng};
+use common::procs::{alive, kill_after, monitors, sigkill, Rng};
 
 /// Everything of containers that a command could leave behind.
 fn leftovers(ct: &Ct) -> (Vec<PathBuf>, Vec<PathBuf>, Vec<String>) {
@@ -186,27 +186,6 @@ fn finishes(child: &mut std::process::Child, limit: Duration) -> std::process::E
     }
 }
 
-/// Spawns `berth ARGS`; SIGKILLs it after `delay` unless it ended; true when killed.
-fn kill_after(ct: &Ct, args: &[&str], delay: Duration) -> bool {
-    let mut child = ct
-        .cmd(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + delay;
-    while Instant::now() < deadline {
-        if child.try_wait().unwrap().is_some() {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    true
-}
-
 #[test]
 fn kill_9_of_a_foreground_run_at_any_moment() {
     let ct = Ct::new();
@@ -215,7 +194,9 @@ fn kill_9_of_a_foreground_run_at_any_moment() {
         // Every other round within create, where the name and the snapshot are made.
         let delay = Duration::from_millis(rng.below(if round % 2 == 0 { 60 } else { 700 }));
         let args = ["run", "--name", "fg", "bb", "sh", "-c", "echo up; sleep 30"];
-        kill_after(&ct, &args, delay);
+        let mut cmd = ct.cmd(&args);
+        cmd.stdin(Stdio::null());
+        kill_after(cmd, delay);
         cleans_up(&ct, &format!("round {round}: run killed after {delay:?}"));
     }
     // Killed once it is surely running: the container keeps running, as with docker.

@@ -6,9 +6,9 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::procs::Rng;
+use common::procs::{kill_after, Rng};
 use common::registry::Registry;
 use common::{have, p, sh, Env};
 
@@ -16,32 +16,6 @@ use common::{have, p, sh, Env};
 const KILLS: usize = 3;
 /// The longest delay before a kill; each verb here takes about this long on the image below.
 const MAX_DELAY_MS: u64 = 400;
-
-/// Runs `berth ARGS` (stdin from `input`), kills it with SIGKILL after `delay`; returns
-/// whether it was still running then.
-fn kill_after(e: &Env, args: &[&str], input: Option<&std::path::Path>, delay: Duration) -> bool {
-    let stdin = match input {
-        Some(path) => Stdio::from(std::fs::File::open(path).unwrap()),
-        None => Stdio::null(),
-    };
-    let mut child = e
-        .cmd(args)
-        .stdin(stdin)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + delay;
-    while Instant::now() < deadline {
-        if child.try_wait().unwrap().is_some() {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    true
-}
 
 /// Repair, then a clean check, then `images` works.
 #[track_caller]
@@ -118,7 +92,12 @@ fn a_killed_berth_leaves_a_store_that_check_repairs() {
             }
             let delay = Duration::from_millis(rng.below(MAX_DELAY_MS));
             let what = format!("seed {seed}, round {round}, {verb} killed after {delay:?}");
-            killed += usize::from(kill_after(&e, &args, input, delay));
+            let mut cmd = e.cmd(&args);
+            cmd.stdin(match input {
+                Some(path) => Stdio::from(std::fs::File::open(path).unwrap()),
+                None => Stdio::null(),
+            });
+            killed += usize::from(kill_after(cmd, delay));
             repaired(&e, &what);
             // The next command works: pull and load complete on the repaired store.
             match verb {

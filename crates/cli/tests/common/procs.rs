@@ -2,7 +2,8 @@
 //! finding a store's monitors and whether a process still runs.
 
 use std::path::Path;
-use std::time::SystemTime;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
 
 /// xorshift64: small, seeded, reproducible.
 pub struct Rng(pub u64);
@@ -97,4 +98,24 @@ pub fn monitors(root: &Path) -> Vec<i32> {
         .copied()
         .filter(|p| !all.contains(&parent(*p)))
         .collect()
+}
+
+/// Spawns `cmd` (its stdin as the caller set it, output discarded) and SIGKILLs it after
+/// `delay` unless it ended first; true when it was killed.
+pub fn kill_after(mut cmd: Command, delay: Duration) -> bool {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + delay;
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    true
 }
