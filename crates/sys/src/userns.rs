@@ -10,6 +10,8 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+use crate::process::CloneArgs;
+
 /// A new user namespace whose `/proc/PID/uid_map` and `gid_map` get `uid_map` and
 /// `gid_map` (lines of `inside outside count`).
 pub fn with_maps(uid_map: &str, gid_map: &str) -> io::Result<OwnedFd> {
@@ -66,20 +68,6 @@ pub fn with_maps(uid_map: &str, gid_map: &str) -> io::Result<OwnedFd> {
     // SAFETY: waiting for our own child, with a valid int to fill.
     unsafe { libc::waitpid(pid, &mut status, 0) };
     Ok(opened?.into())
-}
-
-/// The kernel's `struct clone_args` (CLONE_ARGS_SIZE_VER0 fields suffice here).
-#[repr(C, align(8))]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
 }
 
 #[cfg(test)]
