@@ -9,23 +9,7 @@
 
 mod common;
 
-use common::containers::Ct;
-
-/// Runs `berth-check try PROBE` for each probe in one container; the answers, in order.
-fn probes(ct: &Ct, opts: &[&str], probes: &[&str]) -> Vec<String> {
-    let script: Vec<String> = probes
-        .iter()
-        .map(|pr| format!("berth-check try {pr}"))
-        .collect();
-    let script = script.join("; ");
-    let mut args = vec!["run", "--rm"];
-    args.extend_from_slice(opts);
-    args.extend(["bb", "sh", "-c", &script]);
-    let (_, out, err) = ct.run(&args);
-    let got: Vec<String> = out.lines().map(str::to_string).collect();
-    assert_eq!(got.len(), probes.len(), "{opts:?}: {out}{err}");
-    got
-}
+use common::containers::{probes, Ct};
 
 /// (probe, errno from a default container). Docker's answers: its seccomp profile refuses
 /// with EPERM every syscall it does not list or ties to a capability the default set lacks;

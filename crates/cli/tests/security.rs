@@ -6,24 +6,8 @@
 
 mod common;
 
-use common::containers::Ct;
+use common::containers::{probes, Ct};
 use common::p;
-
-/// Runs `berth-check try PROBE` for each probe in one container; the answers, in order.
-fn probes(ct: &Ct, opts: &[&str], probes: &[&str]) -> Vec<String> {
-    let script: Vec<String> = probes
-        .iter()
-        .map(|pr| format!("berth-check try {pr}"))
-        .collect();
-    let script = script.join("; ");
-    let mut args = vec!["run", "--rm"];
-    args.extend_from_slice(opts);
-    args.extend(["bb", "sh", "-c", &script]);
-    let (_, out, err) = ct.run(&args);
-    let got: Vec<String> = out.lines().map(str::to_string).collect();
-    assert_eq!(got.len(), probes.len(), "{opts:?}: {out}{err}");
-    got
-}
 
 /// The `Seccomp:` mode of /proc/self/status inside a container: 0 none, 2 filter.
 fn seccomp_mode(ct: &Ct, opts: &[&str]) -> String {

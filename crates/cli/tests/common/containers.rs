@@ -365,3 +365,19 @@ pub fn image_tar(dir: &Path) -> PathBuf {
         .arg("."));
     tar
 }
+
+/// Runs `berth-check try PROBE` for each probe in one container; the answers, in order.
+pub fn probes(ct: &Ct, opts: &[&str], probes: &[&str]) -> Vec<String> {
+    let script: Vec<String> = probes
+        .iter()
+        .map(|pr| format!("berth-check try {pr}"))
+        .collect();
+    let script = script.join("; ");
+    let mut args = vec!["run", "--rm"];
+    args.extend_from_slice(opts);
+    args.extend(["bb", "sh", "-c", &script]);
+    let (_, out, err) = ct.run(&args);
+    let got: Vec<String> = out.lines().map(str::to_string).collect();
+    assert_eq!(got.len(), probes.len(), "{opts:?}: {out}{err}");
+    got
+}
